@@ -1,0 +1,35 @@
+"""`omiti2v validate-data PATH`: check a dataset root and print its composition or every problem."""
+
+from __future__ import annotations
+
+import json
+
+from .benchmark import load_local
+from .records import DataValidationError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate-data", help="validate a benchmark root (meta.json + images)")
+    p.add_argument("path", help="dataset root holding meta.json")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=validate_data)
+
+
+def validate_data(args) -> int:
+    try:
+        bench = load_local(args.path)
+    except DataValidationError as exc:
+        for line in exc.errors:
+            print(f"error: {line}")
+        print(f"{len(exc.errors)} problem(s); the benchmark is not valid")
+        return 1
+    summary = bench.summary()
+    if args.json:
+        print(json.dumps({**summary, "hash": bench.content_hash()}, indent=2))
+        return 0
+    print(f"{bench.root}: valid, {summary['samples']} samples, {summary['questions']} questions")
+    print(f"hash: {bench.content_hash()}")
+    for key in ("main_category", "domain", "style", "question_category"):
+        if summary[key]:
+            print(f"{key}: " + ", ".join(f"{k} {v}" for k, v in summary[key].items()))
+    return 0

@@ -1,0 +1,135 @@
+"""The eval chain: generate -> judge -> score -> report, each stage a function of (cfg, run, benchmark).
+
+Stages are looked up by name in STAGES and imported lazily, so a stage's heavy dependencies load only when
+it runs. Each stage is resumable on its own: it skips work whose results are already in the run directory.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .data import Benchmark, load_benchmark
+from .runs import RunDir, atomic_write_text, config_hash
+from .summary import build_summary, validate_summary
+
+log = logging.getLogger(__name__)
+
+STAGES: dict[str, str] = {
+    "generate": "omiti2v.generate:run_generation",
+    "judge": "omiti2v.judge:run_judge",
+    "score": "omiti2v.scorers:run_scorers",
+    "report": "omiti2v.pipeline:run_report",
+}
+
+
+class StageUnavailableError(RuntimeError):
+    """A stage named in `stages` is not part of this installation."""
+
+
+def resolve_stage(name: str):
+    if name not in STAGES:
+        raise ValueError(f"stages: unknown stage {name!r}; expected some of {list(STAGES)}")
+    module_name, func = STAGES[name].split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
+            raise StageUnavailableError(f"stage {name!r} is not implemented yet ({module_name} is missing)") from exc
+        raise
+    return getattr(module, func)
+
+
+def benchmark_from_config(data: DictConfig) -> Benchmark:
+    return load_benchmark(
+        source=data.source,
+        root=data.get("root"),
+        hf_id=data.get("hf_id") or "AIPeanutman/OmitI2V",
+        revision=data.get("revision"),
+        categories=data.get("categories"),
+        domains=data.get("domains"),
+        ids=data.get("ids"),
+        limit=data.get("limit"),
+    )
+
+
+def run_dir_from_config(cfg: DictConfig) -> RunDir:
+    path = Path(cfg.run_dir)
+    if not path.is_absolute():
+        try:
+            from hydra.utils import get_original_cwd
+
+            path = Path(get_original_cwd()) / path
+        except (ImportError, ValueError):  # outside a Hydra app: relative to the current folder
+            path = path.resolve()
+    return RunDir(path)
+
+
+def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
+    """Run the named stages (default: cfg.stages) in order; stop with a clear message at a missing one."""
+    stages = list(stages if stages is not None else cfg.stages)
+    funcs = []
+    for name in stages:
+        try:
+            funcs.append((name, resolve_stage(name)))
+        except StageUnavailableError as exc:
+            done = ", ".join(n for n, _ in funcs) or "none"
+            log.warning("%s; running the stages before it (%s) and stopping there", exc, done)
+            print(f"[omiti2v] {exc}. Stages run: {done}. Missing: {', '.join(stages[len(funcs):])}.")
+            break
+    benchmark = benchmark_from_config(cfg.data)
+    run = run_dir_from_config(cfg)
+    atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+    for name, func in funcs:
+        log.info("stage %s: %d samples -> %s", name, len(benchmark), run.path)
+        func(cfg, run, benchmark)
+    return run
+
+
+def summary_context(cfg: DictConfig) -> dict:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {
+        "run": {
+            "name": cfg.run_name,
+            "data": cfg.data.name,
+            "model": cfg.model.name,
+            "asm": cfg.asm.name,
+            "schedule": cfg.schedule.name,
+            "config_hash": config_hash({k: resolved[k] for k in ("data", "model", "asm", "schedule", "judge", "scorer", "seed")}),
+        },
+        "smoke": bool(cfg.get("smoke", False)),
+        "comparable": not bool(cfg.get("smoke", False)),
+        "notes": list(cfg.get("notes") or []),
+        "models": {"generator": cfg.model.get("checkpoint") if cfg.model.get("weights") == "pretrained" else f"{cfg.model.get('weights')}:{cfg.model.name}",
+                   "judge": cfg.judge.get("model")},
+        "seeds": {"base": int(cfg.seed)},
+    }
+
+
+def run_report(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
+    """Write summary.json (validated against the schema) and print the headline numbers."""
+    mode = cfg.judge.get("mode")
+    summary = build_summary(run, benchmark, summary_context(cfg), "parity" if mode in ("parity", "both") else mode, seed=int(cfg.seed))
+    validate_summary(summary, str(run.summary))
+    from .runs import atomic_write_json
+
+    atomic_write_json(run.summary, summary)
+    print(format_summary(summary))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"run {summary['run']['name']}  ({summary['benchmark']['n_samples']} samples, {summary['benchmark']['hash'][:19]})"]
+    if summary["smoke"]:
+        lines.append("SMOKE RUN: tiny random-weight models, the numbers below are meaningless")
+    for key, cell in summary["metrics"].items():
+        ci = cell["ci95"]
+        value = "n/a" if cell["value"] is None else f"{cell['value']:6.2f}"
+        lines.append(f"  {key:18s} {value}  n={cell['n']:<4d}" + (f" CI95 [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+    for stage, ids in summary["failures"].items():
+        if ids:
+            lines.append(f"  failed ({stage}): {ids}")
+    return "\n".join(lines)

@@ -1,0 +1,150 @@
+"""The run summary: per-sample results from judge.jsonl and scores.jsonl turned into the paper's metrics.
+
+VQA numbers follow the paper: per-sample accuracy (correct / questions), averaged over samples overall, per
+main category and per domain (macro); per question category over questions (micro). Visual metrics are means
+over videos. All in percent with n and a seeded 95 % bootstrap CI. The schema is
+omiti2v/schemas/summary.schema.json; bump SCHEMA_VERSION when it changes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from .data import MAIN_CATEGORIES, Benchmark
+from .runs import RunDir, read_jsonl, versions
+from .stats import mean_cell
+
+SCHEMA_VERSION = "1.0"
+VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
+
+
+def latest_records(records, key: tuple[str, ...]) -> list[dict]:
+    """Keep the last record per key: a resumed or repeated stage supersedes earlier lines."""
+    latest: dict[tuple, dict] = {}
+    for rec in records:
+        latest[tuple(rec.get(k) for k in key)] = rec
+    return list(latest.values())
+
+
+def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None) -> pd.DataFrame:
+    """One row per (sample, question) of the benchmark, with the judge's latest verdict for `mode`.
+
+    Questions the judge never answered (a missing video, a stage that stopped early) count as incorrect
+    and carry an error, so they are failed and listed, never dropped.
+    """
+    recs = [r for r in read_jsonl(run.judge_log) if mode is None or r.get("mode") == mode]
+    by_key = {(r["sample_id"], str(r["question_id"])): r for r in latest_records(recs, ("sample_id", "question_id", "mode"))}
+    rows = []
+    for s in benchmark:
+        for q in s.questions:
+            r = by_key.get((s.id, q.id))
+            rows.append({
+                "sample_id": s.id,
+                "question_id": q.id,
+                "main_category": s.main_category,
+                "domain": s.domain,
+                "question_category": q.category,
+                "correct": bool(r and r.get("correct")),
+                "error": (r or {}).get("error") if r else "not judged",
+            })
+    return pd.DataFrame(rows, columns=["sample_id", "question_id", "main_category", "domain", "question_category", "correct", "error"])
+
+
+def vqa_metrics(frame: pd.DataFrame, seed: int) -> tuple[dict, dict]:
+    """(metrics, breakdown) from a judge frame: macro over samples, micro over questions per category."""
+    per_sample = frame.groupby("sample_id", sort=False).agg(
+        accuracy=("correct", "mean"), main_category=("main_category", "first"), domain=("domain", "first")
+    )
+    metrics = {"overall": mean_cell(per_sample["accuracy"], seed)}
+    for cat in MAIN_CATEGORIES:
+        metrics[cat] = mean_cell(per_sample.loc[per_sample["main_category"] == cat, "accuracy"], seed)
+    breakdown = {
+        "domain": {d: mean_cell(g["accuracy"], seed) for d, g in per_sample.groupby("domain")},
+        "question_category": {c: mean_cell(g["correct"], seed) for c, g in frame.groupby("question_category")},
+    }
+    return metrics, breakdown
+
+
+def judge_agreement(run: RunDir) -> dict | None:
+    """Share of questions where the parity and fast modes gave the same answer, when both ran."""
+    recs = latest_records(read_jsonl(run.judge_log), ("sample_id", "question_id", "mode"))
+    answers: dict[tuple, dict[str, str]] = {}
+    for r in recs:
+        if r.get("error") is None:
+            answers.setdefault((r["sample_id"], str(r["question_id"])), {})[r["mode"]] = r.get("answer")
+    both = [a for a in answers.values() if {"parity", "fast"} <= a.keys()]
+    if not both:
+        return None
+    same = sum(a["parity"] == a["fast"] for a in both)
+    return {"n": len(both), "agreement": 100.0 * same / len(both)}
+
+
+def visual_metrics(run: RunDir, benchmark: Benchmark, seed: int) -> tuple[dict, dict[str, list[str]], dict]:
+    """(metrics, failed ids per metric, scorer info) from scores.jsonl; metrics never scored are absent."""
+    recs = latest_records(read_jsonl(run.scores_log), ("sample_id", "metric"))
+    ids = set(benchmark.ids)
+    metrics, failures, info = {}, {}, {}
+    for name in VISUAL_METRICS:
+        mine = [r for r in recs if r.get("metric") == name and r["sample_id"] in ids]
+        if not mine:
+            continue
+        ok = [r for r in mine if r.get("error") is None and r.get("value") is not None]
+        scored = {r["sample_id"] for r in ok}
+        metrics[name] = mean_cell([r["value"] for r in ok], seed)
+        failures[name] = sorted(ids - scored)
+        info[name] = {
+            "backend": mine[-1].get("backend"),
+            "comparable": all(r.get("comparable", False) for r in mine),
+        }
+    return metrics, failures, info
+
+
+def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
+    """Assemble summary.json for a run. `context` carries run identity, models, seeds and flags (see schema)."""
+    metrics: dict[str, Any] = {}
+    breakdown: dict[str, Any] = {}
+    failures: dict[str, Any] = {"generation": [], "judge": [], "scores": {}}
+    gen = latest_records(read_jsonl(run.generation_log), ("sample_id",))
+    failures["generation"] = sorted(r["sample_id"] for r in gen if r.get("status") != "ok" and r["sample_id"] in set(benchmark.ids))
+    if run.judge_log.exists():
+        frame = judge_frame(run, benchmark, judge_mode)
+        metrics, breakdown = vqa_metrics(frame, seed)
+        failures["judge"] = sorted(set(frame.loc[frame["error"].notna(), "sample_id"]))
+    visual, failures["scores"], scorer_info = visual_metrics(run, benchmark, seed)
+    metrics.update(visual)
+    comparable = bool(context.get("comparable", True)) and all(i["comparable"] for i in scorer_info.values())
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "run": context["run"],
+        "smoke": bool(context.get("smoke", False)),
+        "comparable": comparable,
+        "notes": list(context.get("notes", [])),
+        "benchmark": {"source": benchmark.source, "hash": benchmark.content_hash(), "n_samples": len(benchmark)},
+        "models": {**context.get("models", {}), "judge_mode": judge_mode, "scorers": scorer_info},
+        "seeds": {**context.get("seeds", {}), "bootstrap": seed},
+        "versions": versions(),
+        "metrics": metrics,
+        "breakdown": breakdown,
+        "judge_agreement": judge_agreement(run) if run.judge_log.exists() else None,
+        "failures": failures,
+    }
+
+
+def summary_schema() -> dict:
+    return json.loads(resources.files("omiti2v.schemas").joinpath("summary.schema.json").read_text())
+
+
+def validate_summary(summary: dict, source: str = "summary.json") -> None:
+    """Raise ValueError naming the file and the offending field when a summary breaks the schema."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(summary_schema()).iter_errors(summary), key=lambda e: list(e.path))
+    if errors:
+        lines = [f"{source}: field '{'.'.join(map(str, e.path)) or '<root>'}': {e.message}" for e in errors]
+        raise ValueError("\n".join(lines))

@@ -1,0 +1,15 @@
+"""Hydra entry point: stage 'report'. Example: python runners/report.py model=framepack asm=scalar"""
+
+import hydra
+from omegaconf import DictConfig
+
+from omiti2v.pipeline import run_stages
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    run_stages(cfg, ["report"])
+
+
+if __name__ == "__main__":
+    main()
