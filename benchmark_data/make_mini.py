@@ -2,12 +2,13 @@
 
 Deterministic: the same script always writes the same PNG bytes and meta.json. Each scene is a simple
 drawing with recognisable objects and colours, so that generation, judging and scoring have something
-meaningful to look at. Run `python benchmark_data/make_mini.py` to regenerate.
+meaningful to look at. Run `python benchmark_data/make_mini.py [OUT_DIR]` to regenerate (default: benchmark_data/mini).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -211,15 +212,15 @@ def scenes():
     ], common
 
 
-def main() -> None:
-    (OUT / "images").mkdir(parents=True, exist_ok=True)
+def main(out: Path = OUT) -> None:
+    (out / "images").mkdir(parents=True, exist_ok=True)
     table, common = scenes()
     meta = []
     for sid, draw_fn, cat, sub, domain, style, prompt, change, questions in table:
         img = Image.new("RGB", (W, H), "white")
         draw_fn(ImageDraw.Draw(img))
         rel = f"images/{sid}.png"
-        img.save(OUT / rel, optimize=True)
+        img.save(out / rel, optimize=True)
         meta.append({
             "id": sid,
             "image-path": rel,
@@ -232,9 +233,9 @@ def main() -> None:
             "style": style,
             "questions": questions,
         })
-    (OUT / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {len(meta)} samples to {OUT}")
+    (out / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {len(meta)} samples to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)

@@ -1,0 +1,136 @@
+"""Run-directory logs and the summary: exact numbers from known per-sample results, schema checks."""
+
+import json
+
+import numpy as np
+import pytest
+
+from omiti2v.data import load_benchmark
+from omiti2v.runs import RunDir, append_jsonl, atomic_write_json, read_jsonl, sample_seed
+from omiti2v.stats import bootstrap_ci, mean_cell
+from omiti2v.summary import build_summary, validate_summary
+
+CONTEXT = {
+    "run": {"name": "mini/m/scalar-paper", "data": "mini", "model": "m", "asm": "scalar", "schedule": "paper"},
+    "models": {"generator": "tiny:m", "judge": "tiny"},
+    "seeds": {"base": 42},
+}
+
+
+def test_read_jsonl_skips_a_truncated_last_line_only(tmp_path):
+    log = tmp_path / "x.jsonl"
+    append_jsonl(log, [{"a": 1}, {"a": 2}])
+    with open(log, "a") as f:
+        f.write('{"a": 3, "b":')  # a writer killed mid-line
+    assert [r["a"] for r in read_jsonl(log)] == [1, 2]
+    log.write_text('{"a": 1}\nnot json\n{"a": 2}\n')
+    with pytest.raises(ValueError, match="line 2 is not valid JSON"):
+        list(read_jsonl(log))
+
+
+def test_atomic_write_leaves_old_file_when_serialisation_fails(tmp_path):
+    target = tmp_path / "s.json"
+    atomic_write_json(target, {"ok": 1})
+
+    class Boom:
+        def __str__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        atomic_write_json(target, {"bad": Boom()})
+    assert json.loads(target.read_text()) == {"ok": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_sample_seed_is_stable_and_distinct():
+    assert sample_seed(42, "sample_0") == sample_seed(42, "sample_0")
+    seeds = {sample_seed(42, f"sample_{i}") for i in range(367)}
+    assert len(seeds) == 367 and all(0 <= s < 2**31 for s in seeds)
+    assert sample_seed(43, "sample_0") != sample_seed(42, "sample_0")
+
+
+def judge_records(bench, correct_fn, mode="parity"):
+    return [
+        {"sample_id": s.id, "question_id": q.id, "category": q.category, "question": q.question,
+         "expected": q.expected_answer, "answer": q.expected_answer if correct_fn(s, q) else "unknown",
+         "correct": bool(correct_fn(s, q)), "response": None, "p_yes": None, "mode": mode,
+         "judge_model": "tiny", "error": None}
+        for s in bench for q in s.questions
+    ]
+
+
+def test_summary_numbers_from_known_per_sample_results(tmp_path):
+    bench = load_benchmark("mini")
+    run = RunDir(tmp_path / "run")
+    # Correct exactly on the first question of each sample.
+    append_jsonl(run.judge_log, judge_records(bench, lambda s, q: q.id == "q1"))
+    # A later, resumed record supersedes the earlier one: mini_0 q2 becomes correct.
+    q2 = next(q for q in bench["mini_0"].questions if q.id == "q2")
+    append_jsonl(run.judge_log, [{**judge_records(bench, lambda s, q: True)[1], "question": q2.question}])
+    dyn = {s.id: float(i % 4 == 0) for i, s in enumerate(bench)}
+    append_jsonl(run.scores_log, [
+        {"sample_id": sid, "metric": "dynamic_degree", "value": v, "details": {}, "backend": "raft", "comparable": True, "error": None}
+        for sid, v in dyn.items()
+    ] + [{"sample_id": "mini_11", "metric": "aesthetic_quality", "value": None, "details": {}, "backend": "clip", "comparable": True, "error": "decode"}]
+      + [{"sample_id": s.id, "metric": "aesthetic_quality", "value": 0.5, "details": {}, "backend": "clip", "comparable": True, "error": None} for s in list(bench)[:11]])
+    summary = build_summary(run, bench, CONTEXT, "parity", seed=0)
+    validate_summary(summary)
+
+    per_sample = {s.id: 1 / len(s.questions) for s in bench}
+    per_sample["mini_0"] = 2 / 3
+    m = summary["metrics"]
+    assert m["overall"]["value"] == pytest.approx(100 * np.mean(list(per_sample.values())))
+    for cat in ("modification", "addition", "deletion"):
+        vals = [per_sample[s.id] for s in bench if s.main_category == cat]
+        assert m[cat]["value"] == pytest.approx(100 * np.mean(vals)) and m[cat]["n"] == 4
+    # Question categories are micro-averaged over questions.
+    qs = [(q.category, q.id == "q1" or (s.id == "mini_0" and q.id == "q2")) for s in bench for q in s.questions]
+    obj = [c for cat, c in qs if cat == "object_presence"]
+    assert summary["breakdown"]["question_category"]["object_presence"]["value"] == pytest.approx(100 * np.mean(obj))
+    assert summary["breakdown"]["question_category"]["object_presence"]["n"] == len(obj)
+    assert m["dynamic_degree"] == {**mean_cell(list(dyn.values())), "value": pytest.approx(100 * 3 / 12)}
+    assert m["aesthetic_quality"]["n"] == 11 and m["aesthetic_quality"]["value"] == pytest.approx(50.0)
+    assert summary["failures"]["scores"] == {"dynamic_degree": [], "aesthetic_quality": ["mini_11"]}
+    assert summary["benchmark"]["hash"] == bench.content_hash()
+
+
+def test_unjudged_questions_count_as_failed_and_are_listed(tmp_path):
+    bench = load_benchmark("mini")
+    run = RunDir(tmp_path / "run")
+    recs = [r for r in judge_records(bench, lambda s, q: True) if r["sample_id"] != "mini_3"]
+    recs += [{**r, "correct": False, "answer": "unknown", "error": "video missing"}
+             for r in judge_records(bench, lambda s, q: True) if r["sample_id"] == "mini_7"]
+    append_jsonl(run.judge_log, recs)
+    summary = build_summary(run, bench, CONTEXT, "parity")
+    assert summary["failures"]["judge"] == ["mini_3", "mini_7"]
+    assert summary["metrics"]["overall"]["value"] == pytest.approx(100 * 10 / 12)
+    assert summary["metrics"]["overall"]["n"] == 12
+
+
+def test_parity_fast_agreement(tmp_path):
+    bench = load_benchmark("mini", limit=3)
+    run = RunDir(tmp_path / "run")
+    parity = judge_records(bench, lambda s, q: True)
+    fast = judge_records(bench, lambda s, q: s.id != "mini_1", mode="fast")
+    append_jsonl(run.judge_log, parity + fast)
+    summary = build_summary(run, bench, CONTEXT, "parity")
+    n = sum(len(s.questions) for s in bench)
+    assert summary["judge_agreement"] == {"n": n, "agreement": pytest.approx(100 * (n - 2) / n)}
+    assert summary["metrics"]["overall"]["value"] == pytest.approx(100.0)
+
+
+def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
+    x = np.random.default_rng(1).random(50)
+    lo, hi = bootstrap_ci(x, seed=3)
+    assert (lo, hi) == bootstrap_ci(x, seed=3)
+    assert lo < x.mean() < hi
+    assert bootstrap_ci([0.4]) is None and bootstrap_ci([1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_schema_errors_name_the_field(tmp_path):
+    bench = load_benchmark("mini", limit=2)
+    run = RunDir(tmp_path / "run")
+    summary = build_summary(run, bench, CONTEXT, None)
+    summary["metrics"]["overall"] = {"value": 140.0, "n": 2, "ci95": None}
+    with pytest.raises(ValueError, match=r"summary.json: field 'metrics.overall.value': 140.0 is greater than"):
+        validate_summary(summary)
