@@ -1,23 +1,30 @@
-# OmitI2V harness. Two commands on a fresh machine: `make eval` and `make test`.
+# OmitI2V harness. On a fresh machine: `make eval` (smoke run) and `make test`.
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-# torch/torchvision pair installed before the package (override for another CUDA/CPU build).
+# torch/torchvision pair installed before the package (override for another CUDA or a CPU build).
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-MODEL ?= tiny-wan2.1
-ASM ?= scalar
-SCHEDULE ?= paper
-DATA ?= mini
+# Hydra choices; empty MODEL means the smoke run (conf/smoke.yaml: mini set, tiny offline models).
+MODEL ?=
+ASM ?=
+SCHEDULE ?=
+DATA ?=
 JUDGE ?=
 SCORER ?=
 ARGS ?=
+PYTEST_ARGS ?=
+
+CONFIG := $(if $(MODEL),,--config-name smoke)
+OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
+	$(if $(DATA),data=$(DATA)) $(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
 
 .PHONY: install test lint eval generate judge score report plan tables clean-venv
 
 install: $(STAMP)
 
+# Redone only when pyproject.toml changes.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -26,19 +33,24 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --timeout 900 $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check omiti2v runners tests benchmarks
+	$(BIN)/ruff check omiti2v runners tests benchmarks benchmark_data
 
-EVAL_OVERRIDES = model=$(MODEL) asm=$(ASM) schedule=$(SCHEDULE) data=$(DATA) \
-	$(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
-
+# The whole chain: generate -> judge -> score -> report.
 eval: install
-	$(BIN)/python runners/eval.py $(EVAL_OVERRIDES)
+	$(BIN)/python runners/eval.py $(OVERRIDES)
 
 generate judge score report: install
-	$(BIN)/python runners/$@.py $(EVAL_OVERRIDES)
+	$(BIN)/python runners/$@.py $(OVERRIDES)
+
+# Seconds per step / video / config and peak memory of real-size random-weight models on this GPU.
+plan: install
+	$(BIN)/python runners/plan.py $(OVERRIDES)
+
+tables: install
+	$(BIN)/omiti2v tables --runs results/runs --out results/tables
 
 clean-venv:
 	rm -rf $(VENV)
