@@ -1,0 +1,27 @@
+"""VQA judge (REFERENCE §4): Qwen2.5-VL answers each sample's yes/no questions about its generated video.
+
+`run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
+two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video
+prefix shared by the questions of a sample).
+"""
+
+from .model import JudgeWeightsError, SampleItem, VqaJudge, load_judge_model
+from .protocol import INSTRUCTION, parse_answer, question_text
+from .stage import JudgeSettings, judge_samples, run_judge
+from .video import JudgeVideo, VideoSpec, load_judge_video
+
+__all__ = [
+    "INSTRUCTION",
+    "JudgeSettings",
+    "JudgeVideo",
+    "JudgeWeightsError",
+    "SampleItem",
+    "VideoSpec",
+    "VqaJudge",
+    "judge_samples",
+    "load_judge_model",
+    "load_judge_video",
+    "parse_answer",
+    "question_text",
+    "run_judge",
+]

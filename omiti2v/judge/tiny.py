@@ -1,0 +1,149 @@
+"""A tiny Qwen2.5-VL judge built offline: random weights, a locally trained tokenizer, the real processor classes.
+
+It runs every code path of the real judge (chat template, video processor, M-RoPE, cache reuse, generate) in
+seconds on a CPU, for the tests and the smoke run. Its answers are meaningless.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+SPECIAL_TOKENS = (
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|object_ref_start|>",
+    "<|object_ref_end|>",
+    "<|box_start|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|vision_pad|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+)
+
+# Qwen2-VL's conversation format (system default, role headers, vision placeholders), written for this builder.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'video' or 'video' in part %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif part['type'] == 'image' or 'image' in part %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif 'text' in part %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Enough text for the BPE to learn whole-word "Yes"/"No" (with and without a leading space) and the prompt words.
+_CORPUS = [
+    "Yes", "No", "Yes, the car is red.", "No, the dog is not there.", "yes", "no",
+    "Question: Is there a red car in the video?",
+    "Please watch the video carefully and answer the question based solely on what you observe.",
+    "Reply with 'yes' or 'no' followed by a brief explanation of your reasoning.",
+    "You are a helpful assistant.", "system", "user", "assistant",
+    "The answer is Yes because the object appears. The answer is No because it is missing.",
+]
+
+
+def build_tiny_tokenizer():
+    """A byte-level BPE trained on a few strings, wrapped in the real Qwen2 tokenizer class."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import AddedToken
+    from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(vocab_size=420, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(_CORPUS * 20, trainer)
+    model = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
+    tok.chat_template = CHAT_TEMPLATE
+    return tok
+
+
+def build_tiny_processor(tokenizer=None):
+    from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    tokenizer = tokenizer or build_tiny_tokenizer()
+    size = {"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 768}  # small floor so tiny test videos stay tiny
+    return Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=size),
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(size=size),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_tiny_model(tokenizer, seed: int = 0):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 64,
+            "intermediate_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "num_key_value_heads": 2,
+            "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 64,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [1],
+            "tokens_per_second": 2,
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config).eval()
+    gen = model.generation_config
+    gen.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    gen.pad_token_id = ids["<|endoftext|>"]
+    gen.bos_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen2.5-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    processor = build_tiny_processor()
+    build_tiny_model(processor.tokenizer, seed).save_pretrained(staging)
+    processor.save_pretrained(staging)
+    try:
+        staging.rename(folder)  # atomic: a concurrent or killed build never leaves a half-written folder
+    except OSError:  # another process finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
