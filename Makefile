@@ -51,6 +51,7 @@ plan: install
 
 tables: install
 	$(BIN)/omiti2v tables --runs results/runs --out results/tables
+	$(BIN)/omiti2v plots --runs results/runs --out results/plots
 
 clean-venv:
 	rm -rf $(VENV)

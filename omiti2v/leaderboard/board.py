@@ -1,0 +1,191 @@
+"""The leaderboard: every entry plus the paper's rows, ordered by overall score, as CSV and one static,
+self-contained HTML page (inline CSS and a small sorting script; no network)."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+
+from ..report.paper import METRICS, PAPER_DIR, load_paper
+from ..runs import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+COLUMNS = ("overall", "modification", "addition", "deletion", "dynamic_degree", "aesthetic_quality")
+
+
+def entry_schema() -> dict:
+    return json.loads(resources.files("omiti2v.schemas").joinpath("leaderboard_entry.schema.json").read_text())
+
+
+def validate_entry(entry: dict, source: str = "entry") -> None:
+    """Raise ValueError naming the file and field when an entry breaks the schema."""
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(entry_schema()).iter_errors(entry), key=lambda e: list(e.path))
+    if errors:
+        raise ValueError("\n".join(f"{source}: field '{'.'.join(map(str, e.path)) or '<root>'}': {e.message}" for e in errors))
+
+
+def load_entries(entries_dir: Path) -> list[dict]:
+    """Valid entries; a broken one is skipped with a warning naming it, so one bad file never hides the rest."""
+    entries = []
+    for path in sorted(entries_dir.glob("*.json")):
+        try:
+            entry = json.loads(path.read_text(encoding="utf-8"))
+            validate_entry(entry, str(path))
+        except (ValueError, OSError) as exc:
+            log.warning("skipping leaderboard entry %s", str(exc).splitlines()[0])
+            continue
+        entries.append(entry)
+    return entries
+
+
+def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
+    rows = []
+    for e in entries:
+        row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
+               "data": e["data"]["name"], "smoke": e["smoke"], "comparable": e["comparable"], "created": e["created"],
+               "contact": e["submission"]["contact"]}
+        for m in COLUMNS:
+            cell = e["metrics"].get(m) or {}
+            ci = cell.get("ci95") or [None, None]
+            row.update({m: cell.get("value"), f"{m}_ci_low": ci[0], f"{m}_ci_high": ci[1], f"{m}_n": cell.get("n", 0)})
+        rows.append(row)
+    if paper is not None:
+        for p in paper[paper["table"] == "main"].to_dict("records"):
+            row = {"kind": "paper", "name": f"paper: {p['method']}", "model": p["model"], "method": p["asm"],
+                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": ""}
+            for m in COLUMNS:
+                row.update({m: p.get(m), f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None})
+            rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    frame = frame.sort_values("overall", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
+    frame.insert(0, "rank", range(1, len(frame) + 1))
+    return frame
+
+
+def _is_num(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _cell_html(row: dict, metric: str) -> str:
+    value = row[metric]
+    if not _is_num(value):
+        return '<td class="num" data-value=""></td>'
+    text = f"{value:.2f}"
+    if metric == "overall" and row["kind"] == "paper":
+        text += "<sup>†</sup>"
+    if _is_num(row[f"{metric}_ci_low"]):
+        text += f'<span class="ci">[{row[f"{metric}_ci_low"]:.2f}, {row[f"{metric}_ci_high"]:.2f}] n={int(row[f"{metric}_n"])}</span>'
+    return f'<td class="num" data-value="{value:.6f}">{text}</td>'
+
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
+table{border-collapse:collapse;font-size:.9rem}
+th,td{border-bottom:1px solid #ddd;padding:.35rem .6rem;text-align:left;vertical-align:top}
+th{cursor:pointer;background:#f4f4f4;user-select:none;white-space:nowrap}
+th[aria-sort=descending]::after{content:" \\25BC"}th[aria-sort=ascending]::after{content:" \\25B2"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ci{display:block;color:#777;font-size:.75rem}
+tr.paper{background:#f8f8ff;color:#445}
+.tag{font-size:.7rem;border-radius:3px;padding:0 .3rem;background:#fde2e2;color:#900}
+"""
+
+# Sorts the table body by the clicked column: numbers by data-value (empty cells last), text by content.
+SCRIPT = """
+(function () {
+  var table = document.getElementById('leaderboard');
+  var headers = table.tHead.rows[0].cells;
+  function key(row, i, numeric) {
+    var cell = row.cells[i];
+    if (!numeric) { return cell.textContent.trim().toLowerCase(); }
+    var v = cell.getAttribute('data-value');
+    return v === '' || v === null ? null : parseFloat(v);
+  }
+  function sortBy(i) {
+    var th = headers[i];
+    var numeric = th.getAttribute('data-type') === 'number';
+    var dir = th.getAttribute('aria-sort') === 'descending' ? 'ascending'
+            : th.getAttribute('aria-sort') === 'ascending' ? 'descending'
+            : (numeric ? 'descending' : 'ascending');
+    var sign = dir === 'ascending' ? 1 : -1;
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = key(a, i, numeric), y = key(b, i, numeric);
+      if (x === null && y === null) { return 0; }
+      if (x === null) { return 1; }
+      if (y === null) { return -1; }
+      return x < y ? -sign : x > y ? sign : 0;
+    });
+    rows.forEach(function (r) { body.appendChild(r); });
+    for (var j = 0; j < headers.length; j++) { headers[j].removeAttribute('aria-sort'); }
+    th.setAttribute('aria-sort', dir);
+  }
+  for (var i = 0; i < headers.length; i++) {
+    headers[i].addEventListener('click', sortBy.bind(null, i));
+  }
+})();
+"""
+
+
+def render_html(frame: pd.DataFrame, generated: str) -> str:
+    esc = html.escape
+    head = ['<th data-type="number">#</th>', '<th data-type="text">Name</th>', '<th data-type="text">Model</th>',
+            '<th data-type="text">Method</th>', '<th data-type="text">Data</th>']
+    head += [f'<th data-type="number" data-metric="{m}">{esc(METRICS[m])}</th>' for m in COLUMNS]
+    body = []
+    for row in frame.to_dict("records"):
+        tags = ('<span class="tag">smoke</span>' if row["smoke"] else "") + (
+            '<span class="tag">not comparable</span>' if not row["comparable"] and not row["smoke"] else "")
+        cells = [f'<td class="num" data-value="{row["rank"]}">{row["rank"]}</td>',
+                 f'<td>{esc(str(row["name"]))} {tags}</td>', f'<td>{esc(str(row["model"]))}</td>',
+                 f'<td>{esc(str(row["method"]))}</td>', f'<td>{esc(str(row["data"]))}</td>']
+        cells += [_cell_html(row, m) for m in COLUMNS]
+        body.append(f'<tr class="{esc(row["kind"])}">' + "".join(cells) + "</tr>")
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>OmitI2V leaderboard</title>
+<style>{STYLE}</style></head>
+<body>
+<h1>OmitI2V leaderboard</h1>
+<p>Scores in percent; small print: 95 % percentile-bootstrap CI over samples and n. Rows ordered by Overall
+(VQA accuracy, macro over samples). Shaded rows: the paper's numbers (AlignVid, arXiv 2512.01334) for reference;
+<sup>†</sup> their Overall is derived from the category scores weighted by the benchmark's category shares.
+Rows tagged <em>smoke</em> come from tiny test models and mean nothing. Click a column header to sort.</p>
+<table id="leaderboard">
+<thead><tr>{''.join(head)}</tr></thead>
+<tbody>
+{chr(10).join(body)}
+</tbody></table>
+<p><small>Generated {esc(generated)} by omiti2v.</small></p>
+<script>{SCRIPT}</script>
+</body></html>
+"""
+
+
+def rebuild_leaderboard(root: str | Path, paper_dir: str | Path | None = PAPER_DIR) -> tuple[Path, Path]:
+    """Rewrite <root>/leaderboard.csv and <root>/index.html from <root>/entries/*.json."""
+    root = Path(root)
+    paper = None
+    if paper_dir is not None:
+        try:
+            paper = load_paper(paper_dir)
+        except FileNotFoundError as exc:
+            log.warning("%s; the leaderboard shows no paper rows", exc)
+    frame = leaderboard_frame(load_entries(root / "entries"), paper)
+    csv_path = atomic_write_text(root / "leaderboard.csv", frame.to_csv(index=False))
+    html_path = atomic_write_text(root / "index.html", render_html(frame, datetime.now(UTC).isoformat(timespec="seconds")))
+    return csv_path, html_path

@@ -1,0 +1,195 @@
+"""`omiti2v submit`: a submission from intake to leaderboard row.
+
+Intake and validation happen in a private staging folder under <leaderboard>/staging/, removed afterwards
+whatever happens; a rejected submission leaves no file behind. An accepted one becomes a run folder
+<leaderboard>/runs/<name>/ (videos/, judge.jsonl, scores.jsonl, summary.json, submission.json), goes through
+the registered judge and score stages with a composed Hydra config, and gets an entry
+<leaderboard>/entries/<name>.json (schema: omiti2v/schemas/leaderboard_entry.schema.json).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..pipeline import benchmark_from_config, resolve_stage
+from ..runs import RunDir, atomic_write_json, atomic_write_text, config_hash, versions
+from ..summary import build_summary, validate_summary
+from .archive import IntakeLimits, SubmissionRejected, stage_submission
+from .board import rebuild_leaderboard, validate_entry
+from .validate import StagedSubmission, VideoLimits, validate_staged
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class EvaluationError(RuntimeError):
+    """An accepted submission's judge, score or summary step failed; its run folder is kept for a rerun."""
+SMOKE_GROUPS = {"tiny"}
+
+
+def compose_config(data: str, judge: str, scorer: str, run_dir: Path, name: str, overrides: list[str] = ()) -> DictConfig:
+    """The evaluation config: conf/config.yaml with the data, judge and scorer groups chosen."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    smoke = judge in SMOKE_GROUPS or scorer in SMOKE_GROUPS
+    args = [f"data={data}", f"judge={judge}", f"scorer={scorer}", f"run_dir={run_dir}", f"run_name=leaderboard/{name}",
+            f"smoke={str(smoke).lower()}", "stages=[judge,score]"]
+    if smoke:
+        args.append("notes=['smoke evaluation: tiny judge or scorer, numbers are meaningless']")
+    args += list(overrides)
+    if GlobalHydra.instance().is_initialized():  # inside a Hydra app: reuse its search path
+        return compose(config_name="config", overrides=args)
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=args)
+
+
+def entry_name(metadata: dict, requested: str | None) -> str:
+    raw = requested or metadata.get("name") or f"{metadata['model']}-{metadata['method']}"
+    slug = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")[:80]
+    if not slug:
+        raise SubmissionRejected(f"entry name {raw!r}: needs letters or digits")
+    return slug
+
+
+def videos_hash(staged: StagedSubmission) -> str:
+    lines = "".join(f"{sid} {info['sha256']}\n" for sid, info in sorted(staged.video_info.items()))
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _range(staged: StagedSubmission, key: str) -> list:
+    values = [v[key] for v in staged.video_info.values()]
+    return [min(values), max(values)]
+
+
+@contextmanager
+def staging_folder(leaderboard: Path) -> Iterator[Path]:
+    """A fresh, private staging path (created by the intake); afterwards it is removed, and so is every folder
+    above it that this call created and left empty: a rejected submission leaves nothing behind."""
+    staging = leaderboard / "staging" / uuid.uuid4().hex
+    created = [p for p in (staging.parent, *staging.parent.parents) if not p.exists()]
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        for folder in created:  # deepest first
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def intake(source: Path, ids: list[str], leaderboard: Path, intake_limits: IntakeLimits, video_limits: VideoLimits,
+           name: str | None, overwrite: bool) -> tuple[str, RunDir, StagedSubmission]:
+    """Stage, validate and move the videos into a fresh run folder; the staging folder never survives."""
+    with staging_folder(leaderboard) as staging:
+        files = stage_submission(source, staging, intake_limits)
+        staged = validate_staged(files, ids, video_limits)
+        name = entry_name(staged.metadata, name)
+        run_path = leaderboard / "runs" / name
+        entry_path = leaderboard / "entries" / f"{name}.json"
+        if (run_path.exists() or entry_path.exists()) and not overwrite:
+            raise SubmissionRejected(f"entry '{name}' already exists (pass --name NEW or --overwrite)")
+        if run_path.exists():
+            shutil.rmtree(run_path)
+        run = RunDir(run_path)
+        try:
+            run.videos.mkdir()
+            for sid, path in staged.videos.items():
+                shutil.move(path, run.video(sid))
+        except BaseException:
+            shutil.rmtree(run_path, ignore_errors=True)
+            raise
+        moved = {sid: run.video(sid) for sid in staged.videos}
+        return name, run, StagedSubmission(staged.metadata, moved, staged.video_info, staged.metadata_sha256)
+
+
+def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: str = "tiny",
+           leaderboard: str | Path = "results/leaderboard", name: str | None = None, overwrite: bool = False,
+           video_limits: VideoLimits | None = None, max_file_bytes: int | None = None,
+           max_total_bytes: int | None = None, overrides: list[str] = (), validate_only: bool = False) -> dict:
+    """Validate, evaluate and enter a submission; returns the entry (or the validation report)."""
+    source, leaderboard = Path(source), Path(leaderboard).resolve()
+    video_limits = video_limits or VideoLimits()
+    if not validate_only:  # fail before any work when the stages are not installed
+        judge_stage, score_stage = resolve_stage("judge"), resolve_stage("score")
+    probe_cfg = compose_config(data, judge, scorer, leaderboard / "runs" / "_", "_", overrides)
+    benchmark = benchmark_from_config(probe_cfg.data)
+    default = IntakeLimits(max_files=len(benchmark) + 1)  # every id once, plus submission.yaml
+    limits = IntakeLimits(default.max_files, max_file_bytes or default.max_file_bytes,
+                          max_total_bytes or default.max_total_bytes)
+    if validate_only:
+        with staging_folder(leaderboard) as staging:
+            staged = validate_staged(stage_submission(source, staging, limits), benchmark.ids, video_limits)
+        return {"valid": True, "metadata": staged.metadata, "videos": len(staged.videos)}
+
+    name, run, staged = intake(source, benchmark.ids, leaderboard, limits, video_limits, name, overwrite)
+    cfg = compose_config(data, judge, scorer, run.path, name, overrides)
+    atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+    atomic_write_json(run.path / "submission.json", {"metadata": staged.metadata, "videos": staged.video_info})
+    try:
+        summary = evaluate(cfg, run, benchmark, staged, name, judge_stage, score_stage)
+    except Exception as exc:
+        raise EvaluationError(f"{run.path}: evaluation failed, the videos are kept there; fix the cause and "
+                              f"resubmit with --overwrite:\n{exc}") from exc
+    entry = make_entry(cfg, run, staged, name, summary, leaderboard)
+    entry_path = leaderboard / "entries" / f"{name}.json"
+    validate_entry(entry, str(entry_path))
+    atomic_write_json(entry_path, entry)
+    rebuild_leaderboard(leaderboard)
+    return entry
+
+
+def summary_context(cfg: DictConfig, staged: StagedSubmission, name: str) -> dict:
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    return {
+        "run": {"name": f"leaderboard/{name}", "data": cfg.data.name, "model": staged.metadata["model"],
+                "asm": "submission", "schedule": "submission",
+                "config_hash": config_hash({k: resolved[k] for k in ("data", "judge", "scorer", "seed")})},
+        "smoke": bool(cfg.smoke), "comparable": not bool(cfg.smoke), "notes": list(cfg.notes or []),
+        "models": {"generator": f"submission:{staged.metadata['model']}", "judge": cfg.judge.get("model")},
+        "seeds": {"base": int(cfg.seed)},
+    }
+
+
+def judge_mode_of(cfg: DictConfig) -> str | None:
+    mode = cfg.judge.get("mode")
+    return "parity" if mode in ("parity", "both") else mode
+
+
+def evaluate(cfg, run: RunDir, benchmark, staged: StagedSubmission, name: str, judge_stage, score_stage) -> dict:
+    """Judge and score the videos, then write the run's summary.json (validated against its schema)."""
+    judge_stage(cfg, run, benchmark)
+    score_stage(cfg, run, benchmark)
+    summary = build_summary(run, benchmark, summary_context(cfg, staged, name), judge_mode_of(cfg), seed=int(cfg.seed))
+    validate_summary(summary, str(run.summary))
+    atomic_write_json(run.summary, summary)
+    return summary
+
+
+def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: dict, leaderboard: Path) -> dict:
+    """The leaderboard entry (schema: omiti2v/schemas/leaderboard_entry.schema.json)."""
+    return {
+        "schema_version": "1.0",
+        "name": name,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "submission": staged.metadata,
+        "data": {"name": cfg.data.name, **summary["benchmark"]},
+        "hashes": {"videos": videos_hash(staged), "metadata": "sha256:" + staged.metadata_sha256,
+                   "summary": "sha256:" + hashlib.sha256(run.summary.read_bytes()).hexdigest()},
+        "evaluation": {"judge": cfg.judge.name, "scorer": cfg.scorer.name, "judge_model": summary["models"].get("judge"),
+                       "judge_mode": judge_mode_of(cfg), "scorers": summary["models"].get("scorers", {}),
+                       "config_hash": summary["run"]["config_hash"], "seed": int(cfg.seed)},
+        "videos": {"count": len(staged.videos), **{k: _range(staged, k) for k in ("fps", "num_frames", "width", "height")}},
+        "smoke": summary["smoke"],
+        "comparable": summary["comparable"],
+        "metrics": summary["metrics"],
+        "versions": versions(),
+        "run_dir": run.path.relative_to(leaderboard).as_posix(),
+    }

@@ -1,0 +1,180 @@
+"""Run directories as tables of per-sample values: the input of every cell, CI and paired delta."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from omegaconf import OmegaConf
+
+from ..data import DatasetUnavailableError, DataValidationError
+from ..runs import RunDir, read_jsonl
+from ..stats import mean_cell
+from ..summary import VISUAL_METRICS, judge_frame, latest_records
+from .paper import CATEGORY_METRICS
+
+log = logging.getLogger(__name__)
+
+# Default gamma of the model presets (REFERENCE §2); used where a config leaves gamma_q/gamma_k null.
+PRESET_GAMMA = 1.35
+SAMPLE_COLUMNS = ("main_category", "overall", *VISUAL_METRICS)
+
+
+@dataclass
+class RunResult:
+    """One run directory: its identity (from summary.json or config.yaml) and its per-sample values."""
+
+    path: Path
+    data: str
+    model: str
+    asm: str
+    schedule: str
+    config: dict = field(default_factory=dict)
+    summary: dict | None = None
+
+    @property
+    def key(self) -> tuple[str, str, str, str]:
+        return self.data, self.model, self.asm, self.schedule
+
+    @property
+    def smoke(self) -> bool:
+        if self.summary is not None:
+            return bool(self.summary.get("smoke"))
+        return bool(self.config.get("smoke", False))
+
+    @property
+    def gamma(self) -> float | None:
+        """The logit multiplier gamma_q * gamma_k; the preset's 1.35 when unset; 1.0 without ASM."""
+        asm = self.config.get("asm") or {}
+        if (asm.get("strategy") or self.asm) == "none":
+            return 1.0
+        gq, gk = asm.get("gamma_q"), asm.get("gamma_k")
+        if gq is None and gk is None:
+            return PRESET_GAMMA
+        return float(gq if gq is not None else 1.0) * float(gk if gk is not None else 1.0)
+
+    @property
+    def gamma_is_default(self) -> bool:
+        asm = self.config.get("asm") or {}
+        return asm.get("gamma_q") is None and asm.get("gamma_k") is None
+
+    @property
+    def judge_mode(self) -> str | None:
+        if self.summary is not None:
+            return (self.summary.get("models") or {}).get("judge_mode")
+        mode = (self.config.get("judge") or {}).get("mode")
+        return "parity" if mode in ("parity", "both") else mode
+
+    @cached_property
+    def samples(self) -> pd.DataFrame | None:
+        """Per-sample values in 0..1 indexed by sample id (NaN where a metric has no value), or None when
+        the benchmark cannot be loaded (then only the summary's cells are available)."""
+        benchmark = load_run_benchmark(self)
+        if benchmark is None:
+            return None
+        return sample_frame(RunDir(self.path), benchmark, self.judge_mode)
+
+    def cell(self, metric: str, seed: int) -> dict:
+        """{"value", "n", "ci95"} in percent, computed from the per-sample logs (summary.json as fallback)."""
+        values = self.values(metric)
+        if values is not None:
+            return mean_cell(values.to_numpy(), seed)
+        cell = ((self.summary or {}).get("metrics") or {}).get(metric)
+        return dict(cell) if cell else {"value": None, "n": 0, "ci95": None}
+
+    def values(self, metric: str) -> pd.Series | None:
+        """Per-sample values of a table metric (a main category selects that category's samples)."""
+        frame = self.samples
+        if frame is None:
+            return None
+        if metric in CATEGORY_METRICS:
+            series = frame.loc[frame["main_category"] == metric, "overall"]
+        else:
+            series = frame[metric]
+        return series.dropna().astype(float)
+
+
+def sample_frame(run: RunDir, benchmark, judge_mode: str | None) -> pd.DataFrame:
+    """One row per benchmark sample: main category, VQA accuracy (judge_frame's rules) and visual metrics."""
+    frame = pd.DataFrame(index=pd.Index(benchmark.ids, name="sample_id"), columns=list(SAMPLE_COLUMNS), dtype=float)
+    frame["main_category"] = [s.main_category for s in benchmark]
+    if run.judge_log.exists():
+        judged = judge_frame(run, benchmark, judge_mode)
+        frame["overall"] = judged.groupby("sample_id", sort=False)["correct"].mean().reindex(frame.index).astype(float)
+    ids = set(benchmark.ids)
+    for rec in latest_records(read_jsonl(run.scores_log), ("sample_id", "metric")):
+        metric, sid = rec.get("metric"), rec.get("sample_id")
+        if metric in VISUAL_METRICS and sid in ids and rec.get("error") is None and rec.get("value") is not None:
+            frame.loc[sid, metric] = float(rec["value"])
+    return frame
+
+
+_BENCHMARKS: dict[str, object] = {}
+
+
+def load_run_benchmark(run: RunResult):
+    """The benchmark selection a run was made on (its config's data group), cached; None if unavailable."""
+    data_cfg = run.config.get("data")
+    if not data_cfg:
+        log.warning("%s: config.yaml has no data group; using summary.json cells without per-sample statistics", run.path)
+        return None
+    key = json.dumps(data_cfg, sort_keys=True, default=str)
+    if key not in _BENCHMARKS:
+        from ..pipeline import benchmark_from_config
+
+        try:
+            _BENCHMARKS[key] = benchmark_from_config(OmegaConf.create(data_cfg))
+        except (DatasetUnavailableError, DataValidationError, FileNotFoundError, ValueError) as exc:
+            log.warning("%s: benchmark unavailable (%s); using summary.json cells", run.path, str(exc).splitlines()[0])
+            _BENCHMARKS[key] = None
+    return _BENCHMARKS[key]
+
+
+def discover_runs(root: str | Path) -> list[RunResult]:
+    """Every run directory under `root` (one holding summary.json, or config.yaml plus a judge/score log)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in sorted(p for p in root.rglob("*") if p.is_dir() and ".hydra-logs" not in p.parts):
+        has_logs = (path / "judge.jsonl").exists() or (path / "scores.jsonl").exists()
+        if not (path / "summary.json").exists() and not ((path / "config.yaml").exists() and has_logs):
+            continue
+        found.append(read_run(path))
+    return found
+
+
+def read_run(path: Path) -> RunResult:
+    config = OmegaConf.to_container(OmegaConf.load(path / "config.yaml"), resolve=False) if (path / "config.yaml").exists() else {}
+    summary = json.loads((path / "summary.json").read_text()) if (path / "summary.json").exists() else None
+    ident = (summary or {}).get("run") or {}
+
+    def name(key: str) -> str:
+        value = ident.get(key) or (config.get(key) or {}).get("name")
+        if not value:
+            raise ValueError(f"{path}: cannot tell the run's {key} (no summary.json run.{key} nor config.yaml {key}.name)")
+        return str(value)
+
+    return RunResult(path, name("data"), name("model"), name("asm"), name("schedule"), config, summary)
+
+
+def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
+    """The run for a table row: default gamma preferred, schedule 'paper' preferred when any schedule will do."""
+    hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
+    if not hits:
+        return None
+    return min(hits, key=lambda r: (not r.gamma_is_default, r.schedule != "paper", str(r.path)))
+
+
+def paired_values(base: RunResult, treated: RunResult, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per-sample values of both runs on the samples both have, aligned by sample id."""
+    a, b = base.values(metric), treated.values(metric)
+    if a is None or b is None:
+        return None
+    joined = pd.concat({"base": a, "treated": b}, axis=1, join="inner").dropna()
+    return joined["base"].to_numpy(), joined["treated"].to_numpy()

@@ -1,0 +1,241 @@
+"""The paper's tables from run directories: every cell with n and a 95 % bootstrap CI over samples, every
+delta a paired bootstrap CI and p-value, each beside the paper's number and the difference.
+
+Long format (one row per table row, columns `<metric>`, `<metric>_ci_low`, `_ci_high`, `_n`, `_p`, `_paper`,
+`_diff`) is the CSV; Markdown and LaTeX render it compactly. Missing runs are empty cells.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+from ..runs import atomic_write_text
+from ..stats import paired_delta
+from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
+from .runs import RunResult, paired_values, pick_run
+
+log = logging.getLogger(__name__)
+
+TABLES = {
+    "baselines": "Baselines on OmitI2V",
+    "alignvid": "Each model + AlignVid (ASM scalar, schedule paper), with paired deltas",
+    "modulation": "Modulation-strategy ablation (schedule paper): none / scalar / energy",
+    "schedule": "Guidance-schedule ablation (ASM scalar): blocks x steps",
+}
+MODULATIONS = ("none", "scalar", "energy")
+SCHEDULES = ("paper", "all", "early", "mid", "late", "blocks-only", "steps-only")
+SCHEDULE_DIR = Path(__file__).resolve().parents[2] / "conf" / "schedule"
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    """A table row from one run (asm, schedule=None for 'any') with the paper's row (model, paper_asm)."""
+
+    label: str
+    asm: str
+    schedule: str | None
+    paper_asm: str | None
+
+
+@dataclass(frozen=True)
+class DeltaSpec:
+    """A row of treated-minus-base differences, paired by sample id."""
+
+    label: str
+    base: CellSpec
+    treated: CellSpec
+
+
+def schedule_axes(name: str, runs: list[RunResult]) -> tuple[str, str]:
+    """(blocks, window) of a schedule: from a run's config, else conf/schedule/<name>.yaml."""
+    for r in runs:
+        if r.schedule == name and r.config.get("schedule"):
+            return str(r.config["schedule"].get("blocks", "")), str(r.config["schedule"].get("window", ""))
+    path = SCHEDULE_DIR / f"{name}.yaml"
+    if path.is_file():
+        cfg = OmegaConf.load(path)
+        return str(cfg.get("blocks", "")), str(cfg.get("window", ""))
+    return "", ""
+
+
+def _empty_metrics(row: dict) -> None:
+    for m in METRICS:
+        row.update({m: None, f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": 0, f"{m}_p": None,
+                    f"{m}_paper": None, f"{m}_diff": None})
+
+
+def _num(value) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+
+def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int) -> dict:
+    run = pick_run(runs, data, model, spec.asm, spec.schedule)
+    prow = paper_row(paper, model, spec.paper_asm) if spec.paper_asm else None
+    row = {"kind": "run", "label": spec.label, "asm": spec.asm, "schedule": spec.schedule or (run.schedule if run else ""),
+           "run": str(run.path) if run else "", "smoke": bool(run and run.smoke)}
+    _empty_metrics(row)
+    for m in METRICS:
+        if run is not None:
+            cell = run.cell(m, seed)
+            row[m], row[f"{m}_n"] = cell["value"], cell["n"]
+            if cell["ci95"]:
+                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = cell["ci95"]
+        if prow is not None:
+            row[f"{m}_paper"] = _num(prow.get(m))
+        if row[m] is not None and row[f"{m}_paper"] is not None:
+            row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    return row
+
+
+def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int) -> dict:
+    base = pick_run(runs, data, model, spec.base.asm, spec.base.schedule)
+    treated = pick_run(runs, data, model, spec.treated.asm, spec.treated.schedule)
+    pb = paper_row(paper, model, spec.base.paper_asm) if spec.base.paper_asm else None
+    pt = paper_row(paper, model, spec.treated.paper_asm) if spec.treated.paper_asm else None
+    row = {"kind": "delta", "label": spec.label, "asm": spec.treated.asm, "schedule": spec.treated.schedule or "",
+           "run": "", "smoke": bool((base and base.smoke) or (treated and treated.smoke))}
+    _empty_metrics(row)
+    for m in METRICS:
+        pair = paired_values(base, treated, m) if base and treated else None
+        if pair is not None:
+            d = paired_delta(*pair, seed=seed)
+            row[m], row[f"{m}_n"], row[f"{m}_p"] = d["delta"], d["n"], d["p_value"]
+            if d["ci95"]:
+                row[f"{m}_ci_low"], row[f"{m}_ci_high"] = d["ci95"]
+        if pb is not None and pt is not None and _num(pb.get(m)) is not None and _num(pt.get(m)) is not None:
+            row[f"{m}_paper"] = float(pt[m]) - float(pb[m])
+        if row[m] is not None and row[f"{m}_paper"] is not None:
+            row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    return row
+
+
+def table_specs(name: str, schedules: list[str]) -> list[CellSpec | DeltaSpec]:
+    baseline = CellSpec("baseline", "none", None, "none")
+    if name == "baselines":
+        return [baseline]
+    if name == "alignvid":
+        alignvid = CellSpec("+ AlignVid", ALIGNVID[0], ALIGNVID[1], "alignvid")
+        return [baseline, alignvid, DeltaSpec("Δ AlignVid", baseline, alignvid)]
+    if name == "modulation":
+        rows: list[CellSpec | DeltaSpec] = [baseline]
+        treated = [CellSpec(f"ASM {asm}", asm, "paper", asm) for asm in MODULATIONS[1:]]
+        return rows + treated + [DeltaSpec(f"Δ {t.label}", baseline, t) for t in treated]
+    if name == "schedule":
+        treated = [CellSpec(f"schedule {s}", "scalar", s, None) for s in schedules]
+        return [baseline, *treated, *(DeltaSpec(f"Δ {t.label}", baseline, t) for t in treated)]
+    raise ValueError(f"unknown table {name!r}; expected one of {list(TABLES)}")
+
+
+def table_models(name: str, data: str, runs: list[RunResult], paper: pd.DataFrame) -> list[str]:
+    """Rows of a table: the models the paper reports in it, plus every model with a run of that data."""
+    mine = [r for r in runs if r.data == data]
+    if name == "baselines":
+        models = set(paper["model"]) | {r.model for r in mine}
+    elif name == "alignvid":
+        models = set(paper.loc[paper["asm"] == "alignvid", "model"]) | {r.model for r in mine if (r.asm, r.schedule) == ALIGNVID}
+    elif name == "modulation":
+        models = set(paper.loc[paper["table"] == "modulation_ablation", "model"]) | {
+            r.model for r in mine if r.asm in MODULATIONS[1:]}
+    else:
+        models = {r.model for r in mine if r.asm == "scalar"}
+    return model_order(paper, models)
+
+
+def build_table(name: str, data: str, runs: list[RunResult], paper: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    schedules = list(SCHEDULES) + sorted({r.schedule for r in runs if r.data == data and r.asm == "scalar"} - set(SCHEDULES))
+    rows = []
+    for model in table_models(name, data, runs, paper):
+        for spec in table_specs(name, schedules):
+            build = delta_row if isinstance(spec, DeltaSpec) else cell_row
+            row = build(spec, model, runs, data, paper, seed)
+            row = {"table": name, "data": data, "model": model, "model_label": model_label(paper, model), **row}
+            if name == "schedule":
+                row["blocks"], row["window"] = schedule_axes(row["schedule"], runs) if row["asm"] != "none" else ("", "")
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def build_tables(runs: list[RunResult], data: str, paper: pd.DataFrame | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
+    paper = load_paper() if paper is None else paper
+    return {name: build_table(name, data, runs, paper, seed) for name in TABLES}
+
+
+# ---- rendering -------------------------------------------------------------------------------------------
+
+def _fmt(value, digits: int = 2, sign: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
+
+
+def display_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """Compact view: per metric 'ours [CI] n=…' (deltas with p) and 'paper (ours − paper)'."""
+    out = pd.DataFrame()
+    if table.empty:
+        return out
+    out["Model"] = table["model_label"]
+    out["Row"] = table["label"] + table["smoke"].map(lambda s: " (smoke)" if s else "")
+    if "blocks" in table:
+        out["Blocks"], out["Steps"] = table["blocks"], table["window"]
+    for m, title in METRICS.items():
+        ours, theirs = [], []
+        for r in table.to_dict("records"):
+            r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+            delta = r["kind"] == "delta"
+            text = _fmt(r[m], sign=delta)
+            if text and r[f"{m}_ci_low"] is not None:
+                text += f" [{_fmt(r[f'{m}_ci_low'], sign=delta)}, {_fmt(r[f'{m}_ci_high'], sign=delta)}]"
+            if text:
+                text += f" n={r[f'{m}_n']}"
+                if delta and r[f"{m}_p"] is not None:
+                    text += f" p={r[f'{m}_p']:.3g}"
+            ours.append(text)
+            paper = _fmt(r[f"{m}_paper"], sign=delta)
+            if paper and r[f"{m}_diff"] is not None:
+                paper += f" ({_fmt(r[f'{m}_diff'], sign=True)})"
+            theirs.append(paper)
+        out[title] = ours
+        out[f"{title} paper (Δ)"] = theirs
+    return out
+
+
+def to_markdown(table: pd.DataFrame, title: str) -> str:
+    view = display_frame(table)
+    lines = [f"## {title}", ""]
+    if view.empty:
+        return "\n".join([*lines, "_no rows_", ""])
+    cols = list(view.columns)
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" for _ in cols) + "|")
+    for row in view.itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    lines += ["", "Cells: mean in percent [95 % percentile-bootstrap CI over samples] n; Δ rows: paired by sample id, "
+              "paired bootstrap CI, two-sided sign-flip permutation p. Paper column: the paper's number "
+              "(ours − paper). Paper 'Overall' is derived from the category scores and shares.", ""]
+    return "\n".join(lines)
+
+
+def to_latex(table: pd.DataFrame, title: str) -> str:
+    view = display_frame(table)
+    if view.empty:
+        return f"% {title}: no rows\n"
+    return view.style.hide(axis="index").format(escape="latex").to_latex(
+        caption=title.replace("_", r"\_"), hrules=True, column_format="l" * len(view.columns))
+
+
+def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[Path]:
+    """<name>.csv (long format), <name>.md and <name>.tex per table, written atomically."""
+    out_dir = Path(out_dir)
+    written = []
+    for name, table in tables.items():
+        title = TABLES.get(name, name)
+        written.append(atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False)))
+        written.append(atomic_write_text(out_dir / f"{name}.md", to_markdown(table, title)))
+        written.append(atomic_write_text(out_dir / f"{name}.tex", to_latex(table, title)))
+    return written

@@ -1,0 +1,72 @@
+"""Synthetic run directories with known per-sample results, shared by the report and leaderboard tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from omiti2v.data import load_benchmark
+from omiti2v.runs import RunDir, append_jsonl, atomic_write_json
+from omiti2v.summary import build_summary
+
+SCHEDULE_AXES = {
+    name: {"blocks": cfg["blocks"], "window": cfg["window"]}
+    for name, cfg in ((p.stem, yaml.safe_load(p.read_text())) for p in (Path(__file__).resolve().parents[1] / "conf" / "schedule").glob("*.yaml"))
+}
+
+
+def make_run(root: Path, model: str, asm: str, schedule: str, seed: int, gamma_q=None, dirname: str | None = None,
+             reverse: bool = False) -> tuple[Path, dict]:
+    """A mini-benchmark run with seeded random verdicts and scores; returns (path, truth).
+
+    truth: {"correct": {(sample, question): bool}, "dynamic_degree": {sample: v}, "aesthetic_quality": {sample: v}}.
+    A stale, superseded judge line is written first for every question to prove latest-record handling;
+    `reverse` writes the logs in reverse sample order, so pairing must go by sample id, not position.
+    """
+    bench = load_benchmark("mini")
+    rng = np.random.default_rng(seed)
+    path = root / "mini" / model / (dirname or f"{asm}-{schedule}")
+    run = RunDir(path)
+    config = {
+        "data": {"name": "mini", "source": "mini", "root": None, "hf_id": None, "revision": None,
+                 "categories": None, "domains": None, "ids": None, "limit": None},
+        "model": {"name": model},
+        "asm": {"name": asm, "strategy": asm, "gamma_q": gamma_q, "gamma_k": None},
+        "schedule": {"name": schedule, **SCHEDULE_AXES.get(schedule, {"blocks": "preset", "window": "early"})},
+        "judge": {"name": "tiny", "mode": "both"},
+        "seed": 42, "smoke": False,
+    }
+    run.config.write_text(yaml.safe_dump(config))
+    truth: dict = {"correct": {}, "dynamic_degree": {}, "aesthetic_quality": {}}
+    judge, scores = [], []
+    for s in (list(bench)[::-1] if reverse else bench):
+        for q in s.questions:
+            ok = bool(rng.random() < 0.6)
+            truth["correct"][(s.id, q.id)] = ok
+            base = {"sample_id": s.id, "question_id": q.id, "category": q.category, "question": q.question,
+                    "expected": q.expected_answer, "response": None, "p_yes": None, "mode": "parity",
+                    "judge_model": "tiny", "error": None}
+            judge.append({**base, "answer": "unknown", "correct": not ok})  # superseded below
+            judge.append({**base, "answer": q.expected_answer if ok else "unknown", "correct": ok})
+            judge.append({**base, "mode": "fast", "answer": "unknown", "correct": not ok})  # other mode: ignored
+        dd = float(rng.random() < 0.5)
+        aq = float(np.round(rng.uniform(0.3, 0.7), 4))
+        truth["dynamic_degree"][s.id], truth["aesthetic_quality"][s.id] = dd, aq
+        for metric, value in (("dynamic_degree", dd), ("aesthetic_quality", aq)):
+            scores.append({"sample_id": s.id, "metric": metric, "value": value, "details": {}, "backend": "test",
+                           "comparable": True, "error": None})
+    append_jsonl(run.judge_log, judge)
+    append_jsonl(run.scores_log, scores)
+    context = {"run": {"name": f"mini/{model}/{asm}-{schedule}", "data": "mini", "model": model, "asm": asm,
+                       "schedule": schedule}, "smoke": False}
+    atomic_write_json(run.summary, build_summary(run, bench, context, "parity", seed=42))
+    return path, truth
+
+
+def per_sample_accuracy(truth: dict) -> dict[str, float]:
+    acc: dict[str, list[bool]] = {}
+    for (sid, _), ok in truth["correct"].items():
+        acc.setdefault(sid, []).append(ok)
+    return {sid: float(np.mean(v)) for sid, v in acc.items()}

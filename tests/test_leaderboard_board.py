@@ -1,0 +1,117 @@
+"""Leaderboard CSV and HTML page from entries: ordering, paper rows, schema checks, escaping, and the page in
+headless Chromium (loads without console errors, rows ordered by overall, header clicks re-sort)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from omiti2v.leaderboard.board import rebuild_leaderboard, validate_entry
+from omiti2v.runs import versions
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHA = "sha256:" + "0" * 64
+
+
+def make_entry(name: str, overall: float, modification: float, model: str = "m") -> dict:
+    def cell(v):
+        return {"value": v, "n": 12, "ci95": [max(0.0, v - 5), min(100.0, v + 5)]}
+
+    return {
+        "schema_version": "1.0", "name": name, "created": "2026-01-01T00:00:00+00:00",
+        "submission": {"model": model, "method": "baseline", "parameters": {}, "contact": "x@y.z"},
+        "data": {"name": "mini", "source": "mini", "hash": SHA, "n_samples": 12},
+        "hashes": {"videos": SHA, "metadata": SHA, "summary": SHA},
+        "evaluation": {"judge": "tiny", "scorer": "tiny", "judge_model": "tiny", "judge_mode": "parity", "config_hash": SHA},
+        "smoke": True, "comparable": False,
+        "metrics": {"overall": cell(overall), "modification": cell(modification), "addition": cell(50.0),
+                    "deletion": cell(40.0), "dynamic_degree": cell(30.0), "aesthetic_quality": cell(45.0)},
+        "versions": versions(), "run_dir": f"runs/{name}",
+    }
+
+
+@pytest.fixture
+def board(tmp_path) -> Path:
+    entries = tmp_path / "entries"
+    entries.mkdir()
+    for e in (make_entry("alpha", 55.0, 10.0), make_entry("beta", 91.0, 20.0),
+              make_entry("gamma", 12.5, 99.0, model="<script>alert(1)</script>")):
+        (entries / f"{e['name']}.json").write_text(json.dumps(e))
+    broken = make_entry("broken", 50.0, 50.0)
+    del broken["hashes"]
+    (entries / "broken.json").write_text(json.dumps(broken))
+    rebuild_leaderboard(tmp_path)
+    return tmp_path
+
+
+def test_entry_schema_rejects_bad_fields():
+    entry = make_entry("ok", 1.0, 2.0)
+    validate_entry(entry)
+    entry["metrics"]["overall"]["value"] = 120.0
+    with pytest.raises(ValueError, match="metrics.overall.value"):
+        validate_entry(entry, "e.json")
+    with pytest.raises(ValueError, match="name"):
+        validate_entry({**make_entry("ok", 1.0, 2.0), "name": "../evil"})
+
+
+def test_csv_ordered_by_overall_with_paper_rows(board):
+    frame = pd.read_csv(board / "leaderboard.csv")
+    assert "broken" not in set(frame["name"])  # invalid entry skipped, the rest still listed
+    assert len(frame) == 3 + 10
+    overall = frame["overall"].tolist()
+    assert overall == sorted(overall, reverse=True)
+    assert frame.iloc[0]["name"] == "beta" and frame["rank"].tolist() == list(range(1, 14))
+    paper = frame[frame["kind"] == "paper"]
+    assert paper["deletion"].tolist().count(69.47) == 1
+    assert frame.loc[frame["name"] == "beta", "overall_ci_low"].iloc[0] == 86.0
+
+
+def test_html_escapes_submitted_text(board):
+    page = (board / "index.html").read_text()
+    assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
+
+
+@pytest.mark.skipif(not CHROMIUM.exists() and shutil.which("chromium") is None,
+                    reason="Debian chromium not installed (apt-get install chromium); .ci/run installs it")
+def test_page_in_headless_chromium(board):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="python package playwright not installed")
+    executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        try:
+            page = browser.new_page()
+            page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto((board / "index.html").as_uri())
+
+            def column(metric: str) -> list[float | None]:
+                idx = page.eval_on_selector_all("#leaderboard thead th", "(hs, m) => hs.findIndex(h => h.dataset.metric === m)", metric)
+                vals = page.eval_on_selector_all("#leaderboard tbody tr", "(rows, i) => rows.map(r => r.cells[i].dataset.value)", idx)
+                return [float(v) if v else None for v in vals]
+
+            overall = column("overall")
+            assert len(overall) == 13
+            assert [v for v in overall if v is not None] == sorted((v for v in overall if v is not None), reverse=True)
+            names = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.map(r => r.cells[1].textContent.trim())")
+            assert names[0].startswith("beta")
+
+            page.click("#leaderboard thead th[data-metric=modification]")
+            first = column("modification")
+            assert first == sorted(first, reverse=True) and first[0] == 99.0  # gamma's modification
+            page.click("#leaderboard thead th[data-metric=modification]")
+            second = column("modification")
+            assert second == sorted(second) and second[0] == 10.0
+            page.click("#leaderboard thead th:nth-child(2)")  # text column: alphabetical
+            names = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.map(r => r.cells[1].textContent.trim().toLowerCase())")
+            assert names == sorted(names)
+        finally:
+            browser.close()
+    assert errors == []
