@@ -1,0 +1,55 @@
+"""Energy-based ASM: the logit multiplier follows the diffuseness of the attention it modulates.
+
+The paper only says the coefficient adapts to the entropy of the attention logits, stronger when attention is
+less focused. Our definition, per attention call:
+
+    h         = mean over (batch, heads, sampled queries) of H(q) / log N_keys      in [0, 1]
+    gamma_eff = 1 + (gamma_site - 1) * h
+
+where H(q) is the entropy of the unmodulated attention distribution of query q (see `omiti2v.asm.entropy`)
+and gamma_site the scalar recipe's multiplier at that site (e.g. gamma^2 on Wan's text branch). So uniform
+attention (all-equal logits, h = 1) gets the full scalar strength, a one-hot attention (h = 0) is left alone,
+gamma_eff >= 1 whenever gamma_site >= 1 and it is monotone in the entropy. The estimate uses
+`energy_queries` strided queries against all keys (never an N x N matrix). gamma_eff stays a device tensor
+(no host sync): it multiplies the smaller of Q and K (Wan's text/image keys: 512/257 tokens), which scales
+the logits exactly as the `scale` argument would.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from omiti2v.asm.entropy import attention_entropy, normalized_entropy
+from omiti2v.asm.processors import AttentionCall
+from omiti2v.asm.scalar import ScalarModulation
+
+
+def effective_gamma(normalized: torch.Tensor | float, gamma: float) -> torch.Tensor:
+    """gamma_eff = 1 + (gamma - 1) * h for normalised entropy h (clamped to [0, 1]; NaN counts as 0)."""
+    h = torch.as_tensor(normalized, dtype=torch.float32).nan_to_num(0.0).clamp(0.0, 1.0)
+    return 1.0 + (gamma - 1.0) * h
+
+
+class EnergyModulation(ScalarModulation):
+    """Handler: like scalar ASM, with the site's multiplier scaled down by how focused the attention is.
+
+    `last_gamma` holds the latest gamma_eff (0-d device tensor), for logging and calibration."""
+
+    last_gamma: torch.Tensor | None = None
+
+    def __call__(self, call: AttentionCall) -> None:
+        if not self.active(call):
+            return
+        gamma = self.config.logit_multiplier(call.site)
+        if gamma == 1.0:
+            return
+        with torch.no_grad():
+            entropy, log_count = attention_entropy(call.query, call.key, call.scale, call.attn_mask, call.layout,
+                                                   max_queries=self.config.energy_queries)
+            h = normalized_entropy(entropy, log_count).mean()
+            gamma_eff = effective_gamma(h, gamma)
+        self.last_gamma = gamma_eff
+        if call.key.numel() <= call.query.numel():
+            call.key = call.key * gamma_eff.to(call.key.dtype)
+        else:
+            call.query = call.query * gamma_eff.to(call.query.dtype)

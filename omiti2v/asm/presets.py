@@ -1,0 +1,73 @@
+"""Official AlignVid recipes (REFERENCE §2) and the documented defaults for the other four baselines.
+
+A preset fixes *where* ASM acts (which attention sites get Q and/or K scaled), the default gamma, the
+block-level guidance (BGS) list and the step window. Sites are named per attention call:
+
+* Wan / SkyReels blocks: ``self`` (attn1), ``cross_image`` (I2V cross-attention vs. CLIP image tokens),
+  ``cross_text`` (cross-attention vs. text tokens).
+* HunyuanVideo / FramePack: ``dual`` (joint attention of ``transformer_blocks``), ``single`` (joint attention
+  of ``single_transformer_blocks``). Block indices count within each stream.
+* EasyAnimate: ``joint`` (joint attention of ``transformer_blocks``).
+
+The logit multiplier at a site is ``gamma_q`` if the site is in ``q_sites`` times ``gamma_k`` if it is in
+``k_sites``. Wan2.1's recipe scales the shared cross-attention query once and the text key once, hence
+image-branch logits x gamma and text-branch logits x gamma^2.
+
+Defaults chosen here (no public recipe; all with gamma 1.35 and the early window t > 900):
+* skyreels-v2-i2v: the Wan2.1 recipe and BGS list. SkyReels-V2-I2V-14B is a Wan2.1-I2V-14B fine-tune with the
+  same 40-block layout and the same cross-attention branches.
+* skyreels-v2-df: the Wan2.1 recipe and list; the DF model has no image branch, so only ``cross_text``
+  (x gamma^2) is modulated.
+* hunyuan-i2v: the FramePack recipe (K x gamma in the single-stream joint attention) on all 40 single blocks:
+  FramePack is a HunyuanVideo fine-tune, but its BGS lists differ between FramePack and F1, so no list is
+  assumed to transfer.
+* easyanimate: K x gamma in the joint attention of all 48 (MMDiT) blocks, the FramePack-style recipe for a
+  joint-attention model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_GAMMA = 1.35
+
+WAN21_BGS_BLOCKS = (0, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 25, 26, 27, 28, 29, 30, 31,
+                    32, 37, 38)
+FRAMEPACK_F1_BGS_BLOCKS = (0, 1, 2, 3, 4, 5, 6, 7, 12, 13, 14, 15, 16, 18, 19, 20, 23, 25, 29, 32, 36, 37, 38, 39)
+FRAMEPACK_BGS_BLOCKS = (0, 2, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 23, 25, 26, 27, 31, 33)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where and how strongly a backbone is modulated; `bgs_blocks=None` means every block."""
+
+    family: str
+    q_sites: tuple[str, ...]
+    k_sites: tuple[str, ...]
+    gamma_q: float
+    gamma_k: float
+    bgs_blocks: tuple[int, ...] | None
+    window: str = "early"
+
+
+_WAN_RECIPE = dict(q_sites=("cross_image", "cross_text"), k_sites=("cross_text",), gamma_q=DEFAULT_GAMMA,
+                   gamma_k=DEFAULT_GAMMA)
+_SINGLE_STREAM_K = dict(q_sites=(), k_sites=("single",), gamma_q=1.0, gamma_k=DEFAULT_GAMMA)
+
+PRESETS: dict[str, Preset] = {
+    "wan2.1": Preset("wan", bgs_blocks=WAN21_BGS_BLOCKS, **_WAN_RECIPE),
+    "skyreels-v2-i2v": Preset("skyreels", bgs_blocks=WAN21_BGS_BLOCKS, **_WAN_RECIPE),
+    "skyreels-v2-df": Preset("skyreels-df", bgs_blocks=WAN21_BGS_BLOCKS, **_WAN_RECIPE),
+    "framepack": Preset("framepack", bgs_blocks=FRAMEPACK_BGS_BLOCKS, **_SINGLE_STREAM_K),
+    "framepack-f1": Preset("framepack", bgs_blocks=FRAMEPACK_F1_BGS_BLOCKS, **_SINGLE_STREAM_K),
+    "hunyuan-i2v": Preset("hunyuan", bgs_blocks=None, **_SINGLE_STREAM_K),
+    "easyanimate": Preset("easyanimate", q_sites=(), k_sites=("joint",), gamma_q=1.0, gamma_k=DEFAULT_GAMMA,
+                          bgs_blocks=None),
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown ASM preset {name!r}; expected one of {sorted(PRESETS)}") from None
