@@ -1,0 +1,17 @@
+"""Visual metrics of a run's videos (VBench's dynamic degree and aesthetic quality, MUSIQ imaging quality).
+
+`run_scorers(cfg, run, benchmark)` is the pipeline's `score` stage; metrics are registered scorers
+(`SCORERS`), one module each, selected by `cfg.scorer.metrics`.
+"""
+
+from . import aesthetic, dynamic_degree, imaging  # noqa: F401  (registers the scorers)
+from .base import SCORERS, Clip, Score, Scorer, build_scorer, register_scorer, resolve_device
+from .flow import FLOW_BACKENDS, build_flow_backend, register_flow_backend
+from .stage import decode_clip, nearest_aspect_size, run_scorers, score_videos
+from .weights import MissingWeightsError, WeightFile, resolve_weights
+
+__all__ = [
+    "FLOW_BACKENDS", "SCORERS", "Clip", "MissingWeightsError", "Score", "Scorer", "WeightFile", "build_flow_backend",
+    "build_scorer", "decode_clip", "nearest_aspect_size", "register_flow_backend", "register_scorer", "resolve_device",
+    "resolve_weights", "run_scorers", "score_videos",
+]

@@ -1,0 +1,108 @@
+"""The scorer interface and its registry.
+
+A scorer turns decoded videos into one value per video. The pipeline stage decodes each video once and hands
+every scorer the same `Clip`; a scorer picks the frames it needs with `frame_indices`, so adding a metric never
+adds a decode. Scorers score lists of clips (not one clip) so that models can batch across videos.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+
+from ..video import VideoInfo
+from .weights import WeightFile
+
+
+@dataclass
+class Clip:
+    """One decoded video: the uint8 RGB frames (T, H, W, 3) that some metric needs, their frame numbers in the
+    file (`frame_ids`, all frames when None) and the stream's info (true fps and frame count)."""
+
+    sample_id: str
+    frames: np.ndarray
+    info: VideoInfo
+    frame_ids: Sequence[int] | None = None
+    details: dict[str, Any] = field(default_factory=dict)  # preprocessing applied for every metric (resize)
+
+    def select(self, indices: Sequence[int]) -> np.ndarray:
+        """Frames by their number in the file."""
+        if self.frame_ids is None:
+            return self.frames[list(indices)]
+        row = {f: r for r, f in enumerate(self.frame_ids)}
+        missing = [i for i in indices if i not in row]
+        if missing:
+            raise KeyError(f"{self.sample_id}: frames {missing[:5]} were not decoded")
+        return self.frames[[row[i] for i in indices]]
+
+
+@dataclass
+class Score:
+    value: float
+    details: dict[str, Any]
+
+
+class Scorer(ABC):
+    """One metric. Subclasses set `metric` (the scores.jsonl name); `backend` and `comparable` describe the
+    models actually used, so a smoke or approximate backend is never mistaken for the paper's numbers."""
+
+    metric: str
+
+    def __init__(self, cfg: DictConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+
+    @property
+    @abstractmethod
+    def backend(self) -> str: ...
+
+    @property
+    @abstractmethod
+    def comparable(self) -> bool: ...
+
+    def required_weights(self) -> list[WeightFile]:
+        """Files this scorer will load; checked for every scorer before any model loads."""
+        return []
+
+    def load(self) -> None:  # noqa: B027 - optional hook, most scorers override it
+        """Build or load models (after the weights check)."""
+
+    def frame_indices(self, info: VideoInfo) -> Sequence[int]:
+        """Frames this metric reads; all of them unless overridden."""
+        return range(info.num_frames)
+
+    @abstractmethod
+    def score(self, clips: Sequence[Clip]) -> list[Score]:
+        """One Score per clip, in order."""
+
+
+SCORERS: dict[str, type[Scorer]] = {}
+
+
+def register_scorer(metric: str) -> Callable[[type[Scorer]], type[Scorer]]:
+    def decorate(cls: type[Scorer]) -> type[Scorer]:
+        if metric in SCORERS:
+            raise ValueError(f"scorer {metric!r} registered twice ({SCORERS[metric].__name__}, {cls.__name__})")
+        cls.metric = metric
+        SCORERS[metric] = cls
+        return cls
+
+    return decorate
+
+
+def build_scorer(metric: str, cfg: DictConfig, device: torch.device) -> Scorer:
+    if metric not in SCORERS:
+        raise ValueError(f"scorer.metrics: unknown metric {metric!r}; expected some of {sorted(SCORERS)}")
+    return SCORERS[metric](cfg, device)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    if name in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)

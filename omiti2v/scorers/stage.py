@@ -1,0 +1,154 @@
+"""The `score` pipeline stage: the run's videos -> scores.jsonl, one record per (video, metric).
+
+Each video is decoded once (only the frames some metric needs) and handed to every metric; videos are scored
+`videos_per_batch` at a time so models batch across videos, while the next batch decodes in a background
+thread. Resumable: a (sample, metric) whose latest record has no error and the same backend is skipped, so
+re-running after a kill, or after switching flow backend, does exactly the missing work. All weights are
+checked before any model loads (one error listing every missing file).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from ..runs import RunDir, append_jsonl, read_jsonl
+from ..video import VideoDecodeError, probe_video, read_video
+from .base import Clip, Scorer, build_scorer, resolve_device
+from .weights import resolve_weights, weights_dir_from
+
+if TYPE_CHECKING:
+    from ..data import Benchmark
+
+log = logging.getLogger(__name__)
+
+
+def nearest_aspect_size(width: int, height: int, ratios: Sequence[str], short_side: int) -> tuple[int, int]:
+    """(w, h) of the ratio ("W:H") closest to the video's in log scale, short side `short_side`, long side
+    rounded to a multiple of 8 (so RAFT needs no padding). E.g. 832x480 -> 16:9 -> 856x480."""
+    def as_fraction(r: str) -> Fraction:
+        w, _, h = r.partition(":")
+        return Fraction(int(w), int(h))
+
+    best = min((as_fraction(r) for r in ratios), key=lambda r: abs(math.log(width / height) - math.log(r)))
+    if best >= 1:
+        return max(8, round(short_side * best / 8) * 8), short_side
+    return short_side, max(8, round(short_side / best / 8) * 8)
+
+
+def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (T, H, W, 3) -> (T, h, w, 3), bilinear with antialias (a plain resize, as a video converter does)."""
+    w, h = size
+    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], aspect: Mapping | None = None) -> Clip:
+    """The frames every listed scorer needs, decoded once, optionally resized to the nearest common aspect."""
+    info = probe_video(path)
+    wanted = sorted(set().union(*(scorer.frame_indices(info) for scorer in scorers)))
+    every = len(wanted) == info.num_frames
+    frames, info = read_video(path, None if every else wanted)
+    clip = Clip(sample_id, frames, info, None if every else wanted)
+    if aspect is not None and aspect.get("enabled", False):
+        size = nearest_aspect_size(info.width, info.height, list(aspect["ratios"]), int(aspect["short_side"]))
+        if size != (info.width, info.height):
+            clip.frames = resize_frames(frames, size)
+            clip.info = type(info)(info.fps, info.num_frames, size[0], size[1])
+        clip.details["resized"] = {"from": [info.width, info.height], "to": list(size)}
+    return clip
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _record(sample_id: str, scorer: Scorer, value: float | None, details: dict, error: str | None) -> dict:
+    return {"sample_id": sample_id, "metric": scorer.metric, "value": value, "details": details,
+            "backend": scorer.backend, "comparable": scorer.comparable, "error": error}
+
+
+def score_clips(scorer: Scorer, clips: Sequence[Clip]) -> list[dict]:
+    """Score a batch; if the batch fails, score its clips one by one so one bad video costs one record."""
+    try:
+        return [_record(c.sample_id, scorer, s.value, {**c.details, **s.details}, None)
+                for c, s in zip(clips, scorer.score(clips), strict=True)]
+    except Exception as exc:  # noqa: BLE001 - isolate the failing clip, record the error, keep going
+        if len(clips) == 1:
+            log.warning("%s failed on %s: %s", scorer.metric, clips[0].sample_id, exc)
+            return [_record(clips[0].sample_id, scorer, None, dict(clips[0].details), f"{type(exc).__name__}: {exc}")]
+        return [rec for clip in clips for rec in score_clips(scorer, [clip])]
+
+
+def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer]], aspect: Mapping | None = None,
+                 videos_per_batch: int = 4) -> Iterator[tuple[int, list[dict]]]:
+    """(videos done, records) per batch of `videos_per_batch`: sample_id -> video path, scored by the scorers
+    in needs[sample_id]. Decoding of the next batch overlaps scoring of this one. Scorers must be loaded."""
+    order = list(videos)
+    scorers = list({id(s): s for ss in needs.values() for s in ss}.values())
+
+    def decode(sample_ids: list[str]) -> list[Clip | dict]:
+        """Clips, or error records (one per needed metric) for videos that are missing or undecodable."""
+        out: list[Clip | dict] = []
+        for sid in sample_ids:
+            try:
+                out.append(decode_clip(videos[sid], sid, needs[sid], aspect))
+            except VideoDecodeError as exc:
+                out.extend(_record(sid, s, None, {}, str(exc)) for s in needs[sid])
+        return out
+
+    batches = list(_chunks(order, videos_per_batch))
+    if not batches:
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(decode, batches[0])
+        for n, batch in enumerate(batches):
+            decoded = pending.result()
+            if n + 1 < len(batches):
+                pending = pool.submit(decode, batches[n + 1])  # decode ahead while the models run
+            records = [d for d in decoded if isinstance(d, dict)]
+            clips = [d for d in decoded if isinstance(d, Clip)]
+            for scorer in scorers:
+                mine = [c for c in clips if scorer in needs[c.sample_id]]
+                if mine:
+                    records.extend(score_clips(scorer, mine))
+            yield len(batch), records
+
+
+def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
+    """Score every benchmark sample's video with the metrics in cfg.scorer.metrics; append to scores.jsonl."""
+    scfg = cfg.scorer
+    device = resolve_device(cfg.get("device"))
+    scorers = [build_scorer(metric, scfg, device) for metric in scfg.metrics]
+    latest = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}  # a later line supersedes
+    done = {(sid, metric, r.get("backend")) for (sid, metric), r in latest.items() if r.get("error") is None}
+    needs = {sid: [s for s in scorers if (sid, s.metric, s.backend) not in done] for sid in benchmark.ids}
+    needs = {sid: todo for sid, todo in needs.items() if todo}
+    if not needs:
+        log.info("score: all %d samples already scored for %s", len(benchmark), list(scfg.metrics))
+        return
+    active = [s for s in scorers if any(s in todo for todo in needs.values())]
+    files = {w.label: w for s in active for w in s.required_weights()}
+    weights = resolve_weights(list(files.values()), weights_dir_from(scfg.get("weights_dir")), scfg.get("allow_download", True))
+    for scorer in active:
+        scorer.load(weights)
+    videos = {sid: run.video(sid) for sid in needs}
+    with tqdm(total=len(videos), desc="score", unit="video") as bar:
+        for done_videos, records in score_videos(videos, needs, scfg.get("aspect_resize"), int(scfg.get("videos_per_batch", 4))):
+            append_jsonl(run.scores_log, records)
+            bar.update(done_videos)
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
