@@ -1,0 +1,43 @@
+"""Real-size dry run on a GPU: random weights, the mini set, through the generation runner or the planner.
+
+Used for issue 4's GPU check; avoids omiti2v.pipeline (the report stack) so it runs with the generation
+dependencies only.
+  python benchmarks/gpu_dry_run.py generate OUT_DIR model=wan2.1 model.weights=random data.limit=1 ...
+  python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def main(mode: str, out: str, *overrides: str) -> None:
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["data=mini", *overrides])
+    t0 = time.perf_counter()
+    if mode == "generate":
+        from omiti2v.data import load_benchmark
+        from omiti2v.generate import run_generation
+        from omiti2v.runs import RunDir, read_jsonl
+
+        bench = load_benchmark(source="mini", limit=cfg.data.limit)
+        counts = run_generation(cfg, RunDir(out), bench)
+        print(json.dumps({"counts": counts, "wall_s": round(time.perf_counter() - t0, 1)}))
+        for rec in read_jsonl(Path(out) / "generation.jsonl"):
+            print(json.dumps(rec))
+    else:
+        from omiti2v.generate.planner import format_costs, plan_config, record_cost
+
+        cost = plan_config(cfg)
+        record_cost(out, cost)
+        print(format_costs([cost]))
+        print(json.dumps({"wall_s": round(time.perf_counter() - t0, 1)}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

@@ -1,0 +1,48 @@
+"""`omiti2v plan`: the cost planner for a list of models x ASM settings, without writing Hydra overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("plan", help="time one denoising step per model x ASM (real size, random weights)",
+                              description=__doc__)
+    p.add_argument("--model", default="wan2.1", help="comma-separated model configs, e.g. wan2.1,framepack")
+    p.add_argument("--asm", default="none", help="comma-separated asm configs, e.g. none,scalar")
+    p.add_argument("--schedule", default="paper", help="comma-separated schedule configs")
+    p.add_argument("--samples", type=int, default=None, help="samples per config (default: 367, the benchmark)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--out", default=None, help="append one JSON line per row to this file")
+    p.add_argument("--table", default=None, metavar="JSONL", help="only print the rows recorded in JSONL")
+    p.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.sampling.num_frames=33")
+    p.set_defaults(func=_plan)
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from hydra import compose, initialize_config_dir
+
+    from omiti2v.runs import read_jsonl
+
+    from .planner import StepCost, format_costs, plan_config, record_cost
+
+    if args.table:
+        print(format_costs([StepCost(**r) for r in read_jsonl(args.table)]))
+        return 0
+    costs = []
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        for model in args.model.split(","):
+            for asm in args.asm.split(","):
+                for schedule in args.schedule.split(","):
+                    cfg = compose("config", overrides=[f"model={model}", f"asm={asm}", f"schedule={schedule}",
+                                                       f"device={args.device}", *args.overrides])
+                    cost = plan_config(cfg, samples=args.samples)
+                    if args.out:
+                        record_cost(args.out, cost)
+                    costs.append(cost)
+                    print(format_costs([cost]).splitlines()[2], flush=True)
+    print(format_costs(costs))
+    return 0

@@ -1,0 +1,213 @@
+"""Cost planner: time one denoising step of the real-size model (random weights) and extrapolate to a sweep.
+
+The pipeline runs on a synthetic image of the benchmark's typical size until its first transformer call; that
+call's exact inputs (token count, text length, timestep, FramePack's clean latents) are captured, then the
+transformer (with ASM installed as configured) is run on them: one warm-up, then `repeats` timed forwards.
+When ASM acts in a step window only, the forward is also timed at a timestep outside the window and the video
+estimate weights both by the number of steps the schedule spends in and out of the window.
+Estimates cover the transformer only (text/image encoders and the VAE run once per video and are excluded).
+"""
+
+from __future__ import annotations
+
+import gc
+import inspect
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+from PIL import Image
+
+from omiti2v.models import baseline_for
+from omiti2v.runs import append_jsonl
+
+from .runner import Generator, _plain
+from .sharding import local_device
+
+BENCHMARK_SIZE = 367  # samples in OmitI2V
+
+
+@dataclass
+class StepCost:
+    model: str
+    asm: str
+    schedule: str
+    device: str
+    height: int
+    width: int
+    frames: int
+    video_tokens: int
+    seconds_per_forward: float
+    seconds_per_forward_outside_window: float | None
+    forwards_per_step: int
+    seconds_per_step: float
+    denoising_steps: int
+    asm_active_steps: int
+    seconds_per_video: float
+    samples: int
+    hours_per_config: float
+    peak_memory_gb: float | None            # during the timed forwards: transformer weights + activations
+    peak_memory_pipeline_gb: float | None   # up to the first step: encoders, VAE encode, transformer resident
+
+
+class _Captured(Exception):
+    """Raised from the transformer's pre-hook to stop the pipeline once the first call's inputs are known."""
+
+
+def _capture_first_call(generator: Generator, image: Image.Image, prompt: str) -> dict:
+    pipe, baseline, settings = generator.pipe, generator.baseline, generator.settings
+    captured: dict[str, Any] = {}
+
+    def grab(module, args, kwargs):
+        # Positional arguments (EasyAnimate passes latents and timestep so) become keywords by the signature.
+        captured.update(inspect.signature(module.forward).bind(*args, **kwargs).arguments)
+        raise _Captured
+
+    image, height, width = baseline.prepare_image(image, settings)
+    kwargs = baseline.call_kwargs(pipe, image, prompt, height, width, settings)
+    kwargs["generator"] = torch.Generator("cpu").manual_seed(0)
+    handle = pipe.transformer.register_forward_pre_hook(grab, with_kwargs=True)
+    try:
+        pipe(**kwargs)
+    except _Captured:
+        pass
+    finally:
+        handle.remove()
+    if not captured:
+        raise RuntimeError(f"{baseline.name}: the pipeline finished without calling its transformer")
+    captured["_size"] = (height, width)
+    return captured
+
+
+def _peak_gb(device: str) -> float | None:
+    return round(torch.cuda.max_memory_allocated(device) / 1e9, 2) if device.startswith("cuda") else None
+
+
+def _park_encoders(pipe, device: str) -> None:
+    """Move every module but the transformer to the CPU, so the step is measured as the sampler runs it
+    (encoders done, or offloaded with model CPU offload) and the peak is the transformer's own."""
+    if not device.startswith("cuda"):
+        return
+    for name, part in pipe.components.items():
+        if isinstance(part, torch.nn.Module) and name != "transformer":
+            part.to("cpu")
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats(device)
+
+
+def _timed_forward(transformer, inputs: dict, repeats: int, device: str) -> float:
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize(device)
+
+    with torch.no_grad():
+        transformer(**inputs)  # warm-up: kernels, offload hooks, caches
+        sync()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            transformer(**inputs)
+        sync()
+    return (time.perf_counter() - start) / repeats
+
+
+def _video_tokens(transformer, hidden_states: torch.Tensor) -> int:
+    patch = transformer.config.get("patch_size", 1)
+    pt, ph, pw = (patch if isinstance(patch, (tuple, list)) else (transformer.config.get("patch_size_t", 1) or 1, patch, patch))
+    _, _, f, h, w = hidden_states.shape
+    return math.ceil(f / pt) * (h // ph) * (w // pw)
+
+
+def _schedule_timesteps(pipe, steps: int) -> list[float]:
+    """The timesteps the sampler visits (1000 -> 0), to count steps inside the ASM window."""
+    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    try:
+        scheduler.set_timesteps(steps)
+    except (TypeError, ValueError):  # schedulers needing sigmas/mu: fall back to evenly spaced steps
+        return [1000.0 * (1 - k / steps) for k in range(steps)]
+    return [float(t) for t in scheduler.timesteps]
+
+
+def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
+                image_size: tuple[int, int] = (832, 480), prompt: str = "a person walks out of the scene") -> StepCost:
+    """StepCost of cfg.model x cfg.asm x cfg.schedule; real-size random weights unless the config asks for tiny."""
+    plan_cfg = _plain(cfg.get("plan")) or {}
+    samples = int(samples or plan_cfg.get("samples") or BENCHMARK_SIZE)
+    repeats = int(plan_cfg.get("repeats", repeats))
+    image_size = tuple(plan_cfg.get("image_size", image_size))
+    baseline = baseline_for(cfg.model)
+    settings = baseline.settings(cfg.model)
+    if settings["weights"] == "pretrained":
+        settings["weights"] = "random"  # planning never downloads: same architecture, random weights
+    device = local_device(str(cfg.get("device", "auto")))
+    if device.startswith("cuda"):
+        torch.empty(0, device=device)  # create the CUDA context: the peak counters need it
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    generator = Generator(cfg, baseline, settings, device)
+    try:
+        gradient = Image.linear_gradient("L").resize(image_size).convert("RGB")
+        inputs = _capture_first_call(generator, gradient, prompt)
+        height, width = inputs.pop("_size")
+        transformer = generator.pipe.transformer
+        pipeline_peak = _peak_gb(device)
+        _park_encoders(generator.pipe, device)
+        per_forward = _timed_forward(transformer, inputs, repeats, device)
+        sampling = settings["sampling"]
+        steps = int(sampling["num_inference_steps"])
+        timesteps = _schedule_timesteps(generator.pipe, steps)
+        asm = generator.asm_config
+        active = steps if asm is None else sum(asm.step_active(t) for t in timesteps)
+        outside = None
+        if asm is not None and active < steps:
+            late = dict(inputs, timestep=torch.ones_like(inputs["timestep"]))
+            outside = _timed_forward(transformer, late, repeats, device)
+        forwards = baseline.forwards_per_step(sampling)
+        calls_per_schedule = baseline.denoising_calls(sampling) // steps  # FramePack: sections
+        per_schedule = forwards * (active * per_forward + (steps - active) * (outside if outside is not None else per_forward))
+        per_video = per_schedule * calls_per_schedule
+        peak = _peak_gb(device)
+        cost = StepCost(
+            model=settings["name"], asm=str(cfg.asm.get("name", "none")) if "asm" in cfg else "none",
+            schedule=str(cfg.schedule.get("name", "")) if "schedule" in cfg else "", device=_device_name(device),
+            height=height, width=width, frames=baseline.output_frames(sampling, transformer.config),
+            video_tokens=_video_tokens(transformer, inputs["hidden_states"]),
+            seconds_per_forward=round(per_forward, 4),
+            seconds_per_forward_outside_window=None if outside is None else round(outside, 4),
+            forwards_per_step=forwards, seconds_per_step=round(forwards * per_forward, 4),
+            denoising_steps=baseline.denoising_calls(sampling), asm_active_steps=active * calls_per_schedule,
+            seconds_per_video=round(per_video, 2), samples=samples,
+            hours_per_config=round(per_video * samples / 3600, 2), peak_memory_gb=peak,
+            peak_memory_pipeline_gb=pipeline_peak,
+        )
+    finally:
+        del generator
+        gc.collect()
+        if device.startswith("cuda"):
+            torch.cuda.empty_cache()
+    return cost
+
+
+def _device_name(device: str) -> str:
+    return torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
+
+
+def format_costs(costs: list[StepCost]) -> str:
+    header = (f"{'model':20s} {'asm':10s} {'schedule':11s} {'HxWxF':>13s} {'tokens':>7s} {'s/fwd':>7s} "
+              f"{'s/step':>7s} {'steps':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
+    rows = [header, "-" * len(header)]
+    for c in costs:
+        rows.append(f"{c.model:20s} {c.asm:10s} {c.schedule:11s} {f'{c.height}x{c.width}x{c.frames}':>13s} "
+                    f"{c.video_tokens:7d} {c.seconds_per_forward:7.3f} {c.seconds_per_step:7.3f} {c.denoising_steps:5d} "
+                    f"{c.seconds_per_video:8.1f} {c.hours_per_config:8.2f} "
+                    f"{'-' if c.peak_memory_gb is None else f'{c.peak_memory_gb:.1f}':>7s}")
+    if costs:
+        rows.append(f"hours per config: {costs[0].samples} samples x seconds per video (transformer only), "
+                    f"device {costs[0].device}")
+    return "\n".join(rows)
+
+
+def record_cost(path, cost: StepCost) -> None:
+    append_jsonl(path, [asdict(cost)])

@@ -1,0 +1,223 @@
+"""The generation stage: one MP4 per sample of this shard, resumable and robust to single-sample failures.
+
+Per sample it writes, in this order: videos/{id}.mp4 (atomic), videos/{id}.json (the sidecar: the full record,
+atomic), then one line in generation.jsonl. A sample is done when its MP4 and an ok sidecar exist; on resume,
+a done sample whose log line was lost (killed between the sidecar and the log) gets its line back from the
+sidecar, so the log ends with exactly one ok record per finished sample. Failed samples are retried.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from omiti2v.data import Benchmark, Sample
+from omiti2v.models import Baseline, baseline_for
+from omiti2v.runs import RunDir, append_jsonl, atomic_write_json, config_hash, read_jsonl, sample_seed
+from omiti2v.video import write_video
+
+from .sharding import Shard, local_device, resolve_shard
+
+log = logging.getLogger(__name__)
+
+
+class BadOutputError(RuntimeError):
+    """The pipeline returned frames that are not a valid video (NaN/inf, wrong shape)."""
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
+def is_done(run: RunDir, sample_id: str) -> bool:
+    """The MP4 and a sidecar saying ok are both there (each is written atomically, the sidecar last)."""
+    video, sidecar = run.video(sample_id), run.sidecar(sample_id)
+    if not (video.is_file() and video.stat().st_size > 0 and sidecar.is_file()):
+        return False
+    try:
+        return json.loads(sidecar.read_text(encoding="utf-8")).get("status") == "ok"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def restore_lost_records(run: RunDir, ids: list[str]) -> int:
+    """Append the sidecar record of done samples that have no ok line in generation.jsonl; returns the count."""
+    logged = {r["sample_id"] for r in read_jsonl(run.generation_log) if r.get("status") == "ok"}
+    lost = [sid for sid in ids if sid not in logged and is_done(run, sid)]
+    if lost:
+        append_jsonl(run.generation_log, [json.loads(run.sidecar(sid).read_text(encoding="utf-8")) for sid in lost])
+    return len(lost)
+
+
+def remove_stale_temp_files(run: RunDir, ids: list[str]) -> int:
+    """Delete temp files a killed writer left for these samples (`.{id}.*`; ids are shard-private)."""
+    removed = 0
+    for sid in ids:
+        for stale in run.videos.glob(f".{sid}.*"):
+            stale.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def to_uint8(frames: Any) -> np.ndarray:
+    """Pipeline output (T, H, W, 3) floats in [0, 1] -> uint8, refusing NaN/inf frames."""
+    array = np.asarray(frames, dtype=np.float32)
+    if array.ndim != 4 or array.shape[-1] != 3:
+        raise BadOutputError(f"pipeline returned frames of shape {array.shape}, expected (T, H, W, 3)")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        frames_hit = sorted({int(t) for t in np.nonzero(bad)[0]})
+        raise BadOutputError(f"NaN/inf values in {len(frames_hit)} of {len(array)} frames (first: {frames_hit[:5]})")
+    return (array.clip(0.0, 1.0) * 255.0).round().astype(np.uint8)
+
+
+class Generator:
+    """A built pipeline plus everything needed to turn one sample into one video record."""
+
+    def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str):
+        self.cfg, self.baseline, self.settings, self.device = cfg, baseline, settings, device
+        self.base_seed = int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
+        self.input_blur = _plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
+        resolved = {k: _plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
+        self.config_hash = config_hash({**resolved, "seed": self.base_seed})
+        self.pipe = self._build()
+        self.asm_config = self._apply_asm()
+
+    def _build(self):
+        t0 = time.perf_counter()
+        if self.device.startswith("cuda"):
+            torch.empty(0, device=self.device)  # CUDA context first: offloaded pipelines may not create it
+        pipe = self.baseline.build(self.settings, device=self.device if self.settings["weights"] != "pretrained" else "cpu")
+        memory = self.settings.get("memory") or {}
+        if memory.get("vae_tiling") and hasattr(pipe.vae, "enable_tiling"):
+            pipe.vae.enable_tiling()
+        if memory.get("cpu_offload") and self.device.startswith("cuda"):
+            pipe.enable_model_cpu_offload(device=self.device)
+        else:
+            pipe.to(self.device)
+        pipe.set_progress_bar_config(disable=True)
+        log.info("built %s (%s weights) on %s in %.1fs", self.baseline.name, self.settings["weights"], self.device,
+                 time.perf_counter() - t0)
+        return pipe
+
+    def _apply_asm(self):
+        asm = self.cfg.get("asm")
+        if asm is None or asm.get("strategy", "none") == "none":
+            return None
+        from omiti2v.asm import ASMConfig, apply_asm
+
+        config = ASMConfig.from_hydra(self.settings["asm_preset"], _plain(asm), _plain(self.cfg.get("schedule") or {}))
+        apply_asm(self.pipe.transformer, config)
+        return config
+
+    def record(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
+        """Generate `sample`; returns its ok record. Raises on any failure (the caller records it)."""
+        seed = sample_seed(self.base_seed, sample.id)
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        image = sample.load_image()
+        if self.input_blur:
+            from omiti2v.asm import blur_input_image
+
+            image = blur_input_image(image, **{k: v for k, v in self.input_blur.items() if v is not None})
+        image, height, width = self.baseline.prepare_image(image, self.settings)
+        kwargs = self.baseline.call_kwargs(self.pipe, image, sample.prompt, height, width, self.settings)
+        kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
+        timings["prepare"] = time.perf_counter() - t0
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats(self.device)
+        t1 = time.perf_counter()
+        frames = to_uint8(self.pipe(**kwargs).frames[0])
+        timings["pipeline"] = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        fps = float(self.settings["fps"])
+        write_video(run.video(sample.id), frames, fps)
+        timings["encode"] = time.perf_counter() - t2
+        return {
+            "sample_id": sample.id, "status": "ok", "error": None, "seed": seed, "base_seed": self.base_seed,
+            "video": f"videos/{sample.id}.mp4", "seconds": round(time.perf_counter() - t0, 3),
+            "peak_memory_gb": peak_memory_gb(self.device), "memory_measure": memory_measure(self.device),
+            "model": self.settings["name"], "baseline": self.baseline.name, "weights": self.settings["weights"],
+            "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
+            "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
+            "input_blur": self.input_blur, "config_hash": self.config_hash,
+            "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
+                         "sampling": self.settings["sampling"], "dtype": self.settings["dtype"]},
+            "timings": {k: round(v, 3) for k, v in timings.items()},
+            "shard": str(shard), "host": platform.node(), "device": self.device,
+        }
+
+    def generate(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
+        rec = self.record(run, sample, shard)
+        atomic_write_json(run.sidecar(sample.id), rec)
+        return rec
+
+
+def peak_memory_gb(device: str) -> float:
+    """GPU: peak allocated during this sample; CPU: the process's peak resident set (the whole run so far)."""
+    if device.startswith("cuda"):
+        return round(torch.cuda.max_memory_allocated(device) / 1e9, 3)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)  # Linux reports KiB
+
+
+def memory_measure(device: str) -> str:
+    return "cuda_max_allocated_per_sample" if device.startswith("cuda") else "process_max_rss"
+
+
+def failure_record(sample: Sample, seed: int, exc: BaseException, started: float, shard: Shard) -> dict:
+    kind = "oom" if isinstance(exc, torch.cuda.OutOfMemoryError) else "bad_output" if isinstance(exc, BadOutputError) else "exception"
+    return {"sample_id": sample.id, "status": "failed", "error": f"{type(exc).__name__}: {exc}", "error_kind": kind,
+            "seed": seed, "video": None, "seconds": round(time.perf_counter() - started, 3), "peak_memory_gb": None,
+            "shard": str(shard), "host": platform.node()}
+
+
+def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
+    """Stage 'generate': videos for this shard's samples that are not done yet. Returns counts."""
+    baseline = baseline_for(cfg.model)
+    settings = baseline.settings(cfg.model)
+    shard = resolve_shard(cfg.get("shard"))
+    mine = shard.select(benchmark.ids)
+    remove_stale_temp_files(run, mine)
+    restored = restore_lost_records(run, mine)
+    todo = [benchmark[sid] for sid in mine if not is_done(run, sid)]
+    counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
+              "ok": 0, "failed": 0}
+    log.info("generate %s shard %s (%s): %d assigned, %d done, %d to do", settings["name"], shard, shard.source,
+             len(mine), counts["skipped"], len(todo))
+    if not todo:
+        return counts
+    generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))))
+    bar = tqdm(todo, desc=f"generate {settings['name']} [{shard}]", unit="video", dynamic_ncols=True)
+    for sample in bar:
+        started = time.perf_counter()
+        try:
+            rec = generator.generate(run, sample, shard)
+        except Exception as exc:  # one bad sample must not stop the run; it is logged and retried next time
+            if isinstance(exc, torch.cuda.OutOfMemoryError):
+                torch.cuda.empty_cache()
+            log.warning("sample %s failed: %s", sample.id, exc)
+            rec = failure_record(sample, sample_seed(generator.base_seed, sample.id), exc, started, shard)
+        append_jsonl(run.generation_log, [rec])
+        counts[rec["status"]] += 1
+        bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
+    return counts
+
+
+def expected_frames(model_cfg: Mapping) -> int:
+    """Frames each video of this model config has (used by checks and tests)."""
+    from omiti2v.models.architectures import transformer_config
+
+    baseline = baseline_for(model_cfg)
+    settings = baseline.settings(model_cfg)
+    size = "tiny" if settings["weights"] == "tiny" else "real"
+    return baseline.output_frames(settings["sampling"], transformer_config(baseline.family, size))

@@ -1,0 +1,56 @@
+"""How each baseline sizes the input image: max area keeping the aspect (Wan2.1), FramePack's resolution
+buckets, or a fixed size reached by resize + center crop (HunyuanVideo-I2V, SkyReels-V2, EasyAnimate)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from PIL import Image
+
+# FramePack's (height, width) buckets for resolution 640 (official demo); other resolutions scale this table.
+FRAMEPACK_BUCKETS_640 = (
+    (416, 960), (448, 864), (480, 832), (512, 768), (544, 704), (576, 672), (608, 640),
+    (640, 608), (672, 576), (704, 544), (768, 512), (832, 480), (864, 448), (960, 416),
+)
+
+
+def max_area_size(width: int, height: int, max_area: int, multiple: int) -> tuple[int, int]:
+    """(height, width) with about `max_area` pixels, the image's aspect, both multiples of `multiple`."""
+    aspect = height / width
+    h = round(math.sqrt(max_area * aspect)) // multiple * multiple
+    w = round(math.sqrt(max_area / aspect)) // multiple * multiple
+    return max(h, multiple), max(w, multiple)
+
+
+def bucket_size(width: int, height: int, bucket: int, multiple: int = 16) -> tuple[int, int]:
+    """FramePack's nearest bucket: the (h, w) whose aspect is closest to the image's."""
+    scale = bucket / 640
+    buckets = {(max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
+               for h, w in FRAMEPACK_BUCKETS_640}
+    return min(sorted(buckets), key=lambda hw: abs(height * hw[1] - width * hw[0]))
+
+
+def target_size(sizing: Mapping, width: int, height: int) -> tuple[int, int]:
+    """(height, width) of the generated video for an input image of width x height, per `model.sizing`."""
+    mode = sizing.get("mode")
+    if mode == "max_area":
+        return max_area_size(width, height, int(sizing["max_area"]), int(sizing.get("multiple", 16)))
+    if mode == "bucket":
+        return bucket_size(width, height, int(sizing["bucket"]), int(sizing.get("multiple", 16)))
+    if mode == "fixed":
+        h, w = int(sizing["height"]), int(sizing["width"])
+        if sizing.get("follow_orientation") and (height > width) != (h > w):
+            h, w = w, h
+        return h, w
+    raise ValueError(f"model.sizing.mode: expected max_area | bucket | fixed, got {mode!r}")
+
+
+def fit_image(image: Image.Image, height: int, width: int) -> Image.Image:
+    """Resize to cover (height, width) and center-crop, so the content keeps its aspect."""
+    image = image.convert("RGB")
+    scale = max(width / image.width, height / image.height)
+    resized = image.resize((max(width, round(image.width * scale)), max(height, round(image.height * scale))),
+                           Image.Resampling.LANCZOS)
+    left, top = (resized.width - width) // 2, (resized.height - height) // 2
+    return resized.crop((left, top, left + width, top + height))

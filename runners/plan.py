@@ -1,0 +1,26 @@
+"""Hydra entry point: cost of one denoising step at real size (random weights) and of the whole config.
+
+Examples:
+  python runners/plan.py model=wan2.1 asm=scalar
+  python runners/plan.py -m model=wan2.1,framepack asm=none,scalar     # a sweep: one row per point
+Rows are printed and appended to ${results_root}/plans.jsonl; `omiti2v plan --table` prints them all.
+"""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from omiti2v.generate.planner import format_costs, plan_config, record_cost
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    cost = plan_config(cfg)
+    root = Path(hydra.utils.get_original_cwd()) / cfg.results_root
+    record_cost(root / "plans.jsonl", cost)
+    print(format_costs([cost]), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Cost planner on the tiny models (CPU): token counts, forwards per step, ASM step-window weighting."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from omiti2v.generate.planner import StepCost, format_costs, plan_config
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def plan(*overrides):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return plan_config(compose("config", overrides=["device=cpu", "asm=none", *overrides]), repeats=1)
+
+
+def test_plan_counts_tokens_forwards_and_sections():
+    wan = plan("model=wan2.1-tiny")
+    # 32x64 px, 5 frames -> latent 2x4x8 -> patches (1,2,2): 2*2*4 tokens; CFG 5.0 -> 2 forwards per step
+    assert (wan.height, wan.width, wan.frames, wan.video_tokens) == (32, 64, 5, 16)
+    assert wan.forwards_per_step == 2 and wan.denoising_steps == 2
+    assert wan.seconds_per_video == pytest.approx(2 * wan.seconds_per_step, rel=0.05, abs=0.02)
+    assert wan.hours_per_config == pytest.approx(wan.seconds_per_video * 367 / 3600, rel=0.05, abs=0.01)
+    fp = plan("model=framepack-tiny", "model.sampling.num_frames=17")  # 2 sections of window 2
+    assert fp.forwards_per_step == 1 and fp.denoising_steps == 2 * 2
+    table = format_costs([wan, fp])
+    assert "wan2.1-tiny" in table and "framepack-tiny" in table
+
+
+def test_plan_weights_steps_inside_the_asm_window():
+    pytest.importorskip("omiti2v.asm")
+    cost = plan("model=wan2.1-tiny", "asm=scalar", "schedule=paper", "model.sampling.num_inference_steps=4")
+    assert isinstance(cost, StepCost) and cost.asm == "scalar"
+    assert 1 <= cost.asm_active_steps < 4  # the early window (t > 900) holds only the first steps
+    assert cost.seconds_per_forward_outside_window is not None

@@ -1,0 +1,104 @@
+"""Model registry: the seven baselines, their REFERENCE §3 settings, image sizing and the weights errors."""
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from omiti2v.models import (
+    MODELS,
+    WeightsNotFoundError,
+    baseline_for,
+    bucket_size,
+    get_baseline,
+    max_area_size,
+    target_size,
+)
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+BASELINES = ["wan2.1", "hunyuan-i2v", "skyreels-v2-i2v", "skyreels-v2-df", "framepack", "framepack-f1", "easyanimate"]
+
+
+def model_cfg(name: str):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=[f"model={name}"]).model
+
+
+def test_registry_holds_the_seven_baselines():
+    assert sorted(MODELS) == sorted(BASELINES)
+
+
+@pytest.mark.parametrize("name", BASELINES)
+def test_yaml_matches_registry_defaults(name):
+    """The Hydra file and the registry entry agree on every REFERENCE setting (no silent drift)."""
+    cfg = model_cfg(name)
+    baseline = baseline_for(cfg)
+    defaults = baseline.defaults()
+    assert baseline.name == name and cfg.family == baseline.family
+    for key in ("pipeline", "checkpoint", "asm_preset", "fps", *baseline.extra_checkpoints):
+        assert cfg[key] == defaults[key], key
+    assert OmegaConf.to_container(cfg.sampling) == defaults["sampling"]
+    assert {k: v for k, v in OmegaConf.to_container(cfg.sizing).items()} == defaults["sizing"]
+    assert (cfg.get("seed") or None) == defaults["seed"]
+
+
+def test_reference_settings():
+    wan, fp, f1, sky_df = (get_baseline(n) for n in ("wan2.1", "framepack", "framepack-f1", "skyreels-v2-df"))
+    assert (wan.fps, wan.sampling["num_frames"], wan.sampling["num_inference_steps"]) == (16, 81, 40)
+    assert wan.sampling["scheduler"]["flow_shift"] == 3.0
+    assert (fp.fps, f1.fps) == (30, 24) and f1.sampling["sampling_type"] == "vanilla"
+    assert fp.defaults()["seed"] == 31337
+    assert sky_df.sampling["ar_step"] == 0 and sky_df.sampling["base_num_frames"] == 97
+
+
+def test_framepack_frames_are_sections_of_the_latent_window():
+    fp = get_baseline("framepack")
+    sampling = fp.settings()["sampling"]
+    assert fp.sections(sampling) == 5                      # 6 s at 30 fps, window 9: 1 + 5 * 36 = 181 frames
+    assert fp.denoising_calls(sampling) == 5 * 25
+    assert fp.forwards_per_step(sampling) == 1            # distilled guidance, true CFG 1
+    with pytest.raises(ValueError, match="1 \\+ sections"):
+        fp.settings({"sampling": {"num_frames": 180}})
+
+
+def test_wan_rejects_frame_counts_the_vae_cannot_make():
+    with pytest.raises(ValueError, match="4k\\+1"):
+        get_baseline("wan2.1").settings({"sampling": {"num_frames": 80}})
+    assert get_baseline("wan2.1").forwards_per_step({"guidance_scale": 5.0}) == 2
+
+
+def test_image_sizing():
+    assert max_area_size(832, 480, 480 * 832, 16) == (480, 832)
+    h, w = max_area_size(480, 832, 480 * 832, 16)
+    assert (h, w) == (832, 480)
+    h, w = max_area_size(1280, 720, 480 * 832, 16)
+    assert h % 16 == w % 16 == 0 and h * w <= 480 * 832 and abs(w / h - 16 / 9) < 0.05
+    assert bucket_size(832, 480, 640) == (480, 832)
+    assert bucket_size(480, 832, 640) == (832, 480)
+    assert bucket_size(1000, 1000, 640) in {(608, 640), (640, 608)}
+    fixed = {"mode": "fixed", "height": 544, "width": 960, "follow_orientation": True}
+    assert target_size(fixed, 1920, 1080) == (544, 960)
+    assert target_size(fixed, 1080, 1920) == (960, 544)
+    with pytest.raises(ValueError, match="model.sizing.mode"):
+        target_size({"mode": "stretch"}, 10, 10)
+
+
+def test_missing_pretrained_weights_give_one_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    fp = get_baseline("framepack")
+    with pytest.raises(WeightsNotFoundError) as err:
+        fp.build(fp.settings({"weights": "pretrained"}))
+    message = str(err.value)
+    for key, repo in (("checkpoint", "hunyuanvideo-community/HunyuanVideo"), ("transformer", "lllyasviel/FramePackI2V_HY"),
+                      ("image_encoder", "lllyasviel/flux_redux_bfl")):
+        assert f"huggingface-cli download {repo}" in message and f"model.{key}" in message
+    assert "model.weights=random" in message
+
+
+def test_bad_settings_are_named():
+    with pytest.raises(ValueError, match="model.weights"):
+        get_baseline("wan2.1").settings({"weights": "huge"})
+    with pytest.raises(KeyError, match="model.baseline"):
+        get_baseline("sora")
