@@ -1,0 +1,25 @@
+"""Calibration of foreground-sensitive blocks and attention analysis, bounded in memory at real size.
+
+    omiti2v calibrate --model wan2.1 --samples 8          # -> results/calibration/wan2.1/blocks.yaml
+    python runners/generate.py model=wan2.1 schedule=calibrated
+    omiti2v analyze-attention --model wan2.1 --samples 2  # entropy vs gamma / blur, attention maps
+
+Statistic: `omiti2v.calibrate.probe` (foreground lift); token layouts: `omiti2v.calibrate.layout`; masks:
+`omiti2v.calibrate.saliency`; driver: `omiti2v.calibrate.calibration`; analysis: `omiti2v.calibrate.analysis`.
+"""
+
+import importlib
+
+_EXPORTS = {
+    "CalibrationConfig": "calibration", "CalibrationResult": "calibration", "load_calibrated_blocks": "calibration",
+    "resolve_schedule": "calibration", "run_calibration": "calibration", "select_blocks": "calibration",
+    "ForegroundProbe": "probe",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Lazy exports: `omiti2v.calibrate.probe` stays importable without the data layer (e.g. on a bare GPU host)."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
