@@ -46,8 +46,9 @@ generate judge score report: install
 	$(BIN)/python runners/$@.py $(OVERRIDES)
 
 # Seconds per step / video / config and peak memory of real-size random-weight models on this GPU.
+# MODEL and ASM take comma lists: `make plan MODEL=wan2.1,framepack ASM=none,scalar`.
 plan: install
-	$(BIN)/python runners/plan.py $(OVERRIDES)
+	$(BIN)/python runners/plan.py -m $(OVERRIDES)
 
 tables: install
 	$(BIN)/omiti2v tables --runs results/runs --out results/tables

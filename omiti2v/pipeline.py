@@ -129,7 +129,9 @@ def format_summary(summary: dict) -> str:
         ci = cell["ci95"]
         value = "n/a" if cell["value"] is None else f"{cell['value']:6.2f}"
         lines.append(f"  {key:18s} {value}  n={cell['n']:<4d}" + (f" CI95 [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
-    for stage, ids in summary["failures"].items():
+    failures = summary["failures"]
+    for stage, ids in [("generation", failures["generation"]), ("judge", failures["judge"]),
+                       *((f"score {metric}", ids) for metric, ids in failures["scores"].items())]:
         if ids:
-            lines.append(f"  failed ({stage}): {ids}")
+            lines.append(f"  failed ({stage}): {', '.join(ids)}")
     return "\n".join(lines)

@@ -59,7 +59,10 @@ def read_video(path: str | os.PathLike, indices: Sequence[int] | None = None) ->
         idx = list(range(n)) if indices is None else list(indices)
         if any(i < 0 or i >= n for i in idx):
             raise VideoDecodeError(f"{path}: frame index out of range 0..{n - 1}")
-        frames = vr.get_batch(idx).asnumpy()
+        try:
+            frames = vr.get_batch(idx).asnumpy()
+        except Exception:  # decord fails on some small/odd strides (DECORDError); PyAV decodes those
+            return _read_pyav(path, indices)
         return frames, VideoInfo(float(vr.get_avg_fps()), n, frames.shape[2], frames.shape[1])
     return _read_pyav(path, indices)
 

@@ -51,3 +51,10 @@ def test_bad_inputs(tmp_path):
 def test_authors_videos_probe_with_true_fps_and_counts(shared_videos, name, fps, frames, size):
     info = probe_video(shared_videos / f"{name}.mp4")
     assert (info.fps, info.num_frames, (info.width, info.height)) == (fps, frames, size)
+
+
+def test_narrow_video_that_decord_cannot_copy_falls_back_to_pyav(tmp_path):
+    frames = gradient_frames(5, 32, 48)  # decord's get_batch rejects this stride
+    decoded, info = read_video(write_video(tmp_path / "narrow.mp4", frames, fps=8))
+    assert decoded.shape == (5, 32, 48, 3) and info.num_frames == 5
+    assert np.abs(decoded.astype(int) - frames).mean() < 4

@@ -23,6 +23,10 @@ from omiti2v.asm.entropy import attention_entropy, normalized_entropy
 from omiti2v.asm.processors import AttentionCall
 from omiti2v.asm.scalar import ScalarModulation
 
+# Logits per entropy chunk (64 MB in float32): few, large kernels on the hot path, below a block's own
+# activation peak, so the peak memory of the forward does not move.
+ENTROPY_CHUNK_ELEMENTS = 1 << 24
+
 
 def effective_gamma(normalized: torch.Tensor | float, gamma: float) -> torch.Tensor:
     """gamma_eff = 1 + (gamma - 1) * h for normalised entropy h (clamped to [0, 1]; NaN counts as 0)."""
@@ -45,7 +49,8 @@ class EnergyModulation(ScalarModulation):
             return
         with torch.no_grad():
             entropy, log_count = attention_entropy(call.query, call.key, call.scale, call.attn_mask, call.layout,
-                                                   max_queries=self.config.energy_queries)
+                                                   max_queries=self.config.energy_queries,
+                                                   chunk_elements=ENTROPY_CHUNK_ELEMENTS)
             h = normalized_entropy(entropy, log_count).mean()
             gamma_eff = effective_gamma(h, gamma)
         self.last_gamma = gamma_eff

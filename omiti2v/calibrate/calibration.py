@@ -283,13 +283,10 @@ def resolve_schedule(schedule_cfg: Mapping[str, Any], model_name: str | None = N
     """`cfg.schedule` as a plain dict with `blocks: calibrated` replaced by the calibration file's list.
 
     Call before `ASMConfig.from_hydra`, which accepts blocks "all" | "preset" | list only."""
-    try:
-        from omegaconf import OmegaConf
+    from omegaconf import OmegaConf
 
-        plain = (OmegaConf.to_container(schedule_cfg, resolve=True) if OmegaConf.is_config(schedule_cfg)
-                 else dict(schedule_cfg))
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra
-        plain = dict(schedule_cfg)
+    plain = (OmegaConf.to_container(schedule_cfg, resolve=True) if OmegaConf.is_config(schedule_cfg)
+             else dict(schedule_cfg))
     if plain.get("blocks") != "calibrated":
         return plain
     if not plain.get("calibration_file"):

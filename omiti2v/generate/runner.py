@@ -115,8 +115,10 @@ class Generator:
         if asm is None or asm.get("strategy", "none") == "none":
             return None
         from omiti2v.asm import ASMConfig, apply_asm
+        from omiti2v.calibrate import resolve_schedule
 
-        config = ASMConfig.from_hydra(self.settings["asm_preset"], _plain(asm), _plain(self.cfg.get("schedule") or {}))
+        schedule = resolve_schedule(_plain(self.cfg.get("schedule") or {}), self.settings["name"])
+        config = ASMConfig.from_hydra(self.settings["asm_preset"], _plain(asm), schedule)
         apply_asm(self.pipe.transformer, config)
         return config
 

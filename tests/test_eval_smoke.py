@@ -1,0 +1,56 @@
+"""`make eval` with no arguments: the whole chain on the mini set with tiny offline models, and its resume."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from omiti2v.runs import read_jsonl
+from omiti2v.summary import validate_summary
+from omiti2v.video import probe_video
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_eval(results: Path, *overrides: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "runners" / "eval.py"), "--config-name", "smoke", f"results_root={results}", *overrides],
+        capture_output=True, text=True, cwd=REPO, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
+    proc = run_eval(tmp_path, "data.categories=[deletion]")
+    run = tmp_path / "runs" / "mini" / "wan2.1-tiny" / "scalar-paper"
+    ids = ["mini_1", "mini_3", "mini_8", "mini_9"]
+    assert sorted(p.stem for p in (run / "videos").glob("*.mp4")) == ids
+    for sid in ids:
+        info = probe_video(run / "videos" / f"{sid}.mp4")
+        assert info.fps == 16 and info.num_frames >= 2
+    judged = list(read_jsonl(run / "judge.jsonl"))
+    n_questions = 2 + 3 + 3 + 2
+    assert len(judged) == 2 * n_questions and {r["mode"] for r in judged} == {"parity", "fast"}
+    scored = list(read_jsonl(run / "scores.jsonl"))
+    assert {(r["sample_id"], r["metric"]) for r in scored} == {(s, m) for s in ids for m in ("dynamic_degree", "aesthetic_quality")}
+    assert not any(r["comparable"] for r in scored)
+
+    summary = json.loads((run / "summary.json").read_text())
+    validate_summary(summary)
+    assert summary["smoke"] is True and summary["comparable"] is False
+    assert summary["metrics"]["deletion"]["n"] == 4 and summary["metrics"]["overall"]["n"] == 4
+    assert summary["metrics"]["addition"]["n"] == 0
+    assert summary["judge_agreement"]["n"] == n_questions
+    assert summary["failures"] == {"generation": [], "judge": [], "scores": {"dynamic_degree": [], "aesthetic_quality": []}}
+    assert "SMOKE RUN" in proc.stdout
+
+    # A second invocation finds everything done: no new video, judge or score records.
+    stamps = {p.name: p.stat().st_mtime_ns for p in (run / "videos").glob("*.mp4")}
+    run_eval(tmp_path, "data.categories=[deletion]")
+    assert {p.name: p.stat().st_mtime_ns for p in (run / "videos").glob("*.mp4")} == stamps
+    assert len(list(read_jsonl(run / "judge.jsonl"))) == len(judged)
+    assert len(list(read_jsonl(run / "scores.jsonl"))) == len(scored)
