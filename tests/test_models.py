@@ -100,5 +100,5 @@ def test_missing_pretrained_weights_give_one_clear_error(tmp_path, monkeypatch):
 def test_bad_settings_are_named():
     with pytest.raises(ValueError, match="model.weights"):
         get_baseline("wan2.1").settings({"weights": "huge"})
-    with pytest.raises(KeyError, match="model.baseline"):
+    with pytest.raises(ValueError, match="model.baseline: unknown value"):
         get_baseline("sora")

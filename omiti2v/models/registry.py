@@ -13,18 +13,19 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image
 
+from ..registry import Registry
 from . import components as C
 from .sizing import fit_image, target_size
 from .tokenizers import local_tokenizer
 
-MODELS: dict[str, type[Baseline]] = {}
+MODELS: Registry = Registry("model.baseline")
 WEIGHTS = ("pretrained", "random", "tiny")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -33,22 +34,12 @@ class WeightsNotFoundError(RuntimeError):
     """Pretrained weights are neither in a local folder nor in the Hugging Face cache (and the hub is offline)."""
 
 
-def register_model(name: str) -> Callable[[type[Baseline]], type[Baseline]]:
-    def add(cls: type[Baseline]) -> type[Baseline]:
-        if name in MODELS:
-            raise ValueError(f"model {name!r} registered twice")
-        cls.name = name
-        MODELS[name] = cls
-        return cls
-    return add
+register_model = MODELS.register
 
 
 def get_baseline(name: str) -> Baseline:
     """The registry entry for a baseline name (a `-tiny` suffix is accepted: same entry, tiny weights)."""
-    key = name.removesuffix("-tiny")
-    if key not in MODELS:
-        raise KeyError(f"model.baseline: unknown baseline {name!r}; registered: {sorted(MODELS)}")
-    return MODELS[key]()
+    return MODELS.lookup(name.removesuffix("-tiny"))()
 
 
 def _plain(value: Any) -> Any:

@@ -8,7 +8,7 @@ adds a decode. Scorers score lists of clips (not one clip) so that models can ba
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from ..registry import Registry
 from ..video import VideoInfo
 from .weights import WeightFile
 
@@ -82,24 +83,12 @@ class Scorer(ABC):
         """One Score per clip, in order."""
 
 
-SCORERS: dict[str, type[Scorer]] = {}
-
-
-def register_scorer(metric: str) -> Callable[[type[Scorer]], type[Scorer]]:
-    def decorate(cls: type[Scorer]) -> type[Scorer]:
-        if metric in SCORERS:
-            raise ValueError(f"scorer {metric!r} registered twice ({SCORERS[metric].__name__}, {cls.__name__})")
-        cls.metric = metric
-        SCORERS[metric] = cls
-        return cls
-
-    return decorate
+SCORERS: Registry = Registry("scorer.metrics", name_attr="metric")
+register_scorer = SCORERS.register
 
 
 def build_scorer(metric: str, cfg: DictConfig, device: torch.device) -> Scorer:
-    if metric not in SCORERS:
-        raise ValueError(f"scorer.metrics: unknown metric {metric!r}; expected some of {sorted(SCORERS)}")
-    return SCORERS[metric](cfg, device)
+    return SCORERS.lookup(metric)(cfg, device)
 
 
 def resolve_device(name: str | None) -> torch.device:

@@ -7,13 +7,13 @@ flow (B, 2, H, W) in pixels. Only `raft` with the C_T_V1 weights reproduces the 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from ..registry import Registry
 from .weights import WeightFile
 
 RAFT_C_T_V1 = WeightFile(
@@ -48,22 +48,12 @@ class FlowBackend(ABC):
     def flow(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor: ...
 
 
-FLOW_BACKENDS: dict[str, type[FlowBackend]] = {}
-
-
-def register_flow_backend(name: str) -> Callable[[type[FlowBackend]], type[FlowBackend]]:
-    def decorate(cls: type[FlowBackend]) -> type[FlowBackend]:
-        cls.name = name
-        FLOW_BACKENDS[name] = cls
-        return cls
-
-    return decorate
+FLOW_BACKENDS: Registry = Registry("scorer.flow_backend")
+register_flow_backend = FLOW_BACKENDS.register
 
 
 def build_flow_backend(name: str, cfg: DictConfig, device: torch.device) -> FlowBackend:
-    if name not in FLOW_BACKENDS:
-        raise ValueError(f"scorer.flow_backend: unknown backend {name!r}; expected one of {sorted(FLOW_BACKENDS)}")
-    return FLOW_BACKENDS[name](cfg, device)
+    return FLOW_BACKENDS.lookup(name)(cfg, device)
 
 
 @register_flow_backend("raft")
