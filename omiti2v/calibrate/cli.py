@@ -50,9 +50,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _doc(module: str) -> str:
-    import importlib
+    """A module's docstring read from its source, so building the parser imports no torch or diffusers."""
+    import ast
+    import importlib.util
 
-    return importlib.import_module(module).__doc__ or ""
+    origin = importlib.util.find_spec(module).origin
+    return ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8"))) or ""
 
 
 def _setup(args: argparse.Namespace):
