@@ -91,3 +91,12 @@ def test_unknown_option_is_a_clear_hydra_error(bad):
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"), pytest.raises(MissingConfigException):
         compose("config", overrides=[bad])
+
+
+def test_slurm_launcher_config_composes():
+    """The documented submitit launcher resolves with the harness's job name and GPU request."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["hydra/launcher=slurm", "model=framepack"], return_hydra_config=True)
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1 and launcher.timeout_min == 1440
