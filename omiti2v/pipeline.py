@@ -6,13 +6,16 @@ it runs. Each stage is resumable on its own: it skips work whose results are alr
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from .data import Benchmark, load_benchmark
+from .errors import SetupError
 from .runs import RunDir, atomic_write_text, config_hash
 from .summary import build_summary, validate_summary
 
@@ -87,6 +90,20 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
         log.info("stage %s: %d samples -> %s", name, len(benchmark), run.path)
         func(cfg, run, benchmark)
     return run
+
+
+def exit_on_setup_error(func):
+    """Runner decorator: a SetupError ends the process with its message and exit code 2, no traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SetupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
 
 
 def summary_context(cfg: DictConfig) -> dict:

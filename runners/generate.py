@@ -3,10 +3,11 @@
 import hydra
 from omegaconf import DictConfig
 
-from omiti2v.pipeline import run_stages
+from omiti2v.pipeline import exit_on_setup_error, run_stages
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@exit_on_setup_error
 def main(cfg: DictConfig) -> None:
     run_stages(cfg, ["generate"])
 

@@ -12,9 +12,11 @@ import hydra
 from omegaconf import DictConfig
 
 from omiti2v.generate.planner import format_costs, plan_config, record_cost
+from omiti2v.pipeline import exit_on_setup_error
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+@exit_on_setup_error
 def main(cfg: DictConfig) -> None:
     cost = plan_config(cfg)
     root = Path(hydra.utils.get_original_cwd()) / cfg.results_root

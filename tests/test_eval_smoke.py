@@ -54,3 +54,17 @@ def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
     assert {p.name: p.stat().st_mtime_ns for p in (run / "videos").glob("*.mp4")} == stamps
     assert len(list(read_jsonl(run / "judge.jsonl"))) == len(judged)
     assert len(list(read_jsonl(run / "scores.jsonl"))) == len(scored)
+
+
+def test_missing_weights_stop_a_real_run_with_one_message_and_no_traceback(tmp_path):
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "runners" / "generate.py"), "model=framepack", "data=mini", f"results_root={tmp_path}"],
+        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
+    )
+    assert proc.returncode == 2
+    assert "error: weights for model 'framepack' are not available offline" in proc.stderr
+    assert "huggingface-cli download lllyasviel/FramePackI2V_HY    # config key model.transformer" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    run = tmp_path / "runs" / "mini" / "framepack" / "scalar-paper"
+    assert not (run / "generation.jsonl").exists() and not (run / "videos").exists()

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SetupError
 from .records import MAIN_CATEGORIES, DataValidationError, Sample, parse_records
 
 HF_DATASET_ID = "AIPeanutman/OmitI2V"
@@ -18,7 +19,7 @@ DATA_ROOT_ENV = "OMITI2V_DATA"
 MINI_ROOT = Path(__file__).resolve().parents[2] / "benchmark_data" / "mini"
 
 
-class DatasetUnavailableError(RuntimeError):
+class DatasetUnavailableError(SetupError, RuntimeError):
     """The benchmark cannot be found locally and cannot be downloaded."""
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import SetupError
+
 MAIN_CATEGORIES = ("modification", "addition", "deletion")
 ANSWERS = ("yes", "no")
 # Fields of one record in the official layout, with the JSON types they must have.
@@ -32,7 +34,7 @@ QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-class DataValidationError(ValueError):
+class DataValidationError(SetupError, ValueError):
     """Every problem found in a benchmark, one line each (file, record index and id, field)."""
 
     def __init__(self, errors: list[str]):

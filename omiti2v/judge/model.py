@@ -22,11 +22,12 @@ from pathlib import Path
 
 import torch
 
+from ..errors import SetupError
 from .protocol import question_text
 from .video import JudgeVideo
 
 
-class JudgeWeightsError(RuntimeError):
+class JudgeWeightsError(SetupError, RuntimeError):
     """The judge checkpoint is neither a local folder nor in the local Hugging Face cache."""
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from PIL import Image
 
+from ..errors import SetupError
 from ..registry import Registry
 from . import components as C
 from .sizing import fit_image, target_size
@@ -30,7 +31,7 @@ WEIGHTS = ("pretrained", "random", "tiny")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-class WeightsNotFoundError(RuntimeError):
+class WeightsNotFoundError(SetupError, RuntimeError):
     """Pretrained weights are neither in a local folder nor in the Hugging Face cache (and the hub is offline)."""
 
 

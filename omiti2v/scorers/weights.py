@@ -11,8 +11,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import SetupError
 
-class MissingWeightsError(FileNotFoundError):
+
+class MissingWeightsError(SetupError, FileNotFoundError):
     """Weights needed by the configured scorers are not on this machine and may not be downloaded."""
 
 
