@@ -6,6 +6,8 @@ import argparse
 import importlib
 import sys
 
+from .errors import SetupError
+
 # Modules exposing `register(subparsers)`; one that is not installed yet is skipped.
 COMMAND_MODULES = (
     "omiti2v.data.cli",
@@ -32,7 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except SetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
