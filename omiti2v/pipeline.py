@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data import Benchmark, load_benchmark
 from .errors import SetupError
-from .runs import RunDir, atomic_write_text, config_hash
+from .runs import RunDir, atomic_write_json, atomic_write_text, config_hash
 from .summary import build_summary, validate_summary
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,8 @@ def exit_on_setup_error(func):
 
 def summary_context(cfg: DictConfig) -> dict:
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    weights = cfg.model.get("weights")
+    generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
     return {
         "run": {
             "name": cfg.run_name,
@@ -120,9 +122,9 @@ def summary_context(cfg: DictConfig) -> dict:
         "smoke": bool(cfg.get("smoke", False)),
         "comparable": not bool(cfg.get("smoke", False)),
         "notes": list(cfg.get("notes") or []),
-        "models": {"generator": cfg.model.get("checkpoint") if cfg.model.get("weights") == "pretrained" else f"{cfg.model.get('weights')}:{cfg.model.name}",
-                   "judge": cfg.judge.get("model")},
-        "seeds": {"base": int(cfg.seed)},
+        "models": {"generator": generator, "judge": cfg.judge.get("model")},
+        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
+        "seeds": {"base": int(cfg.model.get("seed") or cfg.seed)},
     }
 
 
@@ -131,8 +133,6 @@ def run_report(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     mode = cfg.judge.get("mode")
     summary = build_summary(run, benchmark, summary_context(cfg), "parity" if mode in ("parity", "both") else mode, seed=int(cfg.seed))
     validate_summary(summary, str(run.summary))
-    from .runs import atomic_write_json
-
     atomic_write_json(run.summary, summary)
     print(format_summary(summary))
     return summary
