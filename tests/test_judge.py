@@ -3,6 +3,7 @@ stage's records, resume, failures, and the summary built from them."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -152,6 +153,59 @@ def test_parity_batched_equals_one_at_a_time(judge, real_items):
     for item, replies in zip(real_items, batched, strict=True):
         assert replies == [one_at_a_time_reply(judge, item.video, q) for q in item.questions]
 
+
+
+@pytest.fixture(scope="module")
+def sharp_judge(judge) -> VqaJudge:
+    """The tiny judge with 8x query/key weights. Random-init attention is nearly uniform, so wrong M-RoPE
+    positions or a cache row of the wrong sample barely change its replies; sharpened, they do."""
+    model = copy.deepcopy(judge.model)
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.q_proj.weight.mul_(8.0)
+            layer.self_attn.k_proj.weight.mul_(8.0)
+    return VqaJudge(model, judge.processor, max_new_tokens=12)
+
+
+@pytest.fixture(scope="module")
+def uneven_items(real_items):
+    """Questions of very different token lengths, so the suffix rows are padded against each other."""
+    car, flowers = real_items[0].video, real_items[1].video
+    return [
+        SampleItem(car, ["Is it red?", "Does the car leave the road, turn left at the crossing, and stop next to the "
+                                       "tree by the end of the video?"]),
+        SampleItem(flowers, ["Are there flowers?", "Is it raining?", "Do the petals of the flowers fall to the ground "
+                                                                     "while the wind blows?"]),
+    ]
+
+
+def test_parity_shares_the_prefix_and_equals_generating_alone(sharp_judge, uneven_items):
+    """Parity runs the vision tower once per sample (not once per question) and still replies token for token
+    what generate() gives for each question alone."""
+    grids: list[int] = []
+
+    def count(module, args, kwargs):
+        grids.append(len(kwargs["grid_thw"] if "grid_thw" in kwargs else args[1]))
+
+    hook = sharp_judge.model.model.visual.register_forward_pre_hook(count, with_kwargs=True)
+    try:
+        batched = sharp_judge.parity(uneven_items)
+    finally:
+        hook.remove()
+    assert grids == [len(uneven_items)]  # one vision call for the batch, one video per sample
+
+    alone = [[one_at_a_time_reply(sharp_judge, item.video, q) for q in item.questions] for item in uneven_items]
+    assert batched == alone
+    assert len({r for rs in alone for r in rs}) == 5  # the questions lead to different replies here
+    # one sample at a time gives the same replies as the batch of samples (prefix padding is harmless)
+    assert [sharp_judge.parity([item])[0] for item in uneven_items] == batched
+
+
+def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):
+    batched = sharp_judge.fast(uneven_items)
+    for item, p_yes in zip(uneven_items, batched, strict=True):
+        for question, p in zip(item.questions, p_yes, strict=True):
+            assert p == pytest.approx(one_at_a_time_p_yes(sharp_judge, item.video, question), abs=1e-5)
 
 # --- the stage ------------------------------------------------------------------------------------------
 

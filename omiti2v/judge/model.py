@@ -1,15 +1,16 @@
 """Qwen2.5-VL as a yes/no judge: loading, prompt building, and the two answering modes.
 
 Both modes preprocess each video once (one processor call per batch of samples) and share it between the
-questions of its sample:
+questions of its sample. The prompt up to the end of the video (system turn, user header, video) is identical
+for every question of a sample, so it runs once per sample (vision tower and ~3.7k LLM tokens); its KV cache is
+copied to one row per question and only the question suffixes run, with the M-RoPE positions they have in the
+question's own prompt.
 
-- parity: the paper's procedure (greedy `generate`, free text, the parsing rule). Rows are (sample, question)
-  pairs built from the once-processed video; the batch spans several samples, left padded.
-- fast: the prompt up to the end of the video (system turn, user header, video) is identical for every
-  question of a sample, so it runs once per sample (vision tower and ~3.7k LLM tokens); its KV cache is copied
-  to one row per question and only the question suffixes run, with their M-RoPE positions continued from the
-  prefix. P(yes) comes from the next-token logits of "Yes" and "No" (no leading space: the reply starts right
-  after the assistant header).
+- parity: the paper's procedure (greedy `generate`, free text, the parsing rule), continued from the shared
+  prefix cache: the computation of generating each question alone (in float32 the tests find the replies
+  token-identical).
+- fast: one suffix forward per question; P(yes) comes from the next-token logits of "Yes" and "No" (no leading
+  space: the reply starts right after the assistant header).
 """
 
 from __future__ import annotations
@@ -179,31 +180,48 @@ class VqaJudge:
         positions, _ = get_rope_index(rows["input_ids"], **kwargs)
         return positions
 
-    @torch.inference_mode()
-    def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
-        """P(yes) per question: one prefix forward per sample, one suffix forward per question row."""
+    def _shared_prefix(self, items: Sequence[SampleItem]):
+        """Run each sample's video prefix once and lay out one continuation row per (sample, question).
+
+        The prefix forward (vision tower and the prompt through the video) runs on the batch of samples; its
+        KV cache is then copied to one row per question. Each row is the sample's prefix (as padded in the
+        prefix batch) followed by its question suffix, left padded to the longest suffix, so rows may hold
+        padding between prefix and suffix. M-RoPE positions of the real tokens come from the model's own rule
+        on the unshared full rows, so every token sits where it would in the question's own prompt.
+        Returns (cache, row input ids, row attention mask, row positions (3, rows, length), suffixes).
+        """
         prefix, suffixes = self._suffix_ids(items)
         enc = self.encode_prefixes([it.video for it in items], prefix)
-        rows, samples = self._question_rows(enc, suffixes)
-        full_positions = self._rope_positions(rows)
-        enc = enc.to(self.device)
-        cache = self.model(**enc, use_cache=True, logits_to_keep=1).past_key_values
+        full_rows, samples = self._question_rows(enc, suffixes)
+        full_positions = self._rope_positions(full_rows)
 
         lengths = [len(ids) for qs in suffixes for ids in qs]
         width = max(lengths)
-        input_ids = torch.full((len(lengths), width), self.pad_id, dtype=torch.long)
+        suffix_ids = torch.full((len(lengths), width), self.pad_id, dtype=torch.long)
         suffix_mask = torch.zeros((len(lengths), width), dtype=torch.long)
-        positions = torch.ones((3, len(lengths), width), dtype=torch.long)
-        for r, n in enumerate(lengths):
-            input_ids[r, width - n:] = rows["input_ids"][r, -n:]
-            suffix_mask[r, width - n:] = 1
-            positions[:, r, width - n:] = full_positions[:, r, -n:]
-        sample_of_row = torch.tensor(samples, device=self.device)
-        cache.batch_select_indices(sample_of_row)
+        for r, ids in enumerate(ids for qs in suffixes for ids in qs):
+            suffix_ids[r, width - len(ids):] = torch.tensor(ids)
+            suffix_mask[r, width - len(ids):] = 1
+        sample_of_row = torch.tensor(samples)
+        input_ids = torch.cat([enc["input_ids"][sample_of_row], suffix_ids], dim=1)
+        attention_mask = torch.cat([enc["attention_mask"][sample_of_row], suffix_mask], dim=1)
+        positions = torch.ones((3, *input_ids.shape), dtype=torch.long)
+        # both layouts hold each row's real tokens in the same order, only the padding differs
+        positions[:, attention_mask.bool()] = full_positions[:, full_rows["attention_mask"].bool()]
+
+        cache = self.model(**enc.to(self.device), use_cache=True, logits_to_keep=1).past_key_values
+        cache.batch_select_indices(sample_of_row.to(self.device))
+        return cache, input_ids.to(self.device), attention_mask.to(self.device), positions.to(self.device), suffixes
+
+    @torch.inference_mode()
+    def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
+        """P(yes) per question: one prefix forward per sample, one suffix forward per question row."""
+        cache, input_ids, attention_mask, positions, suffixes = self._shared_prefix(items)
+        start = cache.get_seq_length()
         logits = self.model(
-            input_ids=input_ids.to(self.device),
-            attention_mask=torch.cat([enc["attention_mask"][sample_of_row], suffix_mask.to(self.device)], dim=1),
-            position_ids=positions.to(self.device),
+            input_ids=input_ids[:, start:],
+            attention_mask=attention_mask,
+            position_ids=positions[:, :, start:],
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
@@ -213,20 +231,20 @@ class VqaJudge:
 
     @torch.inference_mode()
     def parity(self, items: Sequence[SampleItem]) -> list[list[str]]:
-        """Free-text replies by greedy generation, one row per (sample, question), videos processed once."""
-        prefix, suffixes = self._suffix_ids(items)
-        enc = self.encode_prefixes([it.video for it in items], prefix)
-        inputs, samples = self._question_rows(enc, suffixes)
-        video_patches = torch.split(enc["pixel_values_videos"], enc["video_grid_thw"].prod(dim=-1).tolist())
-        inputs["pixel_values_videos"] = torch.cat([video_patches[s] for s in samples])
-        inputs = {k: v.to(self.device) if torch.is_tensor(v) else v for k, v in inputs.items()}
+        """Free-text replies by greedy generation, one row per (sample, question), continuing from the shared
+        video prefix: `generate` gets the full rows, the prefilled cache (it runs only the uncached suffix) and
+        explicit 3D positions (it extends them by one per new token, as text positions grow)."""
+        cache, input_ids, attention_mask, positions, suffixes = self._shared_prefix(items)
         generated = self.model.generate(
-            **inputs,
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            past_key_values=cache,
             do_sample=False,
             max_new_tokens=self.max_new_tokens,
             min_new_tokens=self.min_new_tokens or None,
         )
-        width = inputs["input_ids"].shape[1]
+        width = input_ids.shape[1]
         return _regroup(self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True), suffixes)
 
 
