@@ -72,6 +72,18 @@ def test_rerun_skips_finished_samples(tmp_path):
     assert len(ok_records(tmp_path)) == 2
 
 
+def test_a_changed_configuration_never_mixes_into_finished_videos(tmp_path):
+    from omiti2v.generate.runner import ConfigMismatchError
+
+    assert generate(make_cfg(limit=2), tmp_path)["ok"] == 2
+    # Memory options do not change the videos: resuming with them is fine.
+    assert generate(make_cfg("model.memory.vae_tiling=true", limit=2), tmp_path)["skipped"] == 2
+    with pytest.raises(ConfigMismatchError, match=r"2 finished video\(s\) \(mini_0, mini_1\).*variant=-<name>"):
+        generate(make_cfg("asm=scalar", "asm.gamma_k=1.5", limit=2), tmp_path)
+    assert len(ok_records(tmp_path)) == 2 and not (tmp_path / "videos" / "mini_2.mp4").exists()
+    assert make_cfg("variant=-gammak1.5").run_name == "mini/wan2.1-tiny/none-paper-gammak1.5"
+
+
 def test_lost_log_line_is_restored_from_the_sidecar(tmp_path):
     cfg = make_cfg(limit=2)
     generate(cfg, tmp_path)

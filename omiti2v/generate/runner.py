@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from omiti2v.data import Benchmark, Sample
+from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
 from omiti2v.runs import RunDir, append_jsonl, atomic_write_json, config_hash, read_jsonl, sample_seed
 from omiti2v.video import write_video
@@ -48,6 +49,36 @@ def is_done(run: RunDir, sample_id: str) -> bool:
         return json.loads(sidecar.read_text(encoding="utf-8")).get("status") == "ok"
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def base_seed(cfg: DictConfig, settings: Mapping) -> int:
+    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`."""
+    return int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
+
+
+def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
+    """Hash of everything that changes the videos: model (memory options aside), ASM, schedule, base seed."""
+    resolved = {k: _plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
+    if isinstance(resolved.get("model"), dict):
+        resolved["model"] = {k: v for k, v in resolved["model"].items() if k != "memory"}
+    return config_hash({**resolved, "seed": base_seed(cfg, settings)})
+
+
+class ConfigMismatchError(SetupError):
+    """The run folder already holds videos made with another configuration."""
+
+
+def check_same_config(run: RunDir, done: list[str], expected: str) -> None:
+    """Refuse to mix configurations in one run folder (e.g. a gamma override without its own `variant`)."""
+    other = [sid for sid in done
+             if json.loads(run.sidecar(sid).read_text(encoding="utf-8")).get("config_hash") != expected]
+    if other:
+        raise ConfigMismatchError(
+            f"{run.path}: {len(other)} finished video(s) ({', '.join(other[:3])}{', ...' if len(other) > 3 else ''}) "
+            f"were made with another configuration than this run's ({expected[:19]}...). Give this configuration "
+            "its own run folder with the override `variant=-<name>` (e.g. variant=-gamma1.5), or delete those "
+            "videos to regenerate them."
+        )
 
 
 def restore_lost_records(run: RunDir, ids: list[str]) -> int:
@@ -86,10 +117,9 @@ class Generator:
 
     def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str):
         self.cfg, self.baseline, self.settings, self.device = cfg, baseline, settings, device
-        self.base_seed = int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
+        self.base_seed = base_seed(cfg, settings)
         self.input_blur = _plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
-        resolved = {k: _plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
-        self.config_hash = config_hash({**resolved, "seed": self.base_seed})
+        self.config_hash = generation_config_hash(cfg, settings)
         self.pipe = self._build()
         self.asm_config = self._apply_asm()
 
@@ -190,8 +220,10 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     shard = resolve_shard(cfg.get("shard"))
     mine = shard.select(benchmark.ids)
     remove_stale_temp_files(run, mine)
+    done = [sid for sid in mine if is_done(run, sid)]
+    check_same_config(run, done, generation_config_hash(cfg, settings))
     restored = restore_lost_records(run, mine)
-    todo = [benchmark[sid] for sid in mine if not is_done(run, sid)]
+    todo = [benchmark[sid] for sid in mine if sid not in done]
     counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
               "ok": 0, "failed": 0}
     log.info("generate %s shard %s (%s): %d assigned, %d done, %d to do", settings["name"], shard, shard.source,
