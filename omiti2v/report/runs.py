@@ -164,11 +164,13 @@ def read_run(path: Path) -> RunResult:
 
 
 def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
-    """The run for a table row: default gamma preferred, schedule 'paper' preferred when any schedule will do."""
+    """The run for a table row: the plain run (no `variant` folder suffix) and default gamma preferred, schedule
+    'paper' preferred when any schedule will do."""
     hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
     if not hits:
         return None
-    return min(hits, key=lambda r: (not r.gamma_is_default, r.schedule != "paper", str(r.path)))
+    return min(hits, key=lambda r: (bool(r.config.get("variant")), not r.gamma_is_default, r.schedule != "paper",
+                                    str(r.path)))
 
 
 def paired_values(base: RunResult, treated: RunResult, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
