@@ -32,7 +32,20 @@ from omiti2v.asm.processors import (
 Key = tuple[str, int, float]
 
 
-class EntropyProbe:
+class AttentionProbe:
+    """Base of the probes: `__enter__` fills `_installed` with (timestep tracker, interception) pairs that
+    `__exit__` removes, leaving the model's processors and hooks as they were."""
+
+    _installed: list[tuple[Any, InterceptionHandle]]
+
+    def __exit__(self, *exc: object) -> None:
+        for tracker, interception in self._installed:
+            interception.remove()
+            tracker.remove()
+        self._installed = []
+
+
+class EntropyProbe(AttentionProbe):
     """Context manager collecting attention entropy; see the module docstring."""
 
     def __init__(self, pipe_or_transformer: Any, sites: Iterable[str] | None = None,
@@ -52,12 +65,6 @@ class EntropyProbe:
             tracker = TimestepTracker(transformer)
             self._installed.append((tracker, intercept_attention(chosen, self._observer(tracker))))
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        for tracker, interception in self._installed:
-            interception.remove()
-            tracker.remove()
-        self._installed = []
 
     def _observer(self, tracker: TimestepTracker):
         def observe(call: AttentionCall) -> None:

@@ -25,6 +25,7 @@ import torch
 
 from omiti2v.asm.config import resolve_window
 from omiti2v.asm.hooks import transformers_of
+from omiti2v.asm.probe import AttentionProbe
 from omiti2v.asm.processors import (
     AttentionCall,
     InterceptionHandle,
@@ -47,7 +48,7 @@ def token_index(region: Region, point: Sequence[float]) -> int:
     return region.queries[0] + (fi * rows + yi) * cols + xi
 
 
-class ForegroundProbe:
+class ForegroundProbe(AttentionProbe):
     """Context manager measuring the foreground ratio; see the module docstring."""
 
     def __init__(self, pipe_or_transformer: Any, site: str | None = None, blocks: Iterable[int] | None = None,
@@ -87,12 +88,6 @@ class ForegroundProbe:
             self.site = site
             self._installed.append((tracker, intercept_attention(chosen, self._observer(tracker, site))))
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        for tracker, interception in self._installed:
-            interception.remove()
-            tracker.remove()
-        self._installed = []
 
     def _foreground(self, region: Region, device: torch.device) -> tuple[torch.Tensor, float]:
         """Coverage weights of the region's image tokens (on `device`) and the foreground area share."""
