@@ -44,14 +44,10 @@ def get_baseline(name: str) -> Baseline:
 
 
 def _plain(value: Any) -> Any:
-    try:
-        from omegaconf import OmegaConf
+    """A resolved plain copy of a Hydra node (or of a plain value), safe to merge into."""
+    from omegaconf import OmegaConf
 
-        if OmegaConf.is_config(value):
-            return OmegaConf.to_container(value, resolve=True)
-    except ImportError:  # pragma: no cover - omegaconf ships with hydra
-        pass
-    return copy.deepcopy(value)
+    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else copy.deepcopy(value)
 
 
 def _merge(base: dict, override: Mapping) -> dict:
