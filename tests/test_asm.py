@@ -189,17 +189,23 @@ def _record(model):
     return events, tracker, intercept_attention(find_attention_sites(model), record)
 
 
-def test_only_chosen_blocks_and_steps_change_in_a_cfg_pipeline(tiny_wan_pipeline):
-    pipe, call_kwargs = tiny_wan_pipeline
-    handle = apply_asm(pipe, ASMConfig.preset("wan2.1"))
-    events, tracker, recorder = _record(pipe.transformer)  # installed after ASM: sees its multipliers
+def _run_recorded(pipe, call_kwargs, config: ASMConfig) -> tuple[list, list[float]]:
+    """Run the pipeline under `config` with a recorder installed after ASM (so it sees the multipliers);
+    returns the recorded attention calls and the step timesteps."""
+    handle = apply_asm(pipe, config)
+    events, tracker, recorder = _record(pipe.transformer)
     try:
         pipe(**call_kwargs)
     finally:
         recorder.remove()
         tracker.remove()
         handle.remove()
-    steps = [float(t) for t in pipe.scheduler.timesteps]
+    return events, [float(t) for t in pipe.scheduler.timesteps]
+
+
+def test_only_chosen_blocks_and_steps_change_in_a_cfg_pipeline(tiny_wan_pipeline):
+    pipe, call_kwargs = tiny_wan_pipeline
+    events, steps = _run_recorded(pipe, call_kwargs, ASMConfig.preset("wan2.1"))
     assert steps[0] > 900 and all(t <= 900 for t in steps[1:])
     expected_gamma = {"self": 1.0, "cross_image": GAMMA, "cross_text": GAMMA**2}
     seen = {}
@@ -217,15 +223,7 @@ def test_only_chosen_blocks_and_steps_change_in_a_cfg_pipeline(tiny_wan_pipeline
 @pytest.mark.parametrize("window, active_steps", [("early", [0]), ("mid", [1]), ("late", [2]), ("all", [0, 1, 2])])
 def test_step_windows_in_a_pipeline(tiny_wan_pipeline, window, active_steps):
     pipe, call_kwargs = tiny_wan_pipeline
-    handle = apply_asm(pipe, ASMConfig.preset("wan2.1", window=window, blocks="all"))
-    events, tracker, recorder = _record(pipe.transformer)
-    try:
-        pipe(**call_kwargs)
-    finally:
-        recorder.remove()
-        tracker.remove()
-        handle.remove()
-    steps = [float(t) for t in pipe.scheduler.timesteps]
+    events, steps = _run_recorded(pipe, call_kwargs, ASMConfig.preset("wan2.1", window=window, blocks="all"))
     modulated = {t for _, site, t, m in events if site != "self" and m != 1.0}
     assert modulated == {steps[i] for i in active_steps}
 
