@@ -11,6 +11,7 @@ Layout of one run (`results/runs/<data>/<model>/<asm>-<schedule>/`):
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -98,6 +99,13 @@ def sample_seed(base_seed: int, sample_id: str) -> int:
     """Per-sample seed: stable across machines, shards and orderings (not Python's salted hash)."""
     digest = hashlib.sha256(f"{base_seed}:{sample_id}".encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def to_plain(node: Any) -> Any:
+    """A Hydra node as resolved plain containers (plain values deep-copied): safe to merge, hash and dump."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else copy.deepcopy(node)
 
 
 def config_hash(cfg: Any) -> str:

@@ -31,14 +31,23 @@ def latest_records(records, key: tuple[str, ...]) -> list[dict]:
     return list(latest.values())
 
 
-def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None) -> pd.DataFrame:
+JUDGE_KEY = ("sample_id", "question_id", "mode")
+
+
+def latest_judge_records(run: RunDir) -> list[dict]:
+    return latest_records(read_jsonl(run.judge_log), JUDGE_KEY)
+
+
+def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None,
+                records: list[dict] | None = None) -> pd.DataFrame:
     """One row per (sample, question) of the benchmark, with the judge's latest verdict for `mode`.
 
     Questions the judge never answered (a missing video, a stage that stopped early) count as incorrect
-    and carry an error, so they are failed and listed, never dropped.
+    and carry an error, so they are failed and listed, never dropped. `records`: the run's latest judge
+    records when the caller has read them already.
     """
-    recs = [r for r in read_jsonl(run.judge_log) if mode is None or r.get("mode") == mode]
-    by_key = {(r["sample_id"], str(r["question_id"])): r for r in latest_records(recs, ("sample_id", "question_id", "mode"))}
+    recs = latest_judge_records(run) if records is None else records
+    by_key = {(r["sample_id"], str(r["question_id"])): r for r in recs if mode is None or r.get("mode") == mode}
     rows = []
     for s in benchmark:
         for q in s.questions:
@@ -70,11 +79,10 @@ def vqa_metrics(frame: pd.DataFrame, seed: int) -> tuple[dict, dict]:
     return metrics, breakdown
 
 
-def judge_agreement(run: RunDir) -> dict | None:
+def judge_agreement(records: list[dict]) -> dict | None:
     """Share of questions where the parity and fast modes gave the same answer, when both ran."""
-    recs = latest_records(read_jsonl(run.judge_log), ("sample_id", "question_id", "mode"))
     answers: dict[tuple, dict[str, str]] = {}
-    for r in recs:
+    for r in records:
         if r.get("error") is None:
             answers.setdefault((r["sample_id"], str(r["question_id"])), {})[r["mode"]] = r.get("answer")
     both = [a for a in answers.values() if {"parity", "fast"} <= a.keys()]
@@ -110,11 +118,15 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
     breakdown: dict[str, Any] = {}
     failures: dict[str, Any] = {"generation": [], "judge": [], "scores": {}}
     gen = latest_records(read_jsonl(run.generation_log), ("sample_id",))
-    failures["generation"] = sorted(r["sample_id"] for r in gen if r.get("status") != "ok" and r["sample_id"] in set(benchmark.ids))
+    selected = set(benchmark.ids)
+    failures["generation"] = sorted(r["sample_id"] for r in gen if r.get("status") != "ok" and r["sample_id"] in selected)
+    agreement = None
     if run.judge_log.exists():
-        frame = judge_frame(run, benchmark, judge_mode)
+        judged = latest_judge_records(run)
+        frame = judge_frame(run, benchmark, judge_mode, records=judged)
         metrics, breakdown = vqa_metrics(frame, seed)
         failures["judge"] = sorted(set(frame.loc[frame["error"].notna(), "sample_id"]))
+        agreement = judge_agreement(judged)
     visual, failures["scores"], scorer_info = visual_metrics(run, benchmark, seed)
     metrics.update(visual)
     comparable = bool(context.get("comparable", True)) and all(i["comparable"] for i in scorer_info.values())
@@ -131,7 +143,7 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "versions": versions(),
         "metrics": metrics,
         "breakdown": breakdown,
-        "judge_agreement": judge_agreement(run) if run.judge_log.exists() else None,
+        "judge_agreement": agreement,
         "failures": failures,
     }
 

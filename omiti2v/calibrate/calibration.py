@@ -31,7 +31,7 @@ from omiti2v.asm.processors import find_attention_sites
 from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.calibrate.saliency import foreground_mask, load_mask
 from omiti2v.data import Sample
-from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed
+from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed, to_plain
 
 log = logging.getLogger(__name__)
 
@@ -283,10 +283,7 @@ def resolve_schedule(schedule_cfg: Mapping[str, Any], model_name: str | None = N
     """`cfg.schedule` as a plain dict with `blocks: calibrated` replaced by the calibration file's list.
 
     Call before `ASMConfig.from_hydra`, which accepts blocks "all" | "preset" | list only."""
-    from omegaconf import OmegaConf
-
-    plain = (OmegaConf.to_container(schedule_cfg, resolve=True) if OmegaConf.is_config(schedule_cfg)
-             else dict(schedule_cfg))
+    plain = dict(to_plain(schedule_cfg))
     if plain.get("blocks") != "calibrated":
         return plain
     if not plain.get("calibration_file"):

@@ -24,7 +24,8 @@ from PIL import Image
 from omiti2v.models import baseline_for
 from omiti2v.runs import append_jsonl
 
-from .runner import Generator, _plain
+from ..runs import to_plain
+from .runner import Generator
 from .sharding import local_device
 
 BENCHMARK_SIZE = 367  # samples in OmitI2V
@@ -133,7 +134,7 @@ def _schedule_timesteps(pipe, steps: int) -> list[float]:
 def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
                 image_size: tuple[int, int] = (832, 480), prompt: str = "a person walks out of the scene") -> StepCost:
     """StepCost of cfg.model x cfg.asm x cfg.schedule; real-size random weights unless the config asks for tiny."""
-    plan_cfg = _plain(cfg.get("plan")) or {}
+    plan_cfg = to_plain(cfg.get("plan")) or {}
     samples = int(samples or plan_cfg.get("samples") or BENCHMARK_SIZE)
     repeats = int(plan_cfg.get("repeats", repeats))
     image_size = tuple(plan_cfg.get("image_size", image_size))

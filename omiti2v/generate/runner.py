@@ -18,13 +18,21 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from omiti2v.data import Benchmark, Sample
 from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
-from omiti2v.runs import RunDir, append_jsonl, atomic_write_json, config_hash, read_jsonl, sample_seed
+from omiti2v.runs import (
+    RunDir,
+    append_jsonl,
+    atomic_write_json,
+    config_hash,
+    read_jsonl,
+    sample_seed,
+    to_plain,
+)
 from omiti2v.video import write_video
 
 from .sharding import Shard, local_device, resolve_shard
@@ -34,10 +42,6 @@ log = logging.getLogger(__name__)
 
 class BadOutputError(RuntimeError):
     """The pipeline returned frames that are not a valid video (NaN/inf, wrong shape)."""
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
 def is_done(run: RunDir, sample_id: str) -> bool:
@@ -58,7 +62,7 @@ def base_seed(cfg: DictConfig, settings: Mapping) -> int:
 
 def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
     """Hash of everything that changes the videos: model (memory options aside), ASM, schedule, base seed."""
-    resolved = {k: _plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
+    resolved = {k: to_plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
     if isinstance(resolved.get("model"), dict):
         resolved["model"] = {k: v for k, v in resolved["model"].items() if k != "memory"}
     return config_hash({**resolved, "seed": base_seed(cfg, settings)})
@@ -118,7 +122,7 @@ class Generator:
     def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str):
         self.cfg, self.baseline, self.settings, self.device = cfg, baseline, settings, device
         self.base_seed = base_seed(cfg, settings)
-        self.input_blur = _plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
+        self.input_blur = to_plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
         self.config_hash = generation_config_hash(cfg, settings)
         self.pipe = self._build()
         self.asm_config = self._apply_asm()
@@ -147,8 +151,8 @@ class Generator:
         from omiti2v.asm import ASMConfig, apply_asm
         from omiti2v.calibrate import resolve_schedule
 
-        schedule = resolve_schedule(_plain(self.cfg.get("schedule") or {}), self.settings["name"])
-        config = ASMConfig.from_hydra(self.settings["asm_preset"], _plain(asm), schedule)
+        schedule = resolve_schedule(to_plain(self.cfg.get("schedule") or {}), self.settings["name"])
+        config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm), schedule)
         apply_asm(self.pipe.transformer, config)
         return config
 

@@ -15,13 +15,13 @@ import inspect
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from PIL import Image
 
 from ..errors import SetupError
 from ..registry import Registry
+from ..runs import to_plain
 from . import components as C
 from .sizing import fit_image, target_size
 from .tokenizers import local_tokenizer
@@ -41,13 +41,6 @@ register_model = MODELS.register
 def get_baseline(name: str) -> Baseline:
     """The registry entry for a baseline name (a `-tiny` suffix is accepted: same entry, tiny weights)."""
     return MODELS.lookup(name.removesuffix("-tiny"))()
-
-
-def _plain(value: Any) -> Any:
-    """A resolved plain copy of a Hydra node (or of a plain value), safe to merge into."""
-    from omegaconf import OmegaConf
-
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else copy.deepcopy(value)
 
 
 def _merge(base: dict, override: Mapping) -> dict:
@@ -83,7 +76,7 @@ class Baseline:
 
     def settings(self, model_cfg: Mapping | None = None) -> dict:
         """Defaults overridden key by key by `cfg.model` (a Hydra DictConfig or a plain dict)."""
-        settings = _merge(self.defaults(), _plain(model_cfg or {}))
+        settings = _merge(self.defaults(), to_plain(model_cfg or {}))
         if settings["weights"] not in WEIGHTS:
             raise ValueError(f"model.weights: expected one of {WEIGHTS}, got {settings['weights']!r}")
         if settings["dtype"] not in DTYPES:
