@@ -105,7 +105,6 @@ def test_same_seed_same_frames_other_seed_other_frames(tmp_path):
 
 
 def test_asm_changes_the_video_from_the_same_seed(tmp_path):
-    pytest.importorskip("omiti2v.asm")
     generate(make_cfg(), tmp_path / "off")
     generate(make_cfg("asm=scalar", "schedule=all"), tmp_path / "on")
     off, on = (read_video(tmp_path / r / "videos" / "mini_0.mp4")[0] for r in ("off", "on"))

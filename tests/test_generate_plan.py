@@ -29,7 +29,6 @@ def test_plan_counts_tokens_forwards_and_sections():
 
 
 def test_plan_weights_steps_inside_the_asm_window():
-    pytest.importorskip("omiti2v.asm")
     cost = plan("model=wan2.1-tiny", "asm=scalar", "schedule=paper", "model.sampling.num_inference_steps=4")
     assert isinstance(cost, StepCost) and cost.asm == "scalar"
     assert 1 <= cost.asm_active_steps < 4  # the early window (t > 900) holds only the first steps
