@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "omiti2v.report.cli",
     "omiti2v.leaderboard.cli",
     "omiti2v.calibrate.cli",
+    "omiti2v.export.cli",
 )
 
 

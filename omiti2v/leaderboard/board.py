@@ -53,7 +53,7 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
     for e in entries:
         row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
                "data": e["data"]["name"], "smoke": e["smoke"], "comparable": e["comparable"], "created": e["created"],
-               "contact": e["submission"]["contact"]}
+               "contact": e["submission"]["contact"], "dataset": dataset_link(e)}
         for m in COLUMNS:
             cell = e["metrics"].get(m) or {}
             ci = cell.get("ci95") or [None, None]
@@ -62,7 +62,7 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
     if paper is not None:
         for p in paper[paper["table"] == "main"].to_dict("records"):
             row = {"kind": "paper", "name": f"paper: {p['method']}", "model": p["model"], "method": p["asm"],
-                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": ""}
+                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": "", "dataset": ""}
             for m in COLUMNS:
                 row.update({m: p.get(m), f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None})
             rows.append(row)
@@ -72,6 +72,14 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
     frame = frame.sort_values("overall", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
     frame.insert(0, "rank", range(1, len(frame) + 1))
     return frame
+
+
+def dataset_link(entry: dict) -> str:
+    """The entry's exported evidence: its Hub page when pushed, else the local export folder, else ''."""
+    dataset = entry.get("dataset") or {}
+    if dataset.get("repo_id"):
+        return f"https://huggingface.co/datasets/{dataset['repo_id']}"
+    return dataset.get("path") or ""
 
 
 def _is_num(v) -> bool:
@@ -140,6 +148,14 @@ SCRIPT = """
 """
 
 
+def _name_html(row: dict) -> str:
+    name = html.escape(str(row["name"]))
+    link = row.get("dataset")
+    if not isinstance(link, str) or not link.startswith("https://"):
+        return name
+    return f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
+
+
 def render_html(frame: pd.DataFrame, generated: str) -> str:
     esc = html.escape
     head = ['<th data-type="number">#</th>', '<th data-type="text">Name</th>', '<th data-type="text">Model</th>',
@@ -150,7 +166,7 @@ def render_html(frame: pd.DataFrame, generated: str) -> str:
         tags = ('<span class="tag">smoke</span>' if row["smoke"] else "") + (
             '<span class="tag">not comparable</span>' if not row["comparable"] and not row["smoke"] else "")
         cells = [f'<td class="num" data-value="{row["rank"]}">{row["rank"]}</td>',
-                 f'<td>{esc(str(row["name"]))} {tags}</td>', f'<td>{esc(str(row["model"]))}</td>',
+                 f'<td>{_name_html(row)} {tags}</td>', f'<td>{esc(str(row["model"]))}</td>',
                  f'<td>{esc(str(row["method"]))}</td>', f'<td>{esc(str(row["data"]))}</td>']
         cells += [_cell_html(row, m) for m in COLUMNS]
         body.append(f'<tr class="{esc(row["kind"])}">' + "".join(cells) + "</tr>")

@@ -33,6 +33,8 @@ def register(sub) -> None:
 
     lb = sub.add_parser("leaderboard", help="rebuild leaderboard.csv and index.html from the entries")
     lb.add_argument("--leaderboard", default="results/leaderboard")
+    lb.add_argument("--from-datasets", metavar="FOLDER",
+                    help="rebuild the entries from the submission exports (`omiti2v export`) under FOLDER")
     lb.set_defaults(func=leaderboard_cmd)
 
 
@@ -67,6 +69,12 @@ def submit_cmd(args) -> int:
 def leaderboard_cmd(args) -> int:
     from .board import rebuild_leaderboard
 
-    csv_path, html_path = rebuild_leaderboard(args.leaderboard)
+    if args.from_datasets:
+        from .published import rebuild_from_exports
+
+        csv_path, html_path, n = rebuild_from_exports(args.from_datasets, args.leaderboard)
+        print(f"{n} entr{'y' if n == 1 else 'ies'} from the exports under {args.from_datasets}")
+    else:
+        csv_path, html_path = rebuild_leaderboard(args.leaderboard)
     print(f"wrote {csv_path} and {html_path}")
     return 0

@@ -1,0 +1,67 @@
+"""Runs and submissions as Hugging Face `datasets` (on disk and on the Hub): `omiti2v export`."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import tempfile
+from pathlib import Path
+
+from .dataset import ExportedRun, ExportError, build_export, is_export, load_export, write_export
+from .hub import PushUnavailableError, preflight, push_export
+
+__all__ = ["ExportError", "ExportedRun", "PushUnavailableError", "build_export", "export_run", "is_export",
+           "load_export", "write_export"]
+
+
+def run_benchmark(run_path: Path, summary: dict):
+    """The selection the run was made on (its config's data group), checked against the summary's hash."""
+    from omegaconf import OmegaConf
+
+    from ..data import DatasetUnavailableError, DataValidationError
+    from ..pipeline import benchmark_from_config
+
+    config = run_path / "config.yaml"
+    if not config.is_file():
+        raise ExportError(f"{config}: missing; the export needs the run's data group to list its samples")
+    try:
+        bench = benchmark_from_config(OmegaConf.load(config).data)
+    except (DatasetUnavailableError, DataValidationError, FileNotFoundError, ValueError) as exc:
+        raise ExportError(f"{run_path}: the run's benchmark is unavailable here: {str(exc).splitlines()[0]}") from exc
+    expected = (summary.get("benchmark") or {}).get("hash")
+    if expected and expected != bench.content_hash():
+        raise ExportError(f"{run_path}: the benchmark here ({bench.content_hash()}) is not the one the run used "
+                          f"({expected}); point data.root at the run's copy")
+    return bench
+
+
+def export_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str | None = None,
+               overwrite: bool = False, private: bool | None = None) -> dict:
+    """Export a run folder to `out` and/or the Hub; a leaderboard run's entry gets a link to the dataset.
+
+    Returns {"path", "url", "entry"} (None where not applicable).
+    """
+    from ..leaderboard.published import find_entry, link_dataset
+
+    run_dir = Path(run_dir)
+    if out is None and repo_id is None:
+        raise ExportError("nothing to do: give --out DIR and/or --push-to-hub REPO_ID")
+    token = None
+    if repo_id:
+        later = shlex.join(["omiti2v", "export", str(run_dir), *(["--out", str(out)] if out else []),
+                            "--push-to-hub", repo_id, *(["--overwrite"] if out else [])])
+        token = preflight(repo_id, later)
+    summary_path = run_dir / "summary.json"
+    if not summary_path.is_file():
+        raise ExportError(f"{run_dir}: no summary.json; finish the run (its summarize stage) before exporting")
+    summary_bytes = summary_path.read_bytes()
+    found = find_entry(run_dir)
+    dataset = build_export(run_dir, run_benchmark(run_dir, json.loads(summary_bytes)), found[1] if found else None)
+    url = None
+    with tempfile.TemporaryDirectory(prefix="omiti2v-export-") as tmp:
+        path = write_export(dataset, summary_bytes, out if out is not None else Path(tmp) / "export", overwrite)
+        if repo_id:
+            url = push_export(path, repo_id, token, later, private)
+    if found:
+        link_dataset(*found, path=path if out is not None else None, repo_id=repo_id)
+    return {"path": path if out is not None else None, "url": url, "entry": found[0] if found else None}

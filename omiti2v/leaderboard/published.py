@@ -1,0 +1,72 @@
+"""Leaderboard entries and their exported datasets: the link written by `omiti2v export`, and a leaderboard
+rebuilt from a folder of exports alone (`omiti2v leaderboard --from-datasets FOLDER`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+from ..runs import atomic_write_json
+from .board import rebuild_leaderboard, validate_entry
+
+log = logging.getLogger(__name__)
+
+
+def find_entry(run_dir: Path) -> tuple[Path, dict] | None:
+    """(entry path, entry) when `run_dir` is a leaderboard run <root>/runs/<name> with <root>/entries/<name>.json."""
+    run_dir = Path(run_dir).resolve()
+    path = run_dir.parent.parent / "entries" / f"{run_dir.name}.json"
+    if run_dir.parent.name != "runs" or not path.is_file():
+        return None
+    entry = json.loads(path.read_text(encoding="utf-8"))
+    validate_entry(entry, str(path))
+    return path, entry
+
+
+def link_dataset(entry_path: Path, entry: dict, path: Path | None, repo_id: str | None) -> dict:
+    """Record where the entry's evidence was exported, then rebuild that leaderboard's page."""
+    linked = {**entry, "dataset": {"path": str(path) if path else None, "repo_id": repo_id}}
+    validate_entry(linked, str(entry_path))
+    atomic_write_json(entry_path, linked)
+    rebuild_leaderboard(entry_path.parent.parent)
+    return linked
+
+
+def entry_from_export(export) -> dict:
+    """The export's leaderboard entry, linked to it, after checking it against the exported evidence:
+    the summary hash the entry recorded matches the export's summary.json, and so do its metrics."""
+    entry = export.entry
+    if entry is None:
+        raise ValueError(f"{export.path}: not a leaderboard submission (its export holds no entry)")
+    digest = "sha256:" + hashlib.sha256((export.path / "summary.json").read_bytes()).hexdigest()
+    if entry["hashes"]["summary"] != digest:
+        raise ValueError(f"{export.path}: summary.json does not match the entry's hashes.summary")
+    if entry["metrics"] != export.summary["metrics"]:
+        raise ValueError(f"{export.path}: the entry's metrics differ from the exported summary's")
+    repo_id = (entry.get("dataset") or {}).get("repo_id")
+    linked = {**entry, "dataset": {"path": str(export.path), "repo_id": repo_id}}
+    validate_entry(linked, str(export.path))
+    return linked
+
+
+def rebuild_from_exports(folder: str | Path, leaderboard: str | Path) -> tuple[Path, Path, int]:
+    """Write <leaderboard>/entries/ from every submission export under `folder` and rebuild the page.
+
+    An export that cannot be read or does not check out is skipped with a warning naming it.
+    Returns (csv, html, number of entries written)."""
+    from ..export import ExportError, is_export, load_export
+
+    folder, leaderboard = Path(folder), Path(leaderboard)
+    written = 0
+    for path in sorted(p for p in [folder, *folder.rglob("*")] if p.is_dir() and is_export(p)):
+        try:
+            entry = entry_from_export(load_export(path))
+        except (ExportError, ValueError, KeyError) as exc:
+            log.warning("skipping export %s", str(exc).splitlines()[0])
+            continue
+        atomic_write_json(leaderboard / "entries" / f"{entry['name']}.json", entry)
+        written += 1
+    csv_path, html_path = rebuild_leaderboard(leaderboard)
+    return csv_path, html_path, written
