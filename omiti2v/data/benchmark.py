@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
+from .dataset_source import is_dataset_root, load_dataset_samples
 from .records import MAIN_CATEGORIES, DataValidationError, Sample, parse_records
 
 HF_DATASET_ID = "AIPeanutman/OmitI2V"
@@ -100,9 +101,12 @@ class Benchmark:
 
 
 def load_local(root: str | os.PathLike, check_images: bool = True, source: str | None = None) -> Benchmark:
-    """Load and validate a dataset root in the official layout (`meta.json` + images)."""
+    """Load and validate a dataset root in the official layout (`meta.json` + images) or a `datasets` copy of it
+    (omiti2v/data/dataset_source.py)."""
     root = Path(root).expanduser().resolve()
     meta_path = root / "meta.json"
+    if not meta_path.is_file() and root.is_dir() and is_dataset_root(root):
+        return Benchmark(root, tuple(load_dataset_samples(root, check_images)), source or f"datasets:{root}")
     if not meta_path.is_file():
         raise DataValidationError([f"{meta_path}: not found (a dataset root holds meta.json and the images)"])
     try:
@@ -129,9 +133,11 @@ def download_hf(repo_id: str = HF_DATASET_ID, revision: str | None = None) -> Pa
             f"or the environment variable {DATA_ROOT_ENV}=/path/to/OmitI2V."
         ) from exc
     metas = sorted(path.rglob("meta.json"), key=lambda p: len(p.parts))
-    if not metas:
-        raise DatasetUnavailableError(f"{repo_id} was downloaded to {path} but holds no meta.json")
-    return metas[0].parent
+    if metas:
+        return metas[0].parent
+    if is_dataset_root(path):
+        return path
+    raise DatasetUnavailableError(f"{repo_id} was downloaded to {path} but holds no meta.json nor Parquet files")
 
 
 def load_benchmark(

@@ -13,9 +13,10 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from ..data import DatasetUnavailableError, DataValidationError
+from ..export import ExportedRun, is_export, load_export
 from ..runs import RunDir, read_jsonl
 from ..stats import mean_cell
-from ..summary import VISUAL_METRICS, judge_frame, latest_records
+from ..summary import VISUAL_METRICS, judge_frame, latest_judge_records, latest_records
 from .paper import CATEGORY_METRICS
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class RunResult:
     schedule: str
     config: dict = field(default_factory=dict)
     summary: dict | None = None
+    export: ExportedRun | None = None  # set when the run was read from an `omiti2v export` dataset
 
     @property
     def key(self) -> tuple[str, str, str, str]:
@@ -74,10 +76,15 @@ class RunResult:
     def samples(self) -> pd.DataFrame | None:
         """Per-sample values in 0..1 indexed by sample id (NaN where a metric has no value), or None when
         the benchmark cannot be loaded (then only the summary's cells are available)."""
+        if self.export is not None:
+            return frame_from_records(self.export.benchmark(), self.export.judge_records(),
+                                      self.export.score_records(), self.judge_mode)
         benchmark = load_run_benchmark(self)
         if benchmark is None:
             return None
-        return sample_frame(RunDir(self.path), benchmark, self.judge_mode)
+        run = RunDir(self.path)
+        judged = latest_judge_records(run) if run.judge_log.exists() else None
+        return frame_from_records(benchmark, judged, read_jsonl(run.scores_log), self.judge_mode)
 
     def cell(self, metric: str, seed: int) -> dict:
         """{"value", "n", "ci95"} in percent, computed from the per-sample logs (summary.json as fallback)."""
@@ -99,15 +106,16 @@ class RunResult:
         return series.dropna().astype(float)
 
 
-def sample_frame(run: RunDir, benchmark, judge_mode: str | None) -> pd.DataFrame:
-    """One row per benchmark sample: main category, VQA accuracy (judge_frame's rules) and visual metrics."""
+def frame_from_records(benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None) -> pd.DataFrame:
+    """One row per benchmark sample: main category, VQA accuracy (judge_frame's rules) and visual metrics.
+    `judge_records`: the latest judge records, None when the run has no judge log (accuracy stays NaN)."""
     frame = pd.DataFrame(index=pd.Index(benchmark.ids, name="sample_id"), columns=list(SAMPLE_COLUMNS), dtype=float)
     frame["main_category"] = [s.main_category for s in benchmark]
-    if run.judge_log.exists():
-        judged = judge_frame(run, benchmark, judge_mode)
+    if judge_records is not None:
+        judged = judge_frame(None, benchmark, judge_mode, records=judge_records)
         frame["overall"] = judged.groupby("sample_id", sort=False)["correct"].mean().reindex(frame.index).astype(float)
     ids = set(benchmark.ids)
-    for rec in latest_records(read_jsonl(run.scores_log), ("sample_id", "metric")):
+    for rec in latest_records(score_records, ("sample_id", "metric")):
         metric, sid = rec.get("metric"), rec.get("sample_id")
         if metric in VISUAL_METRICS and sid in ids and rec.get("error") is None and rec.get("value") is not None:
             frame.loc[sid, metric] = float(rec["value"])
@@ -136,17 +144,34 @@ def load_run_benchmark(run: RunResult):
 
 
 def discover_runs(root: str | Path) -> list[RunResult]:
-    """Every run directory under `root` (one holding summary.json, or config.yaml plus a judge/score log)."""
+    """Every run under `root`: run directories (summary.json, or config.yaml plus a judge/score log) below it and
+    `omiti2v export` datasets (`root` itself may be one)."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = []
-    for path in sorted(p for p in root.rglob("*") if p.is_dir() and ".hydra-logs" not in p.parts):
+    found, exports = [], []
+    for path in sorted(p for p in [root, *root.rglob("*")] if p.is_dir() and ".hydra-logs" not in p.parts):
+        if any(e in path.parents for e in exports):
+            continue
+        if is_export(path):
+            exports.append(path)
+            found.append(read_export_run(path))
+            continue
+        if path == root:
+            continue
         has_logs = (path / "judge.jsonl").exists() or (path / "scores.jsonl").exists()
         if not (path / "summary.json").exists() and not ((path / "config.yaml").exists() and has_logs):
             continue
         found.append(read_run(path))
     return found
+
+
+def read_export_run(path: Path) -> RunResult:
+    """A run read from an `omiti2v export` dataset: identity from its summary, values from its splits."""
+    export = load_export(path)
+    ident = export.summary["run"]
+    return RunResult(path, *(str(ident[k]) for k in ("data", "model", "asm", "schedule")), export.config,
+                     export.summary, export)
 
 
 def read_run(path: Path) -> RunResult:
