@@ -99,18 +99,16 @@ def video_rows(run: RunDir, benchmark: Benchmark) -> tuple[list[dict], list[str]
                "generation_record": _json(gen or None)}
         for m in metrics:
             rec = by_key.get((s.id, m))
-            for suffix, (field, dtype) in METRIC_COLUMNS.items():
+            for suffix, (field, _) in METRIC_COLUMNS.items():
                 value = rec.get(field) if rec else None
-                row[m + suffix] = _json(value) if field == "details" and rec else value
+                row[m + suffix] = _json(value) if field == "details" else value
         rows.append(row)
     return rows, metrics
 
 
 def build_export(run_path: str | os.PathLike, benchmark: Benchmark, entry: dict | None = None) -> datasets.DatasetDict:
-    """The run as a DatasetDict; `benchmark` is the run's selection, `entry` its leaderboard entry if any."""
-    run_path = Path(run_path)
-    if not (run_path / SUMMARY_FILE).is_file():
-        raise ExportError(f"{run_path}: no {SUMMARY_FILE}; finish the run (its summarize stage) before exporting")
+    """The run (with its summary.json) as a DatasetDict; `benchmark` is the run's selection, `entry` its
+    leaderboard entry if any."""
     run = RunDir(run_path)
     summary = json.loads(run.summary.read_text(encoding="utf-8"))
     config = OmegaConf.to_container(OmegaConf.load(run.config), resolve=False) if run.config.exists() else {}
