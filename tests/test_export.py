@@ -87,6 +87,8 @@ def test_tables_from_exports_equal_tables_from_runs(runs):
     from_runs = build_tables(discover_runs(root), "mini", load_paper(), seed=0)
     from_exports = build_tables(discover_runs(exports), "mini", load_paper(), seed=0)
     assert [r.export is not None for r in discover_runs(exports)] == [True, True]
+    single = exports / paths["none"][0].relative_to(root)
+    assert [r.path for r in discover_runs(single)] == [single]  # `tables --runs EXPORT` works too
     assert from_runs.keys() == from_exports.keys()
     for name, table in from_runs.items():
         other = from_exports[name]
@@ -185,7 +187,6 @@ def test_push_without_token_or_network_fails_clearly(runs, tmp_path):
 def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
     root, exports, paths, _ = runs
     out = exports / paths["scalar"][0].relative_to(root)
-    (tmp_path / "data").mkdir()
     stage_upload(out, tmp_path)
     exported = load_export(out)
     for split in ("questions", "videos"):
@@ -195,3 +196,11 @@ def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
     assert json.loads((tmp_path / "omiti2v_export.json").read_text())["summary"] == exported.summary
     card = (tmp_path / "README.md").read_text()
     assert "split: questions" in card and "path: data/videos-*.parquet" in card
+    downloaded = load_export(tmp_path)  # a Hub copy reads back like the export it came from
+    assert downloaded.judge_records() == exported.judge_records()
+    assert downloaded.score_records() == exported.score_records()
+    assert downloaded.benchmark().ids == exported.benchmark().ids
+    assert discover_runs(tmp_path)[0].export is not None
+    (tmp_path / "data" / "videos-00000-of-00001.parquet").unlink()
+    with pytest.raises(ExportError, match=r"split\(s\) \['videos'\] missing"):
+        load_export(tmp_path)

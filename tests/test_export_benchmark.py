@@ -8,6 +8,7 @@ import json
 import datasets
 import pytest
 
+from omiti2v.cli import main
 from omiti2v.data import DataValidationError, load_benchmark, load_local
 from omiti2v.data.dataset_source import benchmark_to_dataset
 from omiti2v.data.records import parse_records
@@ -46,6 +47,12 @@ def test_same_samples_and_content_hash_as_the_folder(stored, image_cache):
     picked = load_benchmark("local", root=str(stored), categories=["deletion"], limit=2)
     assert picked.content_hash() == MINI.filter(categories=["deletion"], limit=2).content_hash()
     assert load_local(stored).content_hash() == MINI.content_hash()  # reuses the extracted images
+
+
+def test_validate_data_accepts_a_datasets_copy(stored, capsys):
+    assert main(["validate-data", str(stored), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["hash"] == MINI.content_hash() and printed["samples"] == len(MINI)
 
 
 def test_a_record_without_the_optional_style_keeps_its_hash(tmp_path):

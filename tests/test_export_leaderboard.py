@@ -15,6 +15,7 @@ from report_fixtures import make_run
 
 from omiti2v.cli import main
 from omiti2v.export import export_run
+from omiti2v.export.hub import stage_upload
 from omiti2v.leaderboard.board import rebuild_leaderboard, validate_entry
 from omiti2v.runs import versions
 
@@ -78,6 +79,15 @@ def test_leaderboard_rebuilt_from_exports_alone(published, tmp_path, caplog):
     old = pd.read_csv(board / "leaderboard.csv").drop(columns="dataset")
     new = pd.read_csv(tmp_path / "new" / "leaderboard.csv").drop(columns="dataset")
     pd.testing.assert_frame_equal(old, new)
+
+
+def test_leaderboard_rebuilt_from_hub_copies(published, tmp_path):
+    board, folder, *_ = published
+    stage_upload(folder / "alpha", tmp_path / "hub" / "alpha")
+    main(["leaderboard", "--from-datasets", str(tmp_path / "hub"), "--leaderboard", str(tmp_path / "new")])
+    rebuilt = json.loads((tmp_path / "new" / "entries" / "alpha.json").read_text())
+    assert rebuilt["metrics"] == json.loads((board / "entries" / "alpha.json").read_text())["metrics"]
+    assert rebuilt["dataset"]["path"] == str(tmp_path / "hub" / "alpha")
 
 
 def _edit_entry(export: Path, **changes) -> None:

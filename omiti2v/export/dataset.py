@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from datasets.table import InMemoryTable
 from omegaconf import OmegaConf
 
 from ..data import Benchmark
@@ -32,6 +35,8 @@ FORMAT = "omiti2v-run-export"
 FORMAT_VERSION = 1
 SPLITS = ("questions", "videos")
 SUMMARY_FILE = "summary.json"
+# The Hub copy's export description (a Parquet split has no DatasetInfo.description).
+HUB_META_FILE = "omiti2v_export.json"
 
 JUDGE_FIELDS = {
     "sample_id": "string", "question_id": "string", "category": "string", "question": "string",
@@ -146,7 +151,8 @@ def write_export(dataset: datasets.DatasetDict, summary_bytes: bytes, out: str |
 
 
 def is_export(path: Path) -> bool:
-    return (path / "dataset_dict.json").is_file() and (path / SUMMARY_FILE).is_file()
+    """An export folder, or a downloaded Hub copy of one."""
+    return (path / SUMMARY_FILE).is_file() and ((path / "dataset_dict.json").is_file() or (path / HUB_META_FILE).is_file())
 
 
 @dataclass(frozen=True)
@@ -194,26 +200,45 @@ class ExportedRun:
         return Benchmark(self.path, tuple(samples), source)
 
 
+def _read_splits(path: Path) -> tuple[dict[str, datasets.Dataset], str]:
+    """The splits and the export description of an on-disk export or of a Hub copy (Parquet + HUB_META_FILE)."""
+    if (path / "dataset_dict.json").is_file():
+        try:
+            dd = datasets.load_from_disk(str(path))
+        except Exception as exc:  # noqa: BLE001 - datasets raises many types for damaged folders
+            raise ExportError(f"{path}: the dataset cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
+        missing = [s for s in SPLITS if s not in dd]
+        if missing:
+            raise ExportError(f"{path}: split(s) {missing} missing")
+        if dd["questions"].info.description != dd["videos"].info.description:
+            raise ExportError(f"{path}: split 'questions': dataset info differs from split 'videos'")
+        return dict(dd), dd["videos"].info.description
+    if (path / HUB_META_FILE).is_file():
+        splits = {}
+        for split in SPLITS:
+            files = sorted((path / "data").glob(f"{split}-*.parquet"))
+            if not files:
+                raise ExportError(f"{path}: split(s) ['{split}'] missing (no data/{split}-*.parquet)")
+            try:
+                table = pa.concat_tables([pq.read_table(f) for f in files])
+            except (pa.ArrowException, OSError) as exc:
+                raise ExportError(f"{path}: split '{split}': the Parquet data cannot be read ({exc})") from exc
+            splits[split] = datasets.Dataset(InMemoryTable(table))
+        return splits, (path / HUB_META_FILE).read_text(encoding="utf-8")
+    raise ExportError(f"{path}: not an OmitI2V export (no dataset_dict.json nor {HUB_META_FILE}; "
+                      f"write one with `omiti2v export`)")
+
+
 def load_export(path: str | os.PathLike) -> ExportedRun:
-    """Read and check an export; any missing or corrupt part raises one ExportError naming it."""
+    """Read and check an export (or its Hub copy); any missing or corrupt part raises one ExportError naming it."""
     path = Path(path)
-    if not (path / "dataset_dict.json").is_file():
-        raise ExportError(f"{path}: not an OmitI2V export (no dataset_dict.json; write one with `omiti2v export`)")
+    dd, description = _read_splits(path)
     try:
-        dd = datasets.load_from_disk(str(path))
-    except Exception as exc:  # noqa: BLE001 - datasets raises many types for damaged folders
-        raise ExportError(f"{path}: the dataset cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0]})") from exc
-    missing = [s for s in SPLITS if s not in dd]
-    if missing:
-        raise ExportError(f"{path}: split(s) {missing} missing")
-    try:
-        meta = json.loads(dd["videos"].info.description)
+        meta = json.loads(description)
     except json.JSONDecodeError as exc:
         raise ExportError(f"{path}: split 'videos': dataset info is not an OmitI2V export description") from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise ExportError(f"{path}: dataset info: not format {FORMAT} version {FORMAT_VERSION}")
-    if dd["questions"].info.description != dd["videos"].info.description:
-        raise ExportError(f"{path}: split 'questions': dataset info differs from split 'videos'")
     expected = {"questions": set(QUESTION_FEATURES), "videos": set(video_features(meta["metrics"]))}
     for split, columns in expected.items():
         lacking = sorted(columns - set(dd[split].column_names))

@@ -14,9 +14,8 @@ from pathlib import Path
 
 import datasets
 
-from .dataset import SPLITS, SUMMARY_FILE, ExportError
+from .dataset import HUB_META_FILE, SPLITS, SUMMARY_FILE, ExportError
 
-META_FILE = "omiti2v_export.json"
 TRUTHY = {"1", "ON", "YES", "TRUE"}
 
 
@@ -64,15 +63,16 @@ OmitI2V run, exported by `omiti2v export`. `{summary}` is the run's summary (met
 
 def stage_upload(export: Path, folder: Path) -> None:
     """Lay out the Hub copy of an export: data/<split>.parquet, README.md, summary.json, the metadata."""
+    (folder / "data").mkdir(parents=True, exist_ok=True)
     dd = datasets.load_from_disk(str(export))
     meta = json.loads(dd["videos"].info.description)
     for split in SPLITS:
         dd[split].to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
     files = "\n".join(f"  - split: {s}\n    path: data/{s}-*.parquet" for s in SPLITS)
-    card = DATASET_CARD.format(files=files, name=meta["summary"]["run"]["name"], summary=SUMMARY_FILE, meta=META_FILE)
+    card = DATASET_CARD.format(files=files, name=meta["summary"]["run"]["name"], summary=SUMMARY_FILE, meta=HUB_META_FILE)
     (folder / "README.md").write_text(card, encoding="utf-8")
     shutil.copyfile(export / SUMMARY_FILE, folder / SUMMARY_FILE)
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / HUB_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def push_export(export: Path, repo_id: str, token: str, later: str, private: bool | None = None) -> str:
@@ -81,7 +81,6 @@ def push_export(export: Path, repo_id: str, token: str, later: str, private: boo
 
     api = HfApi(token=token)
     with tempfile.TemporaryDirectory(prefix="omiti2v-push-") as tmp:
-        (Path(tmp) / "data").mkdir()
         stage_upload(Path(export), Path(tmp))
         try:
             api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
