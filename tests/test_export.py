@@ -155,6 +155,13 @@ def test_export_refuses_unfinished_runs_and_existing_folders(runs, tmp_path, cap
     assert main(["export", str(paths["none"][0]), "--out", str(existing)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert load_export(existing).summary  # untouched
+    assert main(["export", str(paths["none"][0]), "--out", str(root), "--overwrite"]) == 2
+    assert "is not an OmitI2V export" in capsys.readouterr().err
+    assert (paths["none"][0] / "judge.jsonl").is_file()  # the runs folder was not replaced
+    replaced = tmp_path / "again"
+    shutil.copytree(existing, replaced)
+    assert main(["export", str(paths["scalar"][0]), "--out", str(replaced), "--overwrite"]) == 0
+    assert load_export(replaced).summary["run"]["asm"] == "scalar"
 
 
 def test_push_offline_names_hf_token_and_writes_nothing(runs, tmp_path, capsys):

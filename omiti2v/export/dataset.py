@@ -137,6 +137,8 @@ def write_export(dataset: datasets.DatasetDict, summary_bytes: bytes, out: str |
     out = Path(out).resolve()
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists (pass --overwrite to replace it)")
+    if out.exists() and not is_export(out):
+        raise ExportError(f"{out}: exists and is not an OmitI2V export; --overwrite only replaces an export")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
