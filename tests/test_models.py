@@ -26,7 +26,7 @@ def model_cfg(name: str):
 
 
 def test_registry_holds_the_seven_baselines():
-    assert sorted(MODELS) == sorted(BASELINES)
+    assert set(BASELINES) <= set(MODELS)  # the newer ones: tests/test_models_modern.py
 
 
 @pytest.mark.parametrize("name", BASELINES)

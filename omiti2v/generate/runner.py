@@ -153,7 +153,7 @@ class Generator:
 
         schedule = resolve_schedule(to_plain(self.cfg.get("schedule") or {}), self.settings["name"])
         config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm), schedule)
-        apply_asm(self.pipe.transformer, config)
+        apply_asm(self.pipe, config)  # every denoiser: both experts of Wan2.2
         return config
 
     def record(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
@@ -253,9 +253,7 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
 
 def expected_frames(model_cfg: Mapping) -> int:
     """Frames each video of this model config has (used by checks and tests)."""
-    from omiti2v.models.architectures import transformer_config
-
     baseline = baseline_for(model_cfg)
     settings = baseline.settings(model_cfg)
     size = "tiny" if settings["weights"] == "tiny" else "real"
-    return baseline.output_frames(settings["sampling"], transformer_config(baseline.family, size))
+    return baseline.output_frames(settings["sampling"], baseline.architecture_config(size))

@@ -1,4 +1,5 @@
-"""Model registry of the seven baselines and their builders (pretrained / random real-size / tiny)."""
+"""Model registry of the seven paper baselines and the newer ones (modern.py), with their builders
+(pretrained / random real-size / tiny)."""
 
 from .registry import (
     DTYPES,
@@ -10,6 +11,7 @@ from .registry import (
     register_model,
 )
 from .sizing import bucket_size, fit_image, max_area_size, target_size
+from . import modern  # noqa: F401,I001  (registers the newer baselines; after .registry)
 
 
 def baseline_for(model_cfg) -> Baseline:

@@ -130,6 +130,12 @@ class Baseline:
 
         return build_transformer(self.family, size, dtype, device)
 
+    def architecture_config(self, size: str) -> dict:
+        """Constructor kwargs of this baseline's transformer at `size` ("real" | "tiny"); newer baselines override."""
+        from .architectures import transformer_config
+
+        return transformer_config(self.family, size)
+
     def make_scheduler(self, spec: Mapping, base_config: Mapping | None = None):
         import diffusers
 
