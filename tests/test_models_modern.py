@@ -145,3 +145,20 @@ def test_generation_with_asm_modulates_the_wan22_video(tmp_path):
     on, _ = read_video(tmp_path / "on" / "videos" / "mini_0.mp4")
     off, _ = read_video(tmp_path / "off" / "videos" / "mini_0.mp4")
     assert on.shape == off.shape and (on != off).any()
+
+
+def test_tables_and_leaderboard_list_the_newer_baselines_without_paper_numbers():
+    from omiti2v.leaderboard.board import leaderboard_frame
+    from omiti2v.report import build_tables, load_paper
+
+    paper = load_paper()
+    table = build_tables([], "omiti2v", paper)["baselines"]
+    assert sorted(table["model"].tolist()[:7]) == sorted(PAPER) and table["model"].tolist()[7:] == MODERN
+    newer = table[table["model"].isin(MODERN)]
+    assert newer["model_label"].tolist() == ["Wan2.2-I2V-A14B", "HunyuanVideo-1.5 I2V", "LTX-Video I2V"]
+    for m in ("modification", "addition", "deletion", "dynamic_degree", "aesthetic_quality", "overall"):
+        assert newer[f"{m}_paper"].isna().all() and newer[m].isna().all()
+    board = leaderboard_frame([], paper)
+    unreported = board[board["kind"] == "unreported"]
+    assert unreported["model"].tolist() == MODERN and unreported["overall"].isna().all()
+    assert (board["kind"] == "paper").sum() == 10 and board["kind"].tolist()[-3:] == ["unreported"] * 3

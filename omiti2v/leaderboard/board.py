@@ -66,6 +66,12 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
             for m in COLUMNS:
                 row.update({m: p.get(m), f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None})
             rows.append(row)
+        for p in paper[paper["table"] == "newer_baselines"].to_dict("records"):  # listed, no paper numbers
+            row = {"kind": "unreported", "name": f"{p['method']} (not in the paper)", "model": p["model"],
+                   "method": p["asm"], "data": "omiti2v", "smoke": False, "comparable": True, "created": "",
+                   "contact": "", "dataset": ""}
+            row.update({k: None for m in COLUMNS for k in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n")})
+            rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

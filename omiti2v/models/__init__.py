@@ -1,6 +1,7 @@
 """Model registry of the seven paper baselines and the newer ones (modern.py), with their builders
 (pretrained / random real-size / tiny)."""
 
+from . import modern  # noqa: F401  (registers the newer baselines)
 from .registry import (
     DTYPES,
     MODELS,
@@ -11,7 +12,6 @@ from .registry import (
     register_model,
 )
 from .sizing import bucket_size, fit_image, max_area_size, target_size
-from . import modern  # noqa: F401,I001  (registers the newer baselines; after .registry)
 
 
 def baseline_for(model_cfg) -> Baseline:

@@ -32,6 +32,7 @@ from .registry import UNIPC_FLOW, Baseline, _WanLike, register_model
 from .sizing import fit_image
 from .tokenizers import local_tokenizer
 
+
 class _ModernBaseline(Baseline):
     """Transformer configs live in architectures_modern.py (not the paper families' architectures.py)."""
 

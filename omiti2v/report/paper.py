@@ -24,6 +24,8 @@ CATEGORY_METRICS = ("modification", "addition", "deletion")
 CATEGORY_SHARES = {"modification": 0.342, "addition": 0.332, "deletion": 0.326}
 # The harness setting that reproduces the paper's "+ AlignVid" rows.
 ALIGNVID = ("scalar", "paper")
+# Optional file of baselines the paper does not report (names only, empty metric cells).
+NEWER_BASELINES = "newer_baselines.csv"
 
 
 def derived_overall(row) -> float | None:
@@ -35,11 +37,14 @@ def derived_overall(row) -> float | None:
 
 
 def load_paper(paper_dir: str | Path = PAPER_DIR) -> pd.DataFrame:
-    """All paper rows: method, model, asm ('none' | 'alignvid' | ablation strategy) and the metrics."""
+    """All paper rows: method, model, asm ('none' | 'alignvid' | ablation strategy) and the metrics; `table` is
+    the file's stem ("newer_baselines" rows have no numbers)."""
     paper_dir = Path(paper_dir)
     frames = []
-    for name in ("main.csv", "modulation_ablation.csv"):
+    for name in ("main.csv", "modulation_ablation.csv", NEWER_BASELINES):
         path = paper_dir / name
+        if not path.is_file() and name == NEWER_BASELINES:
+            continue
         if not path.is_file():
             raise FileNotFoundError(f"{path}: the paper's numbers are missing (REFERENCE §6)")
         frame = pd.read_csv(path)
