@@ -162,3 +162,18 @@ def test_tables_and_leaderboard_list_the_newer_baselines_without_paper_numbers()
     unreported = board[board["kind"] == "unreported"]
     assert unreported["model"].tolist() == MODERN and unreported["overall"].isna().all()
     assert (board["kind"] == "paper").sum() == 10 and board["kind"].tolist()[-3:] == ["unreported"] * 3
+
+
+def test_planner_costs_the_newer_baselines():
+    from omiti2v.generate.planner import plan_config
+
+    def plan(*overrides):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return plan_config(compose("config", overrides=["device=cpu", "asm=none", *overrides]), repeats=1)
+
+    ltx = plan("model=ltx-video-tiny")  # 64x64 px, 9 frames -> latent 2x2x2, packed by the pipeline
+    assert (ltx.frames, ltx.video_tokens, ltx.forwards_per_step) == (9, 8, 2)
+    hv = plan("model=hunyuan-video-1.5-tiny")  # bucket 48x80 of target 64 -> latent 2x3x5, patch 1
+    assert (hv.height, hv.width, hv.video_tokens, hv.forwards_per_step) == (48, 80, 30, 2)
+    wan = plan("model=wan2.2-tiny", "asm=scalar", "schedule=paper")
+    assert (wan.denoising_steps, wan.asm_active_steps) == (4, 2)  # 999, 937 > 900: the high-noise expert's steps

@@ -115,6 +115,8 @@ def _timed_forward(transformer, inputs: dict, repeats: int, device: str) -> floa
 
 
 def _video_tokens(transformer, hidden_states: torch.Tensor) -> int:
+    if hidden_states.ndim == 3:  # already patchified by the pipeline (LTX-Video): (batch, tokens, channels)
+        return hidden_states.shape[1]
     patch = transformer.config.get("patch_size", 1)
     pt, ph, pw = (patch if isinstance(patch, (tuple, list)) else (transformer.config.get("patch_size_t", 1) or 1, patch, patch))
     _, _, f, h, w = hidden_states.shape
