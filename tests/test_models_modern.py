@@ -177,3 +177,11 @@ def test_planner_costs_the_newer_baselines():
     assert (hv.height, hv.width, hv.video_tokens, hv.forwards_per_step) == (48, 80, 30, 2)
     wan = plan("model=wan2.2-tiny", "asm=scalar", "schedule=paper")
     assert (wan.denoising_steps, wan.asm_active_steps) == (4, 2)  # 999, 937 > 900: the high-noise expert's steps
+
+
+def test_hunyuan15_guidance_setting_reaches_the_guider():
+    baseline = get_baseline("hunyuan-video-1.5")
+    settings = baseline.settings({**OmegaConf.to_container(compose_cfg("hunyuan-video-1.5-tiny").model),
+                                  "guidance_scale": 4.5})
+    pipe = baseline.build(settings)
+    assert pipe.guider.guidance_scale == 4.5 and pipe.tokenizer_max_length == 24  # tiny text lengths

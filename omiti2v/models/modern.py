@@ -95,7 +95,7 @@ class HunyuanVideo15I2V(_ModernBaseline):
         return {**super().defaults(), "guidance_scale": self.guidance_scale}
 
     def forwards_per_step(self, sampling) -> int:
-        return 2 if self.guidance_scale > 1.0 else 1
+        return 2  # the guider's classifier-free guidance runs cond + uncond (guidance 6.0)
 
     def components(self, size: str, transformer) -> dict:
         from diffusers import ClassifierFreeGuidance
@@ -119,10 +119,9 @@ class HunyuanVideo15I2V(_ModernBaseline):
 
     def build(self, settings: Mapping, device="cpu"):
         pipe = super().build(settings, device)
-        if float(settings.get("guidance_scale", self.guidance_scale)) != pipe.guider.guidance_scale:
-            from diffusers import ClassifierFreeGuidance
-
-            pipe.guider = ClassifierFreeGuidance(guidance_scale=float(settings["guidance_scale"]))
+        scale = float(settings["guidance_scale"])  # the configured value wins over a checkpoint's guider config
+        if scale != pipe.guider.guidance_scale:
+            pipe.guider = type(pipe.guider).from_config(pipe.guider.config, guidance_scale=scale)
         if settings["weights"] == "tiny":
             for name, value in _TINY_TEXT_LENGTHS.items():
                 setattr(pipe, name, value)
