@@ -56,6 +56,9 @@ def test_official_settings_and_frame_rules():
     wan, hv, ltx = (get_baseline(n) for n in MODERN)
     assert (wan.fps, wan.sampling["num_frames"], wan.sampling["num_inference_steps"]) == (16, 81, 40)
     assert wan.sampling["scheduler"]["flow_shift"] == 5.0 and wan.boundary_ratio == 0.9
+    wan_asm = ASMConfig.preset("wan2.2")
+    assert wan_asm.logit_multiplier("cross_text") == pytest.approx(1.35**2) and wan_asm.preset_blocks is None
+    assert ASMConfig.preset("ltx-video").logit_multiplier("cross_text") == 1.35
     assert (hv.fps, hv.sampling["num_frames"], hv.sampling["num_inference_steps"]) == (24, 121, 50)
     assert hv.forwards_per_step(hv.sampling) == 2  # guider CFG 6.0
     assert (ltx.fps, ltx.sampling["num_frames"], ltx.sampling["num_inference_steps"]) == (24, 161, 50)
