@@ -188,3 +188,16 @@ def test_hunyuan15_guidance_setting_reaches_the_guider():
                                   "guidance_scale": 4.5})
     pipe = baseline.build(settings)
     assert pipe.guider.guidance_scale == 4.5 and pipe.tokenizer_max_length == 24  # tiny text lengths
+
+
+def test_calibration_scores_the_high_noise_expert_in_the_early_window(tmp_path):
+    import yaml
+
+    from omiti2v.cli import main
+
+    out = tmp_path / "cal"
+    assert main(["calibrate", "--model", "wan2.2-tiny", "--data", "mini", "--samples", "1", "--device", "cpu",
+                 "--top-k", "2", "--out", str(out)]) == 0
+    blocks = yaml.safe_load((out / "blocks.yaml").read_text())
+    assert blocks["timesteps"] == [999.0, 937.0]  # the early window: the steps `transformer` (high noise) runs
+    assert blocks["site"] == "self" and len(blocks["blocks"]) == 2 and blocks["num_blocks"] == 3
