@@ -141,9 +141,6 @@ class HunyuanVideo15I2V(_ModernBaseline):
         del kwargs["height"], kwargs["width"]  # not call arguments: the pipeline sizes from the image (same rule)
         return kwargs
 
-    def from_pretrained(self, settings, dtype):
-        return self.pipeline_class().from_pretrained(settings["checkpoint"], torch_dtype=dtype)
-
 
 # ---- LTX-Video I2V ---------------------------------------------------------------------------------------------
 
