@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from omiti2v.asm.presets import get_preset
+from omiti2v.asm.presets import default_sites, get_preset
 
 STRATEGIES = ("scalar", "energy", "blur_key", "none")
 SITES = ("self", "cross_image", "cross_text", "dual", "single", "joint")
@@ -44,7 +44,8 @@ class ASMConfig:
         `omiti2v.asm.energy`), "blur_key" (Gaussian blur of K along the tokens, no scaling; pilot baseline),
         "none" (nothing installed).
     gamma_q / gamma_k: Q and K multipliers; logits at a site are multiplied by gamma_q (site in q_sites) times
-        gamma_k (site in k_sites). Energy uses that product as its maximum.
+        gamma_k (site in k_sites). Energy uses that product as its maximum. Both empty (no preset): the
+        model's default recipe, see `with_default_sites`.
     blocks: "all", "preset" (the preset's BGS list, or all blocks when it has none) or explicit indices
         (counted within each block stream).
     window: named step window or (t_lo, t_hi), see the module docstring.
@@ -128,6 +129,14 @@ class ASMConfig:
         """Sites that this config touches, in SITES order."""
         touched = set(self.q_sites) | set(self.k_sites)
         return tuple(s for s in SITES if s in touched)
+
+    def with_default_sites(self, roles: set[str]) -> ASMConfig:
+        """This config, or, when it names no q_sites and no k_sites, the default recipe for a model whose
+        attention has `roles` (see `omiti2v.asm.presets.DEFAULT_RECIPES`)."""
+        if self.q_sites or self.k_sites:
+            return self
+        q_sites, k_sites = default_sites(roles)
+        return replace(self, q_sites=q_sites, k_sites=k_sites)
 
     def logit_multiplier(self, site: str) -> float:
         """Scalar-ASM factor on the softmax logits at `site` (1.0 where the site is not modulated)."""

@@ -1,4 +1,10 @@
-"""`apply_asm`: install ASM on a pipeline or transformer as removable hooks."""
+"""`apply_asm`: install ASM on a pipeline or transformer as removable hooks.
+
+Scalar ASM (the paper's method) runs as Q/K output hooks found by role on any diffusers transformer
+(`omiti2v.asm.scaling`, `omiti2v.asm.sites`); it works under `torch.compile`. The energy and key-blur strategies
+read the post-RoPE query and key of each attention call, so they still intercept the attention function of
+the six supported processor families (`omiti2v.asm.processors`) and run eagerly only.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +17,13 @@ from omiti2v.asm.blur import KeyBlur
 from omiti2v.asm.config import ASMConfig
 from omiti2v.asm.energy import EnergyModulation
 from omiti2v.asm.gating import TimestepTracker
-from omiti2v.asm.processors import (
-    AttentionSite,
-    InterceptionHandle,
-    find_attention_sites,
-    intercept_attention,
-)
-from omiti2v.asm.scalar import ScalarModulation
+from omiti2v.asm.processors import InterceptionHandle, find_attention_sites, intercept_attention
+from omiti2v.asm.scaling import ScaledAttention
+from omiti2v.asm.sites import describe_sites, find_scaling_sites
 
 logger = logging.getLogger(__name__)
 
-STRATEGY_HANDLERS = {"scalar": ScalarModulation, "energy": EnergyModulation, "blur_key": KeyBlur}
+INTERCEPTING_STRATEGIES = {"energy": EnergyModulation, "blur_key": KeyBlur}
 
 
 def transformers_of(pipe_or_transformer: Any) -> list[torch.nn.Module]:
@@ -36,46 +38,77 @@ def transformers_of(pipe_or_transformer: Any) -> list[torch.nn.Module]:
     return found
 
 
-def select_sites(transformer: torch.nn.Module, config: ASMConfig) -> list[AttentionSite]:
-    """The attention modules `config` modulates: a touched site, in a selected block."""
-    candidates = [s for s in find_attention_sites(transformer) if set(s.sites) & set(config.sites)]
-    if not candidates:
-        raise ValueError(f"ASM sites {config.sites} (preset {config.preset_name!r}) match no attention in "
-                         f"{type(transformer).__name__}")
-    if isinstance(config.blocks, tuple):
-        available = max(s.block for s in candidates) + 1
-        if max(config.blocks, default=-1) >= available:
-            raise ValueError(f"ASMConfig.blocks {config.blocks} out of range: {type(transformer).__name__} has "
-                             f"{available} blocks with sites {config.sites}")
-    elif config.blocks == "preset" and config.preset_blocks:
-        available = max(s.block for s in candidates) + 1
-        if max(config.preset_blocks) >= available:
-            logger.info("preset %s lists blocks up to %d; the model has %d, the rest are ignored",
-                        config.preset_name, max(config.preset_blocks), available)
-    return [s for s in candidates if config.block_selected(s.block)]
+def check_blocks(transformer: torch.nn.Module, config: ASMConfig, blocks: list[int]) -> None:
+    """Explicit block lists must exist in the model; a preset's longer BGS list is trimmed (logged)."""
+    available = max(blocks) + 1
+    if isinstance(config.blocks, tuple) and max(config.blocks, default=-1) >= available:
+        raise ValueError(f"ASMConfig.blocks {config.blocks} out of range: {type(transformer).__name__} has "
+                         f"{available} blocks with sites {config.sites}")
+    if config.blocks == "preset" and config.preset_blocks and max(config.preset_blocks) >= available:
+        logger.info("preset %s lists blocks up to %d; the model has %d, the rest are ignored",
+                    config.preset_name, max(config.preset_blocks), available)
+
+
+def no_site_error(transformer: torch.nn.Module, config: ASMConfig, found: str) -> ValueError:
+    return ValueError(f"ASM sites {config.sites} (preset {config.preset_name!r}) match no attention in "
+                      f"{type(transformer).__name__}; its attention sites: {found}")
+
+
+def install_scaling(transformer: torch.nn.Module, config: ASMConfig) -> ScaledAttention:
+    """Scalar ASM on `transformer`: hooks on every block of each stack holding a touched site, factors in the
+    selected blocks (see `omiti2v.asm.scaling` for why every block is hooked)."""
+    sites = find_scaling_sites(transformer)
+    config = config.with_default_sites({role for site in sites for role in site.roles})
+    touched = [s for s in sites if set(s.roles) & set(config.sites)]
+    if not touched:
+        raise no_site_error(transformer, config, describe_sites(sites))
+    check_blocks(transformer, config, [s.block for s in touched])
+    selected = [s for s in touched if config.block_selected(s.block)]
+    return ScaledAttention(transformer, config, touched, selected)
+
+
+class InterceptedAttention(TimestepTracker):
+    """Energy / key-blur ASM on one transformer, through the intercepting processors."""
+
+    def __init__(self, transformer: torch.nn.Module, config: ASMConfig):
+        candidates = [s for s in find_attention_sites(transformer) if set(s.sites) & set(config.sites)]
+        if not candidates:
+            raise no_site_error(transformer, config, describe_sites(find_scaling_sites(transformer)))
+        check_blocks(transformer, config, [s.block for s in candidates])
+        super().__init__(transformer)
+        handler = INTERCEPTING_STRATEGIES[config.strategy](config, self)
+        self._interception: InterceptionHandle = intercept_attention(
+            [s for s in candidates if config.block_selected(s.block)], handler)
+
+    @property
+    def module_names(self) -> list[str]:
+        return self._interception.module_names
+
+    def remove(self) -> None:
+        self._interception.remove()
+        super().remove()
 
 
 class ASMHandle:
-    """Installed ASM; `remove()` (or leaving the `with` block) restores the exact original processors."""
+    """Installed ASM; `remove()` (or leaving the `with` block) restores the model exactly as it was."""
 
-    def __init__(self, config: ASMConfig, parts: list[tuple[TimestepTracker, InterceptionHandle]]):
+    def __init__(self, config: ASMConfig, parts: list[ScaledAttention | InterceptedAttention]):
         self.config = config
         self._parts = parts
 
     @property
     def module_names(self) -> list[str]:
         """Qualified names of the attention modules being modulated."""
-        return [name for _, interception in self._parts for name in interception.module_names]
+        return [name for part in self._parts for name in part.module_names]
 
     @property
     def timestep(self) -> float | None:
         """Timestep (gating rule of `omiti2v.asm.gating`) of the latest transformer call."""
-        return self._parts[0][0].current if self._parts else None
+        return self._parts[0].current if self._parts else None
 
     def remove(self) -> None:
-        for tracker, interception in self._parts:
-            interception.remove()
-            tracker.remove()
+        for part in self._parts:
+            part.remove()
         self._parts = []
 
     def __enter__(self) -> ASMHandle:
@@ -89,10 +122,13 @@ def apply_asm(pipe_or_transformer: Any, config: ASMConfig) -> ASMHandle:
     """Install `config` on every denoiser of `pipe_or_transformer`; strategy "none" installs nothing."""
     if config.strategy == "none":
         return ASMHandle(config, [])
-    parts = []
-    for transformer in transformers_of(pipe_or_transformer):
-        sites = select_sites(transformer, config)
-        tracker = TimestepTracker(transformer)
-        handler = STRATEGY_HANDLERS[config.strategy](config, tracker)
-        parts.append((tracker, intercept_attention(sites, handler)))
+    parts: list[ScaledAttention | InterceptedAttention] = []
+    try:
+        for transformer in transformers_of(pipe_or_transformer):
+            parts.append(install_scaling(transformer, config) if config.strategy == "scalar"
+                         else InterceptedAttention(transformer, config))
+    except Exception:
+        for part in parts:
+            part.remove()
+        raise
     return ASMHandle(config, parts)

@@ -23,6 +23,11 @@ Defaults chosen here (no public recipe; all with gamma 1.35 and the early window
   assumed to transfer.
 * easyanimate: K x gamma in the joint attention of all 48 (MMDiT) blocks, the FramePack-style recipe for a
   joint-attention model.
+
+Any other diffusers transformer (no preset; `ASMConfig` with empty q_sites and k_sites) gets the default recipe
+of the first role it has, in the order of `DEFAULT_RECIPES`: an image cross-attention gets the Wan recipe,
+single-stream, joint or dual attention gets K x gamma_k (the FramePack recipe), a text cross-attention gets
+Q x gamma_q and K x gamma_k (Wan's text branch), a model with self-attention only gets K x gamma_k there.
 """
 
 from __future__ import annotations
@@ -82,6 +87,25 @@ NEWER_PRESETS: dict[str, Preset] = {
     "ltx-video": Preset("ltx-video", q_sites=(), k_sites=("cross_text",), gamma_q=1.0, gamma_k=DEFAULT_GAMMA,
                         bgs_blocks=None),
 }
+
+
+# role present in the model -> (q_sites, k_sites); the first role the model has decides.
+DEFAULT_RECIPES: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("cross_image", _WAN_RECIPE["q_sites"], _WAN_RECIPE["k_sites"]),
+    ("single", (), ("single",)),
+    ("joint", (), ("joint",)),
+    ("dual", (), ("dual",)),
+    ("cross_text", ("cross_text",), ("cross_text",)),
+    ("self", (), ("self",)),
+)
+
+
+def default_sites(roles: set[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(q_sites, k_sites) of the default recipe for a model whose attention has `roles`."""
+    for role, q_sites, k_sites in DEFAULT_RECIPES:
+        if role in roles:
+            return q_sites, k_sites
+    raise ValueError("the model has no attention in a block stack: no default ASM recipe applies")
 
 
 def get_preset(name: str) -> Preset:

@@ -1,0 +1,149 @@
+"""Scalar ASM as forward hooks on the Q/K outputs of attention, compile-friendly and loud when bypassed.
+
+Each modulated attention call gets its logit multiplier ``gamma_q^[site in q_sites] * gamma_k^[site in
+k_sites]`` as a product of factors on the modules that produce its query and key (`omiti2v.asm.sites`): a
+forward hook multiplies the module's output by a 0-dim float32 buffer. Where one query feeds several calls
+with different query factors (Wan's cross-attention attends to the image and to the text with one query), the
+query factor moves onto each call's own key, so the logits multipliers stay exact.
+
+Why this shape:
+* torch.compile: the hook is one module-level function and its state is buffers, so every block of a stack
+  traces to the same graph (`transformer.compile_repeated_blocks`). Hooks go on the same modules in *every*
+  block of a stack, with factor 1 in the blocks not selected (x * 1.0 is exact), because dynamo does not guard
+  on hooks: a hooked and an unhooked block would share a graph.
+* Step gating is decided eagerly in a transformer forward pre-hook (`TimestepTracker`'s timestep rule) that
+  fills the buffers with the factors inside the window and with 1 outside it; no new graph across timesteps.
+* Fail loudly: each hook counts its calls in a buffer; after an in-window forward, a selected call whose
+  modules never ran raises `ASMBypassedError` (e.g. a diffusers refactor no longer calls ``norm_k``). A
+  forward in which no hooked module ran at all skipped the block stack (TeaCache reusing its cache) and
+  passes, except on the first in-window forward of the handle, which must see every selected call.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from omiti2v.asm.config import ASMConfig
+from omiti2v.asm.gating import TimestepTracker
+from omiti2v.asm.sites import AttentionCallSite, ScalingSite
+
+FACTOR = "_asm_factor"
+CALLS = "_asm_calls"
+
+
+class ASMBypassedError(RuntimeError):
+    """A selected attention call was never intercepted in a forward inside the step window."""
+
+
+def _scale_output(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    module._asm_calls.add_(1)
+    return output * module._asm_factor
+
+
+def call_factors(call: AttentionCallSite, config: ASMConfig, shared_query_factor: float | None
+                 ) -> dict[torch.nn.Module, float]:
+    """Factor per Q/K module of one modulated call. `shared_query_factor` is the factor on the call's query
+    modules when every call of the module agrees on it, else None (the query factor goes onto the key)."""
+    query_factor = config.gamma_q if call.role in config.q_sites else 1.0
+    key_factor = config.gamma_k if call.role in config.k_sites else 1.0
+    factors: dict[torch.nn.Module, float] = {}
+    if shared_query_factor is None:
+        key_factor = query_factor * key_factor
+    elif call.role in config.q_sites:
+        factors.update({module: shared_query_factor for module in call.query})
+    if call.role in config.k_sites or shared_query_factor is None:
+        factors.update({module: key_factor for module in call.key})
+    return factors
+
+
+def site_factors(site: ScalingSite, config: ASMConfig) -> tuple[dict[torch.nn.Module, float],
+                                                                 dict[str, torch.nn.Module]]:
+    """(factor per module to hook, one hooked module per modulated role to count its calls) of `site`."""
+    modulated = [call for call in site.calls if call.role in config.sites]
+    query_factors = {config.gamma_q if call.role in config.q_sites else 1.0 for call in modulated}
+    shares_query = len({call.query for call in modulated}) < len(modulated)
+    shared = None if shares_query and len(query_factors) > 1 else query_factors.pop()
+    factors: dict[torch.nn.Module, float] = {}
+    witnesses = {}
+    for call in modulated:
+        own = call_factors(call, config, shared)
+        for module, factor in own.items():
+            if module in factors and factors[module] != factor:
+                raise ValueError(f"{site.module_name}: calls share a key; ASM cannot give them different factors")
+            factors[module] = factor
+        witnesses[call.role] = next((m for m in call.key if m in own), next(iter(own)))
+    return factors, witnesses
+
+
+class ScaledAttention(TimestepTracker):
+    """Scalar ASM installed on one transformer: Q/K hooks, the step gate and the bypass check."""
+
+    def __init__(self, transformer: torch.nn.Module, config: ASMConfig, hooked: list[ScalingSite],
+                 selected: list[ScalingSite]):
+        super().__init__(transformer)
+        self.config = config
+        self._transformer = transformer
+        self.module_names = [site.module_name for site in selected]
+        chosen = {site.module_name for site in selected}
+        self._active_values: list[tuple[torch.Tensor, float]] = []
+        self._witnesses: list[tuple[str, torch.Tensor]] = []
+        self._hooks: list[Any] = [transformer.register_forward_hook(self._check)]
+        self._modules: list[torch.nn.Module] = []
+        self._active: bool | None = None
+        self._seen_in_window = False
+        device = next(transformer.parameters()).device
+        for site in hooked:
+            factors, witnesses = site_factors(site, config)
+            for module, factor in factors.items():
+                if FACTOR in module._buffers:
+                    raise RuntimeError(f"{site.module_name}: ASM is already installed on this transformer")
+                module.register_buffer(FACTOR, torch.ones((), device=device), persistent=False)
+                module.register_buffer(CALLS, torch.zeros((), dtype=torch.int64, device=device), persistent=False)
+                self._hooks.append(module.register_forward_hook(_scale_output))
+                self._modules.append(module)
+                if site.module_name in chosen:
+                    self._active_values.append((module._buffers[FACTOR], factor))
+            if site.module_name in chosen:
+                self._witnesses += [(f"{site.module_name} ({role})", module._buffers[CALLS])
+                                    for role, module in witnesses.items()]
+
+    def _record(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        super()._record(module, args, kwargs)
+        active = self.config.step_active(self.current)
+        if active != self._active:
+            for buffer, factor in self._active_values:
+                buffer.fill_(factor if active else 1.0)
+            self._active = active
+        if active:
+            for _, calls in self._witnesses:
+                calls.zero_()
+
+    def _check(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        if not self._active or not self._witnesses:
+            return
+        counts = torch.stack([calls for _, calls in self._witnesses]).tolist()
+        if not any(counts) and self._seen_in_window:
+            return  # the block stack was skipped (cached step)
+        missing = [name for (name, _), count in zip(self._witnesses, counts, strict=True) if count == 0]
+        if missing:
+            raise ASMBypassedError(
+                f"ASM saw no attention call at {len(missing)} of {len(counts)} selected sites of "
+                f"{type(module).__name__} at t={self.current:g} (first: {', '.join(missing[:3])}): the attention "
+                "no longer runs the Q/K modules ASM hooks; ASM would be a silent no-op")
+        self._seen_in_window = True
+
+    def multipliers(self) -> dict[str, float]:
+        """Current factor of every hooked Q/K module by qualified name (1.0 outside the window / selection)."""
+        names = {module: name for name, module in self._transformer.named_modules()}
+        return {names[m]: float(m._buffers[FACTOR]) for m in self._modules}
+
+    def remove(self) -> None:
+        super().remove()
+        for hook in self._hooks:
+            hook.remove()
+        for module in self._modules:
+            for name in (FACTOR, CALLS):
+                module._buffers.pop(name, None)
+        self._hooks, self._modules, self._active_values, self._witnesses = [], [], [], []
