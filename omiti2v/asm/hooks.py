@@ -106,6 +106,11 @@ class ASMHandle:
         """Timestep (gating rule of `omiti2v.asm.gating`) of the latest transformer call."""
         return self._parts[0].current if self._parts else None
 
+    def logit_multipliers(self) -> dict[tuple[str, str], float]:
+        """Scalar ASM: {(attention module, role): logit factor} of the latest forward (see `ScaledAttention`)."""
+        return {key: value for part in self._parts if isinstance(part, ScaledAttention)
+                for key, value in part.logit_multipliers().items()}
+
     def remove(self) -> None:
         for part in self._parts:
             part.remove()

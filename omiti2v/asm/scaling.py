@@ -42,18 +42,22 @@ def _scale_output(module: torch.nn.Module, args: tuple, output: torch.Tensor) ->
     return output * module._asm_factor
 
 
-def call_factors(call: AttentionCallSite, config: ASMConfig, shared_query_factor: float | None
+def _query_factor(call: AttentionCallSite, config: ASMConfig) -> float:
+    return config.gamma_q if call.role in config.q_sites else 1.0
+
+
+def call_factors(call: AttentionCallSite, config: ASMConfig, query_shared_apart: bool
                  ) -> dict[torch.nn.Module, float]:
-    """Factor per Q/K module of one modulated call. `shared_query_factor` is the factor on the call's query
-    modules when every call of the module agrees on it, else None (the query factor goes onto the key)."""
-    query_factor = config.gamma_q if call.role in config.q_sites else 1.0
+    """Factor per Q/K module of one modulated call. `query_shared_apart`: another call of the module uses the
+    same query with a different query factor, so this call's query factor goes onto its key."""
+    query_factor = _query_factor(call, config)
     key_factor = config.gamma_k if call.role in config.k_sites else 1.0
     factors: dict[torch.nn.Module, float] = {}
-    if shared_query_factor is None:
+    if query_shared_apart:
         key_factor = query_factor * key_factor
     elif call.role in config.q_sites:
-        factors.update({module: shared_query_factor for module in call.query})
-    if call.role in config.k_sites or shared_query_factor is None:
+        factors.update({module: query_factor for module in call.query})
+    if call.role in config.k_sites or query_shared_apart:
         factors.update({module: key_factor for module in call.key})
     return factors
 
@@ -61,14 +65,14 @@ def call_factors(call: AttentionCallSite, config: ASMConfig, shared_query_factor
 def site_factors(site: ScalingSite, config: ASMConfig) -> tuple[dict[torch.nn.Module, float],
                                                                  dict[str, torch.nn.Module]]:
     """(factor per module to hook, one hooked module per modulated role to count its calls) of `site`."""
-    modulated = [call for call in site.calls if call.role in config.sites]
-    query_factors = {config.gamma_q if call.role in config.q_sites else 1.0 for call in modulated}
-    shares_query = len({call.query for call in modulated}) < len(modulated)
-    shared = None if shares_query and len(query_factors) > 1 else query_factors.pop()
     factors: dict[torch.nn.Module, float] = {}
     witnesses = {}
-    for call in modulated:
-        own = call_factors(call, config, shared)
+    for call in site.calls:
+        if call.role not in config.sites:
+            continue
+        apart = any(other.query == call.query and _query_factor(other, config) != _query_factor(call, config)
+                    for other in site.calls)
+        own = call_factors(call, config, apart)
         for module, factor in own.items():
             if module in factors and factors[module] != factor:
                 raise ValueError(f"{site.module_name}: calls share a key; ASM cannot give them different factors")
@@ -84,13 +88,13 @@ class ScaledAttention(TimestepTracker):
                  selected: list[ScalingSite]):
         super().__init__(transformer)
         self.config = config
-        self._transformer = transformer
         self.module_names = [site.module_name for site in selected]
         chosen = {site.module_name for site in selected}
         self._active_values: list[tuple[torch.Tensor, float]] = []
         self._witnesses: list[tuple[str, torch.Tensor]] = []
         self._hooks: list[Any] = [transformer.register_forward_hook(self._check)]
         self._modules: list[torch.nn.Module] = []
+        self._calls: list[tuple[str, str, list[torch.Tensor]]] = []
         self._active: bool | None = None
         self._seen_in_window = False
         device = next(transformer.parameters()).device
@@ -105,6 +109,9 @@ class ScaledAttention(TimestepTracker):
                 self._modules.append(module)
                 if site.module_name in chosen:
                     self._active_values.append((module._buffers[FACTOR], factor))
+            for call in site.calls:
+                buffers = [m._buffers[FACTOR] for m in (*call.query, *call.key) if m in factors]
+                self._calls.append((site.module_name, call.role, buffers))
             if site.module_name in chosen:
                 self._witnesses += [(f"{site.module_name} ({role})", module._buffers[CALLS])
                                     for role, module in witnesses.items()]
@@ -134,10 +141,13 @@ class ScaledAttention(TimestepTracker):
                 "no longer runs the Q/K modules ASM hooks; ASM would be a silent no-op")
         self._seen_in_window = True
 
-    def multipliers(self) -> dict[str, float]:
-        """Current factor of every hooked Q/K module by qualified name (1.0 outside the window / selection)."""
-        names = {module: name for name, module in self._transformer.named_modules()}
-        return {names[m]: float(m._buffers[FACTOR]) for m in self._modules}
+    def logit_multipliers(self) -> dict[tuple[str, str], float]:
+        """{(attention module, role): factor on its logits} as of the latest forward, for every call of the
+        hooked attention modules (1.0 outside the window, in the blocks not selected and at unmodulated roles)."""
+        values = {}
+        for module_name, role, buffers in self._calls:
+            values[(module_name, role)] = float(torch.stack(buffers).double().prod()) if buffers else 1.0
+        return values
 
     def remove(self) -> None:
         super().remove()
@@ -146,4 +156,4 @@ class ScaledAttention(TimestepTracker):
         for module in self._modules:
             for name in (FACTOR, CALLS):
                 module._buffers.pop(name, None)
-        self._hooks, self._modules, self._active_values, self._witnesses = [], [], [], []
+        self._hooks, self._modules, self._active_values, self._witnesses, self._calls = [], [], [], [], []

@@ -1,0 +1,170 @@
+"""Scalar ASM under regional torch.compile, the generic adapter by role, and failing loudly when bypassed."""
+
+import math
+
+import pytest
+import torch
+from torch._dynamo.utils import counters
+
+from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.asm.processors import find_attention_sites, intercept_attention
+from omiti2v.asm.scaling import ASMBypassedError
+from omiti2v.asm.sites import find_scaling_sites
+from omiti2v.generate.compile import compile_regions
+from omiti2v.models.architectures import FAMILIES, build_transformer, dummy_inputs
+
+PRESET_OF = {"wan": "wan2.1", "skyreels": "skyreels-v2-i2v", "skyreels-df": "skyreels-v2-df",
+             "hunyuan": "hunyuan-i2v", "framepack": "framepack", "easyanimate": "easyanimate"}
+GENERIC = ASMConfig(strategy="scalar", gamma_k=1.35, blocks="all", window="all")
+TIMESTEPS = (999.0, 950.0, 800.0, 901.0, 500.0, 999.0)  # in, in, out, in, out, in the early window
+
+
+def _inputs(family, timestep=999.0):
+    size = 16 if family == "framepack" else 8
+    return dummy_inputs(family, height=size, width=size, timestep=timestep,
+                        generator=torch.Generator().manual_seed(1))
+
+
+def _forward(model, inputs):
+    with torch.no_grad():
+        return model(**inputs)[0]
+
+
+def _config(family):
+    return GENERIC if family == "ltx" else ASMConfig.preset(PRESET_OF[family])
+
+
+@pytest.mark.parametrize("family", [*FAMILIES, "ltx"])
+def test_compiled_asm_equals_eager_without_recompiling_and_removes(family):
+    torch._dynamo.reset()
+    model = build_transformer(family, seed=0)
+    config = _config(family)
+    inputs = {t: _inputs(family, t) for t in TIMESTEPS}
+    baseline = {t: _forward(model, inputs[t]) for t in TIMESTEPS}
+    with apply_asm(model, config):
+        eager = {t: _forward(model, inputs[t]) for t in TIMESTEPS}
+    handle = apply_asm(model, config)
+    compile_regions(model, fullgraph=True, backend="aot_eager")
+    counters.clear()
+    compiled = {TIMESTEPS[0]: _forward(model, inputs[TIMESTEPS[0]])}
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1
+    for t in TIMESTEPS[1:]:
+        compiled[t] = _forward(model, inputs[t])
+    assert counters["stats"]["unique_graphs"] == graphs  # no new graph in or out of the window
+    for t in TIMESTEPS:
+        torch.testing.assert_close(compiled[t], eager[t], rtol=1e-5, atol=1e-6)
+        active = config.step_active(t)
+        assert (compiled[t] - baseline[t]).abs().max() > 1e-4 if active else torch.equal(eager[t], baseline[t])
+    handle.remove()
+    torch.testing.assert_close(_forward(model, inputs[999.0]), baseline[999.0], rtol=1e-5, atol=1e-6)
+
+
+def _old_processor_path(model, config):
+    """Reference: the hand-written processors' scalar ASM (logit factor folded into the SDPA scale)."""
+    from omiti2v.asm.gating import TimestepTracker
+
+    tracker = TimestepTracker(model)
+
+    def fold(call):
+        if call.site in config.sites and config.block_selected(call.block) and config.step_active(tracker.current):
+            call.logit_scale *= config.logit_multiplier(call.site)
+
+    sites = [s for s in find_attention_sites(model) if set(s.sites) & set(config.sites)]
+    interception = intercept_attention(sites, fold)
+    return [interception, tracker]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generic_adapter_equals_hand_written_processors(family):
+    model = build_transformer(family, seed=0)
+    roles = {s.module_name: s.roles for s in find_scaling_sites(model)}
+    assert roles == {s.module_name: s.sites for s in find_attention_sites(model)}  # same sites, same roles
+    inputs = _inputs(family)
+    preset = ASMConfig.preset(PRESET_OF[family])
+    # the preset, and gamma_q = 1.2 on its last site only (Wan: the text branch, whose query is shared)
+    for config in (preset, ASMConfig.preset(PRESET_OF[family], gamma_q=1.2, q_sites=preset.sites[-1:], blocks="all")):
+        with apply_asm(model, config):
+            generic = _forward(model, inputs)
+        parts = _old_processor_path(model, config)
+        try:
+            reference = _forward(model, inputs)
+        finally:
+            for part in parts:
+                part.remove()
+        torch.testing.assert_close(generic, reference, rtol=1e-5, atol=1e-6)
+        assert (generic - _forward(model, inputs)).abs().max() > 1e-4
+
+
+def test_wan_text_only_query_factor_moves_to_the_text_key():
+    """q is shared by Wan's image and text branches: gamma_q on the text branch alone goes onto its key."""
+    model = build_transformer("wan", seed=0)
+    config = ASMConfig.preset("wan2.1", gamma_q=1.2, q_sites=("cross_text",))
+    with apply_asm(model, config) as handle:
+        _forward(model, _inputs("wan"))
+        multipliers = handle.logit_multipliers()
+    assert multipliers[("blocks.0.attn2", "cross_image")] == 1.0
+    assert multipliers[("blocks.0.attn2", "cross_text")] == pytest.approx(1.2 * 1.35, rel=1e-6)
+    assert multipliers[("blocks.1.attn2", "cross_text")] == 1.0  # block 1 is not in the BGS list
+
+
+class _SDPALogits(torch.overrides.TorchFunctionMode):
+    def __init__(self):
+        super().__init__()
+        self.logits = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.nn.functional.scaled_dot_product_attention:
+            bound = dict(zip(("query", "key"), args[:2], strict=False), **kwargs)
+            q, k = bound["query"], bound["key"]
+            self.logits.append((kwargs.get("scale") or 1 / math.sqrt(q.shape[-1])) * q @ k.transpose(-1, -2))
+        return func(*args, **kwargs)
+
+
+def test_ltx_default_recipe_scales_text_cross_attention_only():
+    model = build_transformer("ltx", seed=0)
+    inputs = _inputs("ltx")
+    with _SDPALogits() as base:
+        baseline = _forward(model, inputs)
+    with apply_asm(model, GENERIC) as handle, _SDPALogits() as asm:
+        modulated = _forward(model, inputs)
+        assert handle.module_names == ["transformer_blocks.0.attn2", "transformer_blocks.1.attn2"]
+    assert not torch.allclose(modulated, baseline)
+    torch.testing.assert_close(asm.logits[0], base.logits[0], rtol=0, atol=0)  # block 0 self-attention
+    torch.testing.assert_close(asm.logits[1], base.logits[1] * 1.35, rtol=1e-5, atol=1e-6)  # block 0 text
+    with pytest.raises(ValueError, match=r"match no attention.*cross_text: 2 blocks \(transformer_blocks\.\*\.attn2\)"):
+        apply_asm(model, ASMConfig(strategy="scalar", gamma_k=1.35, k_sites=("single",)))
+    assert torch.equal(_forward(model, inputs), baseline)  # the failed install left nothing behind
+
+
+def _skip_blocks(model):
+    """What a cache hook (TeaCache) does: a forward whose block stacks do not run."""
+    saved = []
+    for block in [*model.transformer_blocks, *model.single_transformer_blocks]:
+        saved.append((block, block.forward))
+        block.forward = lambda hidden_states, encoder_hidden_states, *a, **k: (hidden_states, encoder_hidden_states)
+    return saved
+
+
+def test_bypassed_site_raises_but_a_skipped_stack_passes():
+    model = build_transformer("framepack", seed=0)
+    inputs = _inputs("framepack")
+    with apply_asm(model, ASMConfig.preset("framepack")):
+        saved = _skip_blocks(model)
+        with pytest.raises(ASMBypassedError, match="no attention call"):  # the first in-window step must run
+            _forward(model, inputs)
+        for block, forward in saved:
+            block.forward = forward
+        _forward(model, inputs)
+        saved = _skip_blocks(model)
+        _forward(model, inputs)  # a cached step after a computed one is fine
+        for block, forward in saved:
+            block.forward = forward
+        attention = model.single_transformer_blocks[2].attn
+        hooked_norm = attention.norm_k
+        attention.norm_k = torch.nn.Identity()  # a "refactor" that no longer runs the hooked module
+        with pytest.raises(ASMBypassedError, match=r"single_transformer_blocks\.2\.attn \(single\)"):
+            _forward(model, inputs)
+        _forward(model, _inputs("framepack", timestep=500.0))  # outside the window nothing is checked
+        attention.norm_k = hooked_norm
