@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from omiti2v.asm import ASMConfig, apply_asm
 from omiti2v.asm.config import resolve_window
 from omiti2v.asm.presets import PRESETS
-from omiti2v.asm.processors import AttentionCall, find_attention_sites, intercept_attention
+from omiti2v.asm.processors import find_attention_sites, intercept_attention
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -147,10 +147,25 @@ def _skip_blocks(model):
     return saved
 
 
-def test_bypassed_site_raises_but_a_skipped_stack_passes():
+def _bypass(attention, strategy):
+    """A diffusers "refactor" that no longer runs what ASM hooks: the Q/K norm (scalar) or the processor's
+    attention call (intercepting strategies); returns the undo."""
+    if strategy == "scalar":
+        norm = attention.norm_k
+        attention.norm_k = torch.nn.Identity()
+        return lambda: setattr(attention, "norm_k", norm)
+    from diffusers.models.transformers.transformer_hunyuan_video import HunyuanVideoAttnProcessor2_0
+
+    processor = attention.processor
+    attention.processor = HunyuanVideoAttnProcessor2_0()  # a fresh processor, not the intercepting one
+    return lambda: setattr(attention, "processor", processor)
+
+
+@pytest.mark.parametrize("strategy", ["scalar", "energy", "blur_key"])
+def test_bypassed_site_raises_but_a_skipped_stack_passes(strategy):
     model = build_transformer("framepack", seed=0)
     inputs = _inputs("framepack")
-    with apply_asm(model, ASMConfig.preset("framepack")):
+    with apply_asm(model, ASMConfig.preset("framepack", strategy=strategy)):
         saved = _skip_blocks(model)
         with pytest.raises(ASMBypassedError, match="no attention call"):  # the first in-window step must run
             _forward(model, inputs)
@@ -161,10 +176,8 @@ def test_bypassed_site_raises_but_a_skipped_stack_passes():
         _forward(model, inputs)  # a cached step after a computed one is fine
         for block, forward in saved:
             block.forward = forward
-        attention = model.single_transformer_blocks[2].attn
-        hooked_norm = attention.norm_k
-        attention.norm_k = torch.nn.Identity()  # a "refactor" that no longer runs the hooked module
+        undo = _bypass(model.single_transformer_blocks[2].attn, strategy)
         with pytest.raises(ASMBypassedError, match=r"single_transformer_blocks\.2\.attn \(single\)"):
             _forward(model, inputs)
         _forward(model, _inputs("framepack", timestep=500.0))  # outside the window nothing is checked
-        attention.norm_k = hooked_norm
+        undo()

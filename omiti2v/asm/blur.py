@@ -7,8 +7,8 @@ import math
 import torch
 from PIL import Image, ImageFilter
 
+from omiti2v.asm.gating import GatedHandler
 from omiti2v.asm.processors import AttentionCall
-from omiti2v.asm.scalar import ScalarModulation
 
 
 def blur_input_image(image: Image.Image, radius: float = 1, short_side: int = 512) -> Image.Image:
@@ -38,7 +38,7 @@ def blur_tokens(x: torch.Tensor, dim: int, kernel_size: int = 3, sigma: float = 
     return out
 
 
-class KeyBlur(ScalarModulation):
+class KeyBlur(GatedHandler):
     """Handler: blurs K along the tokens (kernel 3, sigma 0.5 by default) at the sites whose K the recipe
     would scale (`k_sites`), in the selected blocks and steps; the logits are not rescaled."""
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 
 from omiti2v.asm.entropy import attention_entropy, normalized_entropy
+from omiti2v.asm.gating import GatedHandler
 from omiti2v.asm.processors import AttentionCall
-from omiti2v.asm.scalar import ScalarModulation
 
 # Logits per entropy chunk (64 MB in float32): few, large kernels on the hot path, below a block's own
 # activation peak, so the peak memory of the forward does not move.
@@ -34,8 +34,8 @@ def effective_gamma(normalized: torch.Tensor | float, gamma: float) -> torch.Ten
     return 1.0 + (gamma - 1.0) * h
 
 
-class EnergyModulation(ScalarModulation):
-    """Handler: like scalar ASM, with the site's multiplier scaled down by how focused the attention is.
+class EnergyModulation(GatedHandler):
+    """Handler: the scalar recipe's multiplier at the site, scaled down by how focused the attention is.
 
     `last_gamma` holds the latest gamma_eff (0-d device tensor), for logging and calibration."""
 

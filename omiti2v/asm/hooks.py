@@ -18,7 +18,7 @@ from omiti2v.asm.config import ASMConfig
 from omiti2v.asm.energy import EnergyModulation
 from omiti2v.asm.gating import TimestepTracker
 from omiti2v.asm.processors import InterceptionHandle, find_attention_sites, intercept_attention
-from omiti2v.asm.scaling import ScaledAttention
+from omiti2v.asm.scaling import ScaledAttention, raise_if_bypassed
 from omiti2v.asm.sites import describe_sites, find_scaling_sites
 
 logger = logging.getLogger(__name__)
@@ -68,7 +68,8 @@ def install_scaling(transformer: torch.nn.Module, config: ASMConfig) -> ScaledAt
 
 
 class InterceptedAttention(TimestepTracker):
-    """Energy / key-blur ASM on one transformer, through the intercepting processors."""
+    """Energy / key-blur ASM on one transformer, through the intercepting processors; counts the calls of
+    each selected site and applies the bypass rule of `omiti2v.asm.scaling` after in-window forwards."""
 
     def __init__(self, transformer: torch.nn.Module, config: ASMConfig):
         candidates = [s for s in find_attention_sites(transformer) if set(s.sites) & set(config.sites)]
@@ -76,9 +77,29 @@ class InterceptedAttention(TimestepTracker):
             raise no_site_error(transformer, config, describe_sites(find_scaling_sites(transformer)))
         check_blocks(transformer, config, [s.block for s in candidates])
         super().__init__(transformer)
+        self.config = config
+        selected = [s for s in candidates if config.block_selected(s.block)]
+        self._counts = {(s.module_name, site): 0 for s in selected for site in s.sites if site in config.sites}
+        self._seen_in_window = False
         handler = INTERCEPTING_STRATEGIES[config.strategy](config, self)
-        self._interception: InterceptionHandle = intercept_attention(
-            [s for s in candidates if config.block_selected(s.block)], handler)
+
+        def counted(call: Any) -> None:
+            if (call.module_name, call.site) in self._counts:
+                self._counts[(call.module_name, call.site)] += 1
+            handler(call)
+
+        self._interception: InterceptionHandle = intercept_attention(selected, counted)
+        self._check_hook = transformer.register_forward_hook(self._check)
+
+    def _record(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+        super()._record(module, args, kwargs)
+        self._counts = dict.fromkeys(self._counts, 0)
+
+    def _check(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        if self._counts and self.config.step_active(self.current):
+            names = [f"{name} ({site})" for name, site in self._counts]
+            self._seen_in_window = raise_if_bypassed(module, self.current, names, list(self._counts.values()),
+                                                     self._seen_in_window)
 
     @property
     def module_names(self) -> list[str]:
@@ -86,6 +107,7 @@ class InterceptedAttention(TimestepTracker):
 
     def remove(self) -> None:
         self._interception.remove()
+        self._check_hook.remove()
         super().remove()
 
 

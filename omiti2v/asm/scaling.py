@@ -37,6 +37,20 @@ class ASMBypassedError(RuntimeError):
     """A selected attention call was never intercepted in a forward inside the step window."""
 
 
+def raise_if_bypassed(module: torch.nn.Module, timestep: float | None, names: list[str], counts: list[int],
+                      seen_before: bool) -> bool:
+    """The bypass rule of the module docstring for one in-window forward; returns whether calls were seen."""
+    if not any(counts) and seen_before:
+        return True  # the block stack was skipped (cached step)
+    missing = [name for name, count in zip(names, counts, strict=True) if count == 0]
+    if missing:
+        raise ASMBypassedError(
+            f"ASM saw no attention call at {len(missing)} of {len(counts)} selected sites of {type(module).__name__} "
+            f"at t={timestep:g} (first: {', '.join(missing[:3])}): the attention no longer runs the code ASM "
+            "hooks; ASM would be a silent no-op")
+    return True
+
+
 def _scale_output(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
     module._asm_calls.add_(1)
     return output * module._asm_factor
@@ -131,15 +145,8 @@ class ScaledAttention(TimestepTracker):
         if not self._active or not self._witnesses:
             return
         counts = torch.stack([calls for _, calls in self._witnesses]).tolist()
-        if not any(counts) and self._seen_in_window:
-            return  # the block stack was skipped (cached step)
-        missing = [name for (name, _), count in zip(self._witnesses, counts, strict=True) if count == 0]
-        if missing:
-            raise ASMBypassedError(
-                f"ASM saw no attention call at {len(missing)} of {len(counts)} selected sites of "
-                f"{type(module).__name__} at t={self.current:g} (first: {', '.join(missing[:3])}): the attention "
-                "no longer runs the Q/K modules ASM hooks; ASM would be a silent no-op")
-        self._seen_in_window = True
+        self._seen_in_window = raise_if_bypassed(module, self.current, [name for name, _ in self._witnesses],
+                                                 counts, self._seen_in_window)
 
     def logit_multipliers(self) -> dict[tuple[str, str], float]:
         """{(attention module, role): factor on its logits} as of the latest forward, for every call of the
