@@ -294,7 +294,7 @@ def test_from_hydra_builds_every_conf_combination(asm_file):
     asm_cfg = OmegaConf.load(asm_file)
     for schedule_file in sorted((REPO / "conf" / "schedule").glob("*.yaml")):
         schedule_cfg = OmegaConf.load(schedule_file)
-        if schedule_cfg.blocks == "calibrated":  # resolved to a list by omiti2v.calibrate before ASMConfig
+        if schedule_cfg.blocks == "calibrated":  # from_hydra reads the file's list (tests/test_calibrate.py)
             schedule_cfg.blocks = [0, 1]
         for preset in PRESETS:
             config = ASMConfig.from_hydra(preset, asm_cfg, schedule_cfg)

@@ -20,13 +20,8 @@ from PIL import Image
 from omiti2v.asm import ASMConfig, EntropyProbe, apply_asm
 from omiti2v.asm.entropy import attention_entropy
 from omiti2v.asm.processors import find_attention_sites, intercept_attention
-from omiti2v.calibrate.calibration import (
-    CalibrationConfig,
-    load_calibrated_blocks,
-    resolve_schedule,
-    run_calibration,
-    select_blocks,
-)
+from omiti2v.asm.schedule import load_calibrated_blocks, resolve_schedule
+from omiti2v.calibrate.calibration import CalibrationConfig, run_calibration, select_blocks
 from omiti2v.calibrate.layout import GeometryTracker, region_for
 from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.calibrate.saliency import foreground_mask, grid_coverage
@@ -206,9 +201,9 @@ def test_calibration_is_deterministic_and_usable_as_schedule_calibrated(tiny_pip
     # schedule=calibrated composes, resolves to this list, and ASM modulates exactly these blocks
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["model=wan2.1-tiny", "schedule=calibrated", f"results_root={tmp_path}"])
-    schedule = resolve_schedule(cfg.schedule, cfg.model.name)
-    assert schedule["blocks"] == first.blocks and schedule["window"] == "early"
-    asm = ASMConfig.from_hydra(cfg.model.asm_preset, {"strategy": "scalar"}, schedule)
+    assert resolve_schedule(cfg.schedule, cfg.model.name)["blocks"] == first.blocks
+    asm = ASMConfig.from_hydra(cfg.model.asm_preset, {"strategy": "scalar"}, cfg.schedule, cfg.model.name)
+    assert asm.blocks == tuple(first.blocks) and asm.window == "early"
     with apply_asm(pipe, asm) as handle:
         assert sorted({int(n.split(".")[1]) for n in handle.module_names}) == first.blocks
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from omiti2v.asm.presets import default_sites, get_preset
+from omiti2v.asm.schedule import resolve_schedule
 
 STRATEGIES = ("scalar", "energy", "blur_key", "none")
 SITES = ("self", "cross_image", "cross_text", "dual", "single", "joint")
@@ -105,13 +106,17 @@ class ASMConfig:
         return replace(base, **overrides) if overrides else base
 
     @classmethod
-    def from_hydra(cls, preset: str, asm_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any]) -> ASMConfig:
+    def from_hydra(cls, preset: str, asm_cfg: Mapping[str, Any], schedule_cfg: Mapping[str, Any],
+                   model_name: str | None = None) -> ASMConfig:
         """Config of a run: `cfg.model.asm_preset`, the `cfg.asm` group and the `cfg.schedule` group.
 
         `asm_cfg` keys: strategy, gamma_q / gamma_k (null = the preset's), optional q_sites, k_sites,
         energy_queries, blur_kernel_size, blur_sigma (`input_blur` and `name` are read by the generation stage,
-        not here). `schedule_cfg` keys: blocks ("all" | "preset" | list), window (name or [t_lo, t_hi]).
+        not here). `schedule_cfg` keys: blocks ("all" | "preset" | "calibrated" | list), window (name or
+        [t_lo, t_hi]), calibration_file (read for "calibrated", checked against `model_name`; see
+        `omiti2v.asm.schedule`).
         """
+        schedule_cfg = resolve_schedule(schedule_cfg, model_name)
         overrides: dict[str, Any] = {"strategy": asm_cfg.get("strategy", "scalar")}
         for key in ("gamma_q", "gamma_k", "q_sites", "k_sites", "energy_queries", "blur_kernel_size",
                     "blur_sigma"):

@@ -10,12 +10,14 @@ Statistic: `omiti2v.calibrate.probe` (foreground lift); token layouts: `omiti2v.
 
 import importlib
 
+from omiti2v.asm.schedule import load_calibrated_blocks, resolve_schedule  # schedule resolution lives in asm
+
 _EXPORTS = {
-    "CalibrationConfig": "calibration", "CalibrationResult": "calibration", "load_calibrated_blocks": "calibration",
-    "resolve_schedule": "calibration", "run_calibration": "calibration", "select_blocks": "calibration",
-    "ForegroundProbe": "probe",
+    "CalibrationConfig": "calibration", "CalibrationResult": "calibration", "run_calibration": "calibration",
+    "select_blocks": "calibration", "ForegroundProbe": "probe",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = ["CalibrationConfig", "CalibrationResult", "ForegroundProbe", "load_calibrated_blocks", "resolve_schedule",
+           "run_calibration", "select_blocks"]
 
 
 def __getattr__(name: str):

@@ -31,7 +31,7 @@ from omiti2v.asm.processors import find_attention_sites
 from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.calibrate.saliency import foreground_mask, load_mask
 from omiti2v.data import Sample
-from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed, to_plain
+from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed
 
 log = logging.getLogger(__name__)
 
@@ -252,41 +252,3 @@ def write_outputs(result: CalibrationResult, config: CalibrationConfig, out_dir:
     atomic_write_text(out_dir / "blocks.yaml", header + text)
     block_step_heatmap(matrix, blocks, steps, out_dir / "heatmap.png", selected=result.blocks,
                        title=f"{result.model}: foreground lift ({result.site})", label="foreground lift")
-
-
-def load_calibrated_blocks(path: str | Path, model_name: str | None = None) -> list[int]:
-    """The `blocks` list of a calibration file, validated (sorted unique non-negative ints below num_blocks)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"schedule.calibration_file {path} does not exist: run `omiti2v calibrate --model "
-                                f"{model_name or 'MODEL'}` first, or point schedule.calibration_file at a blocks.yaml")
-    try:
-        document = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ValueError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(document, dict) or "blocks" not in document:
-        raise ValueError(f"{path}: field 'blocks' is missing")
-    blocks = document["blocks"]
-    if not isinstance(blocks, list) or not blocks or not all(isinstance(b, int) and b >= 0 for b in blocks):
-        raise ValueError(f"{path}: field 'blocks' must be a non-empty list of non-negative integers")
-    if blocks != sorted(set(blocks)):
-        raise ValueError(f"{path}: field 'blocks' must be sorted and unique")
-    num = document.get("num_blocks")
-    if isinstance(num, int) and blocks[-1] >= num:
-        raise ValueError(f"{path}: field 'blocks' lists block {blocks[-1]} but num_blocks is {num}")
-    if model_name is not None and document.get("model") not in (None, model_name):
-        raise ValueError(f"{path}: calibrated for model {document.get('model')!r}, not {model_name!r}")
-    return blocks
-
-
-def resolve_schedule(schedule_cfg: Mapping[str, Any], model_name: str | None = None) -> dict[str, Any]:
-    """`cfg.schedule` as a plain dict with `blocks: calibrated` replaced by the calibration file's list.
-
-    Call before `ASMConfig.from_hydra`, which accepts blocks "all" | "preset" | list only."""
-    plain = dict(to_plain(schedule_cfg))
-    if plain.get("blocks") != "calibrated":
-        return plain
-    if not plain.get("calibration_file"):
-        raise ValueError("schedule.blocks is 'calibrated' but schedule.calibration_file is not set")
-    plain["blocks"] = load_calibrated_blocks(plain["calibration_file"], model_name)
-    return plain

@@ -149,10 +149,9 @@ class Generator:
         if asm is None or asm.get("strategy", "none") == "none":
             return None
         from omiti2v.asm import ASMConfig, apply_asm
-        from omiti2v.calibrate import resolve_schedule
 
-        schedule = resolve_schedule(to_plain(self.cfg.get("schedule") or {}), self.settings["name"])
-        config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm), schedule)
+        config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm),
+                                      to_plain(self.cfg.get("schedule") or {}), self.settings["name"])
         apply_asm(self.pipe, config)  # every denoiser: both experts of Wan2.2
         return config
 
