@@ -117,6 +117,7 @@ def summary_context(cfg: DictConfig) -> dict:
             "model": cfg.model.name,
             "asm": cfg.asm.name,
             "schedule": cfg.schedule.name,
+            "compile": str((cfg.get("generation") or {}).get("compile") or "none"),
             "config_hash": config_hash({k: resolved[k] for k in ("data", "model", "asm", "schedule", "judge", "scorer", "seed")}),
         },
         "smoke": bool(cfg.get("smoke", False)),

@@ -1,6 +1,7 @@
 """Scalar ASM under regional torch.compile, the generic adapter by role, and failing loudly when bypassed."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -181,3 +182,37 @@ def test_bypassed_site_raises_but_a_skipped_stack_passes(strategy):
             _forward(model, inputs)
         _forward(model, _inputs("framepack", timestep=500.0))  # outside the window nothing is checked
         undo()
+
+
+def test_generation_compile_regional_matches_eager_and_is_recorded(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from omiti2v.generate.runner import run_generation
+    from omiti2v.pipeline import benchmark_from_config
+    from omiti2v.runs import RunDir, read_jsonl
+    from omiti2v.video import read_video
+
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+
+    def run(folder, *overrides):
+        with initialize_config_dir(config_dir=conf, version_base="1.3"):
+            cfg = compose("config", overrides=["model=wan2.1-tiny", "asm=scalar", "schedule=all", "data=mini",
+                                               "data.limit=1", "device=cpu", *overrides])
+        OmegaConf.set_struct(cfg, False)
+        run_generation(cfg, RunDir(tmp_path / folder), benchmark_from_config(cfg.data))
+        (record,) = read_jsonl(tmp_path / folder / "generation.jsonl")
+        return record, read_video(tmp_path / folder / "videos" / "mini_0.mp4")[0]
+
+    torch._dynamo.reset()
+    counters.clear()
+    eager, eager_frames = run("eager")
+    assert not counters["stats"]["unique_graphs"]
+    compiled, compiled_frames = run("compiled", "generation.compile=regional", "generation.compile_backend=aot_eager")
+    assert counters["stats"]["unique_graphs"] >= 1  # the blocks did run compiled
+    assert (eager["status"], eager["compile"], compiled["status"], compiled["compile"]) == ("ok", "none", "ok",
+                                                                                           "regional")
+    assert eager["config_hash"] == compiled["config_hash"]
+    assert abs(eager_frames.astype(int) - compiled_frames).max() <= 1
+    with pytest.raises(ValueError, match="does not support asm.strategy=energy"):
+        run("energy", "asm=energy", "generation.compile=regional", "generation.compile_backend=aot_eager")

@@ -1,6 +1,9 @@
 """`generation.compile`: regional torch.compile of the denoiser's repeated blocks (diffusers' recipe).
 
-"none" runs eagerly; "regional" compiles each block of the transformer's top-level block stacks with
+Config: top-level `generation.compile` in conf/config.yaml (default "none"), and `generation.compile_backend`
+(torch.compile's backend, "inductor"; tests use "aot_eager"). It is recorded in every sidecar
+and in summary.json (`run.compile`), not in the generation config hash: compiled and eager videos differ by
+float rounding only, so switching it does not start a new run folder. "none" runs eagerly; "regional" compiles each block of the transformer's top-level block stacks with
 `fullgraph=True` (diffusers' `compile_repeated_blocks` where the model declares `_repeated_blocks`, the same
 per-block compile otherwise: FramePack and EasyAnimate do not declare them). Apply it after ASM: scalar ASM is
 compile-friendly (`omiti2v.asm.scaling`); the energy and key-blur strategies are not, and are refused.
@@ -17,6 +20,12 @@ import torch
 COMPILE_MODES = ("none", "regional")
 log = logging.getLogger(__name__)
 _logged_compile = False
+
+
+def compile_settings(cfg: Any) -> tuple[str, str]:
+    """(`generation.compile`, `generation.compile_backend`) of a run config; ("none", "inductor") if absent."""
+    generation = cfg.get("generation") or {}
+    return str(generation.get("compile") or "none"), str(generation.get("compile_backend") or "inductor")
 
 
 def compile_regions(transformer: torch.nn.Module, **compile_kwargs: Any) -> int:
@@ -36,9 +45,29 @@ def compile_regions(transformer: torch.nn.Module, **compile_kwargs: Any) -> int:
     return count
 
 
+class _FirstCallTimer:
+    """Logs how long the first compiled forward took (tracing + compiling + running), then removes itself."""
+
+    def __init__(self, transformer: torch.nn.Module, blocks: int):
+        self.blocks = blocks
+        self.started = 0.0
+        self._hooks = [transformer.register_forward_pre_hook(self._start),
+                       transformer.register_forward_hook(self._stop)]
+
+    def _start(self, module: torch.nn.Module, args: tuple) -> None:
+        self.started = time.perf_counter()
+
+    def _stop(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
+        log.info("generation.compile=regional: first forward of %s (%d compiled blocks) took %.1fs incl. compiling",
+                 type(module).__name__, self.blocks, time.perf_counter() - self.started)
+        for hook in self._hooks:
+            hook.remove()
+
+
 def apply_compile(transformer: torch.nn.Module, mode: str, asm_strategy: str | None = None,
                   **compile_kwargs: Any) -> None:
-    """Apply `generation.compile` = `mode` to `transformer` (after ASM is installed)."""
+    """Apply `generation.compile` = `mode` to `transformer` (after ASM is installed); the compile time is
+    logged once per process, at the first forward."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"generation.compile={mode!r}; expected one of {COMPILE_MODES}")
     if mode == "none":
@@ -47,9 +76,7 @@ def apply_compile(transformer: torch.nn.Module, mode: str, asm_strategy: str | N
         raise ValueError(f"generation.compile=regional does not support asm.strategy={asm_strategy} (it intercepts "
                          "the attention function eagerly); use generation.compile=none")
     global _logged_compile
-    t0 = time.perf_counter()
     blocks = compile_regions(transformer, fullgraph=True, **compile_kwargs)
-    if not _logged_compile:  # torch.compile is lazy: this is the wrapping; graphs compile on the first call
-        log.info("generation.compile=regional: %d blocks of %s wrapped in %.2fs (graphs compile on the first step)",
-                 blocks, type(transformer).__name__, time.perf_counter() - t0)
+    if not _logged_compile:
+        _FirstCallTimer(transformer, blocks)
         _logged_compile = True

@@ -35,6 +35,7 @@ from omiti2v.runs import (
 )
 from omiti2v.video import write_video
 
+from .compile import apply_compile, compile_settings
 from .sharding import Shard, local_device, resolve_shard
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ class Generator:
         self.config_hash = generation_config_hash(cfg, settings)
         self.pipe = self._build()
         self.asm_config = self._apply_asm()
+        self.compile_mode, backend = compile_settings(cfg)
+        apply_compile(self.pipe.transformer, self.compile_mode, self.asm_config and self.asm_config.strategy,
+                      backend=backend)
 
     def _build(self):
         t0 = time.perf_counter()
@@ -185,7 +189,7 @@ class Generator:
             "model": self.settings["name"], "baseline": self.baseline.name, "weights": self.settings["weights"],
             "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
             "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
-            "input_blur": self.input_blur, "config_hash": self.config_hash,
+            "input_blur": self.input_blur, "compile": self.compile_mode, "config_hash": self.config_hash,
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
                          "sampling": self.settings["sampling"], "dtype": self.settings["dtype"]},
             "timings": {k: round(v, 3) for k, v in timings.items()},
