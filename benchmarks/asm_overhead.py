@@ -5,8 +5,15 @@ preset, and the FramePack transformer at its 640 bucket (480x832, one 9-latent-f
 and 2x/4x history latents) with the framepack preset; random bf16 weights built directly on the GPU.
 Targets: scalar <= 1.002, energy <= 1.03, extra peak memory <= 1 %.
 
+`--compile` measures per-step time eager vs regionally compiled (`compile_repeated_blocks(fullgraph=True)`,
+inductor on the GPU, aot_eager with --tiny), with and without scalar ASM, and the graphs compiled over a full
+sweep of the denoising timesteps with ASM on (40 steps for Wan, one 25-step section for FramePack; flow-matching
+schedule, shift 3, so the sweep crosses the early window t > 900). Targets (issue 20): compiled <= 0.88x eager on
+Wan, scalar ASM under compile <= 1.002, 0 new graphs over the sweep.
+
     python benchmarks/asm_overhead.py                 # real size, CUDA
     python benchmarks/asm_overhead.py --tiny          # tiny models on CPU (smoke check of the script)
+    python benchmarks/asm_overhead.py --compile --models wan2.1-i2v-14b --memory-gb 80
 """
 
 from __future__ import annotations
@@ -19,14 +26,16 @@ import time
 from pathlib import Path
 
 import torch
+from torch._dynamo.utils import counters
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.generate.compile import compile_regions
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
 CASES = {
-    # name: (family, preset, real-size latent (frames, height, width), tiny latent)
-    "wan2.1-i2v-14b": ("wan", "wan2.1", (21, 60, 104), (2, 8, 8)),
-    "framepack": ("framepack", "framepack", (9, 60, 104), (2, 16, 16)),
+    # name: (family, preset, real-size latent (frames, height, width), tiny latent, denoising steps)
+    "wan2.1-i2v-14b": ("wan", "wan2.1", (21, 60, 104), (2, 8, 8), 40),
+    "framepack": ("framepack", "framepack", (9, 60, 104), (2, 16, 16), 25),
 }
 
 
@@ -48,10 +57,8 @@ def _timed_forward(model, inputs, device) -> tuple[float, float]:
     return seconds, peak
 
 
-def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, warmup: int, repeats: int) -> dict:
-    """Settings are measured round-robin (baseline, scalar, energy, baseline, ...) so clock drift over the run
-    affects all three alike; medians over `repeats`, peaks are the max over the repeats."""
-    family, preset, real_latent, tiny_latent = CASES[name]
+def _build_case(name: str, size: str, device: torch.device, dtype: torch.dtype):
+    family, _, real_latent, tiny_latent, _ = CASES[name]
     frames, height, width = real_latent if size == "real" else tiny_latent
     start = time.perf_counter()
     model = build_transformer(family, size, dtype=dtype, device=device)
@@ -60,6 +67,85 @@ def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, war
     build_s = time.perf_counter() - start
     inputs = dummy_inputs(family, size, num_frames=frames, height=height, width=width, dtype=dtype, device=device,
                           text_tokens=None if family == "wan" else 256, generator=torch.Generator().manual_seed(0))
+    return model, inputs, build_s, (frames, height, width)
+
+
+def sweep_timesteps(steps: int, shift: float = 3.0) -> list[float]:
+    """Flow-matching timesteps 1000 -> 0 with the usual shift (Wan 480p uses 3)."""
+    sigmas = [1.0 - i / steps for i in range(steps)]
+    return [1000.0 * shift * s / (1.0 + (shift - 1.0) * s) for s in sigmas]
+
+
+def _at(inputs: dict, timestep: float) -> dict:
+    return {**inputs, "timestep": torch.full_like(inputs["timestep"], timestep)}
+
+
+def run_compile_case(name: str, size: str, device: torch.device, dtype: torch.dtype, repeats: int,
+                     backend: str) -> dict:
+    """Eager vs compiled per-step time, without / with scalar ASM (round-robin medians at t = 999), then the
+    graphs compiled over a full timestep sweep with ASM on (every step timed: in and out of the window)."""
+    model, inputs, build_s, latent = _build_case(name, size, device, dtype)
+    config = ASMConfig.preset(CASES[name][1])
+    result: dict = {"model": name, "size": size, "latent": list(latent), "build_s": round(build_s, 1),
+                    "backend": backend}
+
+    def measure(label: str, rounds: int) -> None:
+        samples: dict[str, list[float]] = {"baseline": [], "scalar": []}
+        for _ in range(rounds):
+            for setting in samples:
+                with apply_asm(model, config if setting == "scalar" else ASMConfig(strategy="none")):
+                    samples[setting].append(_timed_forward(model, inputs, device)[0])
+        result[label] = {setting: statistics.median(values) for setting, values in samples.items()}
+
+    # dynamo skips hook guards by default: a graph traced without ASM's hooks would serve the hooked blocks
+    # too (ASM then raises ASMBypassedError). Guarding hooks keeps one graph per setting for the round-robin.
+    with torch.inference_mode(), torch._dynamo.config.patch(skip_nnmodule_hook_guards=False):
+        with apply_asm(model, config):
+            eager_asm = model(**inputs)[0].float()
+        measure("eager", 1)  # warm-up round
+        measure("eager", repeats)
+        compile_regions(model, fullgraph=True, backend=backend)
+        counters.clear()
+        start = time.perf_counter()
+        measure("compiled", 1)  # compiles the block graph without and with ASM
+        result["compile_s"] = round(time.perf_counter() - start, 1)
+        with apply_asm(model, config):
+            compiled_asm = model(**inputs)[0].float()
+        measure("compiled", repeats)
+        graphs = counters["stats"]["unique_graphs"]
+        steps = sweep_timesteps(CASES[name][4])
+        with apply_asm(model, config):
+            step_seconds = [_timed_forward(model, _at(inputs, t), device)[0] for t in steps]
+        result["sweep"] = {"steps": len(steps), "in_window": sum(config.step_active(t) for t in steps),
+                           "new_graphs": counters["stats"]["unique_graphs"] - graphs,
+                           "median_step_s": statistics.median(step_seconds)}
+    result["compiled_vs_eager"] = result["compiled"]["baseline"] / result["eager"]["baseline"]
+    result["asm_eager_ratio"] = result["eager"]["scalar"] / result["eager"]["baseline"]
+    result["asm_compiled_ratio"] = result["compiled"]["scalar"] / result["compiled"]["baseline"]
+    result["asm_compiled_max_abs_diff_vs_eager"] = float((compiled_asm - eager_asm).abs().max())
+    result["eager_asm_max_abs"] = float(eager_asm.abs().max())
+    return result
+
+
+def print_compile_result(result: dict) -> None:
+    eager, compiled, sweep = result["eager"], result["compiled"], result["sweep"]
+    print(f"{result['model']} ({result['size']}, latent {result['latent']}, build {result['build_s']} s, "
+          f"compile {result['compile_s']} s, backend {result['backend']})")
+    print(f"  eager    baseline {eager['baseline']:.4f} s/step  scalar ASM {eager['scalar']:.4f} s/step  "
+          f"ASM x{result['asm_eager_ratio']:.4f}")
+    print(f"  compiled baseline {compiled['baseline']:.4f} s/step  scalar ASM {compiled['scalar']:.4f} s/step  "
+          f"ASM x{result['asm_compiled_ratio']:.4f}")
+    print(f"  compiled vs eager x{result['compiled_vs_eager']:.4f}; compiled ASM output vs eager ASM: max |diff| "
+          f"{result['asm_compiled_max_abs_diff_vs_eager']:.3g} (max |output| {result['eager_asm_max_abs']:.3g})")
+    print(f"  sweep of {sweep['steps']} steps ({sweep['in_window']} in the window) with ASM: new graphs "
+          f"{sweep['new_graphs']}, median {sweep['median_step_s']:.4f} s/step", flush=True)
+
+
+def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, warmup: int, repeats: int) -> dict:
+    """Settings are measured round-robin (baseline, scalar, energy, baseline, ...) so clock drift over the run
+    affects all three alike; medians over `repeats`, peaks are the max over the repeats."""
+    model, inputs, build_s, (frames, height, width) = _build_case(name, size, device, dtype)
+    preset = CASES[name][1]
     settings = ("baseline", "scalar", "energy")
     samples: dict[str, list[tuple[float, float]]] = {s: [] for s in settings}
     modulated = {}
@@ -97,6 +183,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per setting (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
+    parser.add_argument("--compile", action="store_true", help="eager vs regional compile, with/without ASM")
+    parser.add_argument("--memory-gb", type=float, help="cap this process's GPU memory (e.g. 80 on an H200)")
     args = parser.parse_args()
 
     size = "tiny" if args.tiny else "real"
@@ -104,10 +192,20 @@ def main() -> None:
     dtype = torch.float32 if args.tiny else torch.bfloat16
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("real-size benchmark needs a CUDA GPU; use --tiny for the CPU smoke run")
+    if args.memory_gb and device.type == "cuda":
+        total = torch.cuda.get_device_properties(device).total_memory / 1e9
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb / total), device)
     results = []
     for name in args.models.split(","):
         if name not in CASES:
             raise SystemExit(f"unknown model {name!r}; expected one of {list(CASES)}")
+        if args.compile:
+            results.append(run_compile_case(name, size, device, dtype, min(args.repeats, 3),
+                                            "aot_eager" if args.tiny else "inductor"))
+            print_compile_result(results[-1])
+            gc.collect()
+            torch.cuda.empty_cache() if device.type == "cuda" else None
+            continue
         result = run_case(name, size, device, dtype, args.warmup, args.repeats)
         results.append(result)
         print(f"{name} ({size}, latent {result['latent']}, build {result['build_s']} s): baseline "

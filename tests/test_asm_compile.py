@@ -216,3 +216,18 @@ def test_generation_compile_regional_matches_eager_and_is_recorded(tmp_path):
     assert abs(eager_frames.astype(int) - compiled_frames).max() <= 1
     with pytest.raises(ValueError, match="does not support asm.strategy=energy"):
         run("energy", "asm=energy", "generation.compile=regional", "generation.compile_backend=aot_eager")
+
+
+def test_compile_benchmark_tiny_mode_counts_no_new_graph_over_the_sweep():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "asm_overhead.py"
+    spec = importlib.util.spec_from_file_location("asm_overhead", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch._dynamo.reset()
+    result = bench.run_compile_case("wan2.1-i2v-14b", "tiny", torch.device("cpu"), torch.float32, 1, "aot_eager")
+    assert result["sweep"]["steps"] == 40 and 0 < result["sweep"]["in_window"] < 40
+    assert result["sweep"]["new_graphs"] == 0
+    assert result["asm_compiled_max_abs_diff_vs_eager"] < 1e-5 < result["eager_asm_max_abs"]
+    assert {"baseline", "scalar"} == set(result["eager"]) == set(result["compiled"])
