@@ -1,4 +1,7 @@
-"""Attention interception by subclassing each model's own diffusers attention processor.
+"""Attention interception by subclassing each model's own diffusers attention processor (eager only).
+
+Used where the post-RoPE query and key of each call are needed: the energy and key-blur strategies and the
+entropy / foreground probes. Scalar ASM does not use it (see `omiti2v.asm.scaling`, compile-friendly).
 
 An intercepting processor is a subclass of the processor it replaces (so `isinstance` checks, the
 `_attention_backend` / `_parallel_config` settings and `set_attention_backend` keep working) whose `__call__`
