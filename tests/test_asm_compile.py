@@ -231,3 +231,22 @@ def test_compile_benchmark_tiny_mode_counts_no_new_graph_over_the_sweep():
     assert result["sweep"]["new_graphs"] == 0
     assert result["asm_compiled_max_abs_diff_vs_eager"] < 1e-5 < result["eager_asm_max_abs"]
     assert {"baseline", "scalar"} == set(result["eager"]) == set(result["compiled"])
+
+
+def test_summary_records_the_compile_mode_and_the_schema_checks_it():
+    import jsonschema
+    from hydra import compose, initialize_config_dir
+
+    from omiti2v.pipeline import summary_context
+    from omiti2v.summary import summary_schema
+
+    with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
+        default = compose("smoke")
+        regional = compose("smoke", overrides=["generation.compile=regional"])
+    assert summary_context(default)["run"]["compile"] == "none"
+    run = summary_context(regional)["run"]
+    assert run["compile"] == "regional"
+    run_schema = summary_schema()["properties"]["run"]
+    jsonschema.validate(run, run_schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**run, "compile": "max-autotune"}, run_schema)
