@@ -101,8 +101,7 @@ def run_compile_case(name: str, size: str, device: torch.device, dtype: torch.dt
     # too (ASM then raises ASMBypassedError). Guarding hooks keeps one graph per setting for the round-robin.
     with torch.inference_mode(), torch._dynamo.config.patch(skip_nnmodule_hook_guards=False):
         with apply_asm(model, config):
-            eager_asm = model(**inputs)[0].float()
-        measure("eager", 1)  # warm-up round
+            eager_asm = model(**inputs)[0].float()  # also the warm-up
         measure("eager", repeats)
         compile_regions(model, fullgraph=True, backend=backend)
         counters.clear()

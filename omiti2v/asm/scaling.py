@@ -11,6 +11,7 @@ Why this shape:
   traces to the same graph (`transformer.compile_repeated_blocks`). Hooks go on the same modules in *every*
   block of a stack, with factor 1 in the blocks not selected (x * 1.0 is exact), because dynamo does not guard
   on hooks: a hooked and an unhooked block would share a graph.
+* The buffers are float32; install ASM after casting the model (a later `.to(torch.bfloat16)` casts them too).
 * Step gating is decided eagerly in a transformer forward pre-hook (`TimestepTracker`'s timestep rule) that
   fills the buffers with the factors inside the window and with 1 outside it; no new graph across timesteps.
 * Fail loudly: each hook counts its calls in a buffer; after an in-window forward, a selected call whose
