@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFilter
 
@@ -30,10 +30,14 @@ def _logit_entropy(logits, alpha):
 @given(logits=st.lists(st.floats(-5, 5), min_size=2, max_size=12).filter(lambda z: max(z) - min(z) > 1e-2),
        alphas=st.lists(st.floats(0.05, 4.0), min_size=2, max_size=6, unique=True).filter(
            lambda a: float(np.diff(sorted(a)).min()) > 1e-3))
+@example(logits=[3.0, 3.0, -4.0], alphas=[3.0, 4.0])  # two tied maxima: both entropies are log 2 in float32
 def test_entropy_decreases_as_alpha_grows(logits, alphas):
     entropies = [_logit_entropy(logits, a) for a in sorted(alphas)]
     for lower, higher in zip(entropies, entropies[1:], strict=False):
-        assert higher < lower or lower < 1e-9  # strictly, until both have collapsed to a one-hot
+        # strictly, until the attention has collapsed onto its tied maxima (entropy log k, k >= 1): then the
+        # change is below the float32 resolution of the reduction
+        collapsed = abs(lower - higher) <= 1e-6 * max(1.0, lower)
+        assert higher < lower or collapsed, (lower, higher)
 
 
 @pytest.mark.parametrize("max_queries", [None, 5])
