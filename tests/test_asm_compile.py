@@ -250,3 +250,17 @@ def test_summary_records_the_compile_mode_and_the_schema_checks_it():
     jsonschema.validate(run, run_schema)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({**run, "compile": "max-autotune"}, run_schema)
+
+
+def test_asm_survives_moving_the_model_after_install():
+    """`.to()` (and CPU offload, which moves the model at every forward) replaces buffer tensors: the gate must
+    still close and reopen the window on the new ones."""
+    model = build_transformer("wan", seed=0)
+    early, late = _inputs("wan"), _inputs("wan", timestep=500.0)
+    baseline_late = _forward(model, late)
+    with apply_asm(model, ASMConfig.preset("wan2.1")):
+        before = _forward(model, early)
+        model.to(torch.float64).to(torch.float32)
+        assert torch.equal(_forward(model, late), baseline_late)
+        torch.testing.assert_close(_forward(model, early), before, rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(_forward(model, early), before)

@@ -105,11 +105,12 @@ class ScaledAttention(TimestepTracker):
         self.config = config
         self.module_names = [site.module_name for site in selected]
         chosen = {site.module_name for site in selected}
-        self._active_values: list[tuple[torch.Tensor, float]] = []
-        self._witnesses: list[tuple[str, torch.Tensor]] = []
+        # modules, not their buffers: `model.to(...)` (and CPU offload) replaces buffer tensors
+        self._active_values: list[tuple[torch.nn.Module, float]] = []
+        self._witnesses: list[tuple[str, torch.nn.Module]] = []
         self._hooks: list[Any] = [transformer.register_forward_hook(self._check)]
         self._modules: list[torch.nn.Module] = []
-        self._calls: list[tuple[str, str, list[torch.Tensor]]] = []
+        self._calls: list[tuple[str, str, list[torch.nn.Module]]] = []
         self._active: bool | None = None
         self._seen_in_window = False
         device = next(transformer.parameters()).device
@@ -123,29 +124,28 @@ class ScaledAttention(TimestepTracker):
                 self._hooks.append(module.register_forward_hook(_scale_output))
                 self._modules.append(module)
                 if site.module_name in chosen:
-                    self._active_values.append((module._buffers[FACTOR], factor))
+                    self._active_values.append((module, factor))
             for call in site.calls:
-                buffers = [m._buffers[FACTOR] for m in (*call.query, *call.key) if m in factors]
-                self._calls.append((site.module_name, call.role, buffers))
+                self._calls.append((site.module_name, call.role,
+                                    [m for m in (*call.query, *call.key) if m in factors]))
             if site.module_name in chosen:
-                self._witnesses += [(f"{site.module_name} ({role})", module._buffers[CALLS])
-                                    for role, module in witnesses.items()]
+                self._witnesses += [(f"{site.module_name} ({role})", module) for role, module in witnesses.items()]
 
     def _record(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
         super()._record(module, args, kwargs)
         active = self.config.step_active(self.current)
         if active != self._active:
-            for buffer, factor in self._active_values:
-                buffer.fill_(factor if active else 1.0)
+            for hooked, factor in self._active_values:
+                hooked._buffers[FACTOR].fill_(factor if active else 1.0)
             self._active = active
         if active:
-            for _, calls in self._witnesses:
-                calls.zero_()
+            for _, hooked in self._witnesses:
+                hooked._buffers[CALLS].zero_()
 
     def _check(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
         if not self._active or not self._witnesses:
             return
-        counts = torch.stack([calls for _, calls in self._witnesses]).tolist()
+        counts = torch.stack([hooked._buffers[CALLS] for _, hooked in self._witnesses]).tolist()
         self._seen_in_window = raise_if_bypassed(module, self.current, [name for name, _ in self._witnesses],
                                                  counts, self._seen_in_window)
 
@@ -153,8 +153,9 @@ class ScaledAttention(TimestepTracker):
         """{(attention module, role): factor on its logits} as of the latest forward, for every call of the
         hooked attention modules (1.0 outside the window, in the blocks not selected and at unmodulated roles)."""
         values = {}
-        for module_name, role, buffers in self._calls:
-            values[(module_name, role)] = float(torch.stack(buffers).double().prod()) if buffers else 1.0
+        for module_name, role, hooked in self._calls:
+            factors = [m._buffers[FACTOR] for m in hooked]
+            values[(module_name, role)] = float(torch.stack(factors).double().prod()) if factors else 1.0
         return values
 
     def remove(self) -> None:
