@@ -13,6 +13,7 @@ from omiti2v.asm.scaling import ASMBypassedError
 from omiti2v.asm.sites import find_scaling_sites
 from omiti2v.generate.compile import compile_regions
 from omiti2v.models.architectures import FAMILIES, build_transformer, dummy_inputs
+from omiti2v.models.architectures_modern import build_modern_transformer, modern_transformer_config
 
 PRESET_OF = {"wan": "wan2.1", "skyreels": "skyreels-v2-i2v", "skyreels-df": "skyreels-v2-df",
              "hunyuan": "hunyuan-i2v", "framepack": "framepack", "easyanimate": "easyanimate"}
@@ -20,10 +21,21 @@ GENERIC = ASMConfig(strategy="scalar", gamma_k=1.35, blocks="all", window="all")
 TIMESTEPS = (999.0, 950.0, 800.0, 901.0, 500.0, 999.0)  # in, in, out, in, out, in the early window
 
 
+def _build(family):
+    return build_modern_transformer("ltx-video", "tiny", torch.float32, "cpu") if family == "ltx" else \
+        build_transformer(family, seed=0)
+
+
 def _inputs(family, timestep=999.0):
+    generator = torch.Generator().manual_seed(1)
+    if family == "ltx":  # packed latent tokens (patch size 1): 2 frames of 4 x 4
+        config = modern_transformer_config("ltx-video", "tiny")
+        return {"hidden_states": torch.randn(1, 2 * 4 * 4, config["in_channels"], generator=generator),
+                "encoder_hidden_states": torch.randn(1, 8, config["caption_channels"], generator=generator),
+                "timestep": torch.full((1,), timestep), "encoder_attention_mask": torch.ones(1, 8, dtype=torch.long),
+                "num_frames": 2, "height": 4, "width": 4, "return_dict": False}
     size = 16 if family == "framepack" else 8
-    return dummy_inputs(family, height=size, width=size, timestep=timestep,
-                        generator=torch.Generator().manual_seed(1))
+    return dummy_inputs(family, height=size, width=size, timestep=timestep, generator=generator)
 
 
 def _forward(model, inputs):
@@ -38,7 +50,7 @@ def _config(family):
 @pytest.mark.parametrize("family", [*FAMILIES, "ltx"])
 def test_compiled_asm_equals_eager_without_recompiling_and_removes(family):
     torch._dynamo.reset()
-    model = build_transformer(family, seed=0)
+    model = _build(family)
     config = _config(family)
     inputs = {t: _inputs(family, t) for t in TIMESTEPS}
     baseline = {t: _forward(model, inputs[t]) for t in TIMESTEPS}
@@ -124,7 +136,7 @@ class _SDPALogits(torch.overrides.TorchFunctionMode):
 
 
 def test_ltx_default_recipe_scales_text_cross_attention_only():
-    model = build_transformer("ltx", seed=0)
+    model = _build("ltx")
     inputs = _inputs("ltx")
     with _SDPALogits() as base:
         baseline = _forward(model, inputs)
@@ -264,3 +276,14 @@ def test_asm_survives_moving_the_model_after_install():
         assert torch.equal(_forward(model, late), baseline_late)
         torch.testing.assert_close(_forward(model, early), before, rtol=1e-6, atol=1e-6)
     assert not torch.allclose(_forward(model, early), before)
+
+
+@pytest.mark.parametrize("preset, modulated", [
+    ("wan2.2", ["blocks.0.attn2", "blocks.1.attn2", "blocks.2.attn2"]),
+    ("hunyuan-video-1.5", ["transformer_blocks.0.attn", "transformer_blocks.1.attn"]),
+    ("ltx-video", ["transformer_blocks.0.attn2", "transformer_blocks.1.attn2"]),
+])
+def test_newer_baseline_presets_find_their_roles(preset, modulated):
+    model = build_modern_transformer(preset, "tiny", torch.float32, "cpu")
+    with apply_asm(model, ASMConfig.preset(preset)) as handle:
+        assert handle.module_names == modulated

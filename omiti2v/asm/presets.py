@@ -70,19 +70,20 @@ PRESETS: dict[str, Preset] = {
                           bgs_blocks=None),
 }
 
-# Newer baselines (omiti2v.models.modern, not in the paper), kept out of PRESETS (the paper models' presets on the
-# hand-written processors): no public AlignVid recipe, so each is "our default": gamma 1.35, early window
+# Newer baselines (omiti2v.models.modern, not in the paper), kept out of PRESETS (the paper models' presets, which
+# the paper-family ASM tests iterate): no public AlignVid recipe, so each is "our default": gamma 1.35, early window
 # (t > 900), all blocks, one attention role.
 # * wan2.2: cross-attention to text (attn2; Wan2.2-A14B has no CLIP image branch), Q and K as in the Wan2.1
 #   recipe, hence text logits x gamma^2 as for skyreels-v2-df. apply_asm(pipe) hooks both experts; the early
-#   window falls on the high-noise expert (boundary t = 900). Runs on today's Wan processor.
-# * hunyuan-video-1.5: joint text+image+video attention of the double-stream blocks (the model has no
-#   single-stream blocks), K x gamma as in the HunyuanVideo-family presets. Needs the generic adapter.
-# * ltx-video: cross-attention to text (attn2 of every block), K x gamma. Needs the generic adapter.
+#   window falls on the high-noise expert (boundary t = 900).
+# * hunyuan-video-1.5: joint text+image+video attention of the double-stream blocks, K x gamma as in the
+#   HunyuanVideo-family presets; the model has no single-stream blocks, so the role is `joint`
+#   (`omiti2v.asm.sites`). Runs on the generic adapter.
+# * ltx-video: cross-attention to text (attn2 of every block), K x gamma. Runs on the generic adapter.
 NEWER_PRESETS: dict[str, Preset] = {
     "wan2.2": Preset("wan", q_sites=("cross_text",), k_sites=("cross_text",), gamma_q=DEFAULT_GAMMA,
                      gamma_k=DEFAULT_GAMMA, bgs_blocks=None),
-    "hunyuan-video-1.5": Preset("hunyuan-video-1.5", q_sites=(), k_sites=("dual",), gamma_q=1.0,
+    "hunyuan-video-1.5": Preset("hunyuan-video-1.5", q_sites=(), k_sites=("joint",), gamma_q=1.0,
                                 gamma_k=DEFAULT_GAMMA, bgs_blocks=None),
     "ltx-video": Preset("ltx-video", q_sites=(), k_sites=("cross_text",), gamma_q=1.0, gamma_k=DEFAULT_GAMMA,
                         bgs_blocks=None),

@@ -9,7 +9,6 @@ milliseconds on CPU. Tiny text/image widths are the `text_dim` / `image_dim` / `
 Families: "wan" (Wan2.1-I2V-14B-480P), "skyreels" (SkyReels-V2-I2V-14B-540P), "skyreels-df"
 (SkyReels-V2-DF-14B-540P), "hunyuan" (hunyuanvideo-community/HunyuanVideo-I2V, token-replace conditioning),
 "framepack" (FramePack and FramePack-F1 share one architecture), "easyanimate" (EasyAnimateV5.1-12b-zh-InP).
-Extra family without a baseline, for the generic ASM adapter: "ltx" (LTXVideoTransformer3DModel, LTX-Video 2B).
 """
 
 from __future__ import annotations
@@ -22,13 +21,11 @@ from diffusers import (
     EasyAnimateTransformer3DModel,
     HunyuanVideoFramepackTransformer3DModel,
     HunyuanVideoTransformer3DModel,
-    LTXVideoTransformer3DModel,
     SkyReelsV2Transformer3DModel,
     WanTransformer3DModel,
 )
 
 FAMILIES = ("wan", "skyreels", "skyreels-df", "hunyuan", "framepack", "easyanimate")
-EXTRA_FAMILIES = ("ltx",)
 SIZES = ("tiny", "real")
 
 TRANSFORMER_CLASSES: dict[str, type[torch.nn.Module]] = {
@@ -38,7 +35,6 @@ TRANSFORMER_CLASSES: dict[str, type[torch.nn.Module]] = {
     "hunyuan": HunyuanVideoTransformer3DModel,
     "framepack": HunyuanVideoFramepackTransformer3DModel,
     "easyanimate": EasyAnimateTransformer3DModel,
-    "ltx": LTXVideoTransformer3DModel,
 }
 
 # Published configs (the `transformer/config.json` of each checkpoint, defaults omitted where equal).
@@ -67,8 +63,6 @@ _REAL: dict[str, dict[str, Any]] = {
         add_norm_text_encoder=True, text_embed_dim=3584, text_embed_dim_t5=None, norm_eps=1e-5,
         time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
     ),
-    "ltx": dict(in_channels=128, out_channels=128, num_attention_heads=32, attention_head_dim=64,
-                cross_attention_dim=2048, num_layers=28, caption_channels=4096),
 }
 
 # Tiny: 2 heads, a handful of blocks; channel counts as in the real models so tiny VAEs stay compatible.
@@ -96,14 +90,12 @@ _TINY: dict[str, dict[str, Any]] = {
         add_norm_text_encoder=True, text_embed_dim=32, text_embed_dim_t5=None, norm_eps=1e-5,
         time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
     ),
-    "ltx": dict(in_channels=128, out_channels=128, num_attention_heads=2, attention_head_dim=8,
-                cross_attention_dim=16, num_layers=2, caption_channels=32),
 }
 
 
 def _check(family: str, size: str) -> None:
-    if family not in FAMILIES + EXTRA_FAMILIES:
-        raise ValueError(f"unknown transformer family {family!r}; expected one of {FAMILIES + EXTRA_FAMILIES}")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown transformer family {family!r}; expected one of {FAMILIES}")
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r}; expected one of {SIZES}")
 
@@ -213,15 +205,6 @@ def dummy_inputs(
                 indices_latents_history_4x=frame(16, 5 + num_frames),
             )
         return inputs
-    if family == "ltx":  # packed tokens (patch size 1): (B, frames * height * width, channels)
-        n_text = text_tokens or 16
-        return {
-            "hidden_states": randn(b, num_frames * height * width, config["in_channels"]),
-            "encoder_hidden_states": randn(b, n_text, config["caption_channels"]),
-            "timestep": t,
-            "encoder_attention_mask": torch.ones(b, n_text, dtype=torch.long, device=device),
-            "num_frames": num_frames, "height": height, "width": width, "return_dict": False,
-        }
     # easyanimate: inpaint latents (16 masked-video channels + 1 mask) ride next to the noisy latent.
     return {
         "hidden_states": randn(b, 16, num_frames, height, width),
