@@ -59,7 +59,14 @@ def test_tiny_baseline_writes_decodable_video(model, tmp_path):
     from omiti2v.runs import sample_seed
 
     base = cfg.model.get("seed") or cfg.seed
-    assert sidecar["seed"] == sample_seed(base, "mini_0") and sidecar["base_seed"] == base
+    expected = base if cfg.model.get("seed_mode") == "fixed" else sample_seed(base, "mini_0")
+    assert sidecar["seed"] == expected and sidecar["base_seed"] == base
+    teacache = sidecar["teacache"]
+    if model.startswith("framepack"):  # TeaCache stays on in the tiny variants: one call per step and section
+        assert teacache["computed"] + teacache["skipped"] == cfg.model.sampling.num_inference_steps * len(teacache["sections"])
+        assert all(s[0] == s[-1] == "C" for s in teacache["sections"])
+    else:
+        assert teacache is None
 
 
 def test_rerun_skips_finished_samples(tmp_path):

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
@@ -15,6 +16,8 @@ from omiti2v.models import (
     max_area_size,
     target_size,
 )
+from omiti2v.models.sizing import FRAMEPACK_BUCKETS_640, framepack_fit_image
+from omiti2v.runs import to_plain
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 BASELINES = ["wan2.1", "hunyuan-i2v", "skyreels-v2-i2v", "skyreels-v2-df", "framepack", "framepack-f1", "easyanimate"]
@@ -41,6 +44,8 @@ def test_yaml_matches_registry_defaults(name):
     assert OmegaConf.to_container(cfg.sampling) == defaults["sampling"]
     assert {k: v for k, v in OmegaConf.to_container(cfg.sizing).items()} == defaults["sizing"]
     assert (cfg.get("seed") or None) == defaults["seed"]
+    assert cfg.get("seed_mode", "per_sample") == defaults["seed_mode"]
+    assert to_plain(cfg.get("teacache")) == defaults.get("teacache")
 
 
 def test_reference_settings():
@@ -76,7 +81,7 @@ def test_image_sizing():
     assert h % 16 == w % 16 == 0 and h * w <= 480 * 832 and abs(w / h - 16 / 9) < 0.05
     assert bucket_size(832, 480, 640) == (480, 832)
     assert bucket_size(480, 832, 640) == (832, 480)
-    assert bucket_size(1000, 1000, 640) in {(608, 640), (640, 608)}
+    assert bucket_size(1000, 1000, 640) == (640, 608)      # a tie: the later bucket, as the official loop's <=
     fixed = {"mode": "fixed", "height": 544, "width": 960, "follow_orientation": True}
     assert target_size(fixed, 1920, 1080) == (544, 960)
     assert target_size(fixed, 1080, 1920) == (960, 544)
@@ -102,3 +107,36 @@ def test_bad_settings_are_named():
         get_baseline("wan2.1").settings({"weights": "huge"})
     with pytest.raises(ValueError, match="model.baseline: unknown value"):
         get_baseline("sora")
+
+
+@pytest.mark.parametrize("size", [(1000, 1000), (832, 480), (480, 832), (1280, 720), (720, 1280), (512, 768),
+                                  (777, 555), (600, 610), (2000, 900)])
+def test_bucket_is_the_official_nearest_with_ties_to_the_later(size):
+    width, height = size
+    metrics = [abs(height * bw - width * bh) for bh, bw in FRAMEPACK_BUCKETS_640]
+    last_best = max(i for i, m in enumerate(metrics) if m == min(metrics))
+    assert bucket_size(width, height, 640) == FRAMEPACK_BUCKETS_640[last_best]
+
+
+def test_framepack_crop_rounds_the_box_half_to_even():
+    from PIL import Image
+
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 255, (480, 835, 3), dtype=np.uint8))
+    out = framepack_fit_image(image, 480, 832)   # overhang 3: box left 1.5 -> 2 (floor would give 1)
+    assert np.array_equal(np.asarray(out), np.asarray(image)[:, 2:834])
+    assert framepack_fit_image(image.crop((0, 0, 832, 480)), 480, 832).tobytes() == image.crop((0, 0, 832, 480)).tobytes()
+
+
+def test_paper_generation_settings():
+    wan, cfg5 = model_cfg("wan2.1"), model_cfg("wan2.1-cfg5")
+    assert wan.sampling.guidance_scale == 1.0 and cfg5.sampling.guidance_scale == 5.0 and cfg5.name == "wan2.1-cfg5"
+    baseline = baseline_for(wan)
+    assert baseline.forwards_per_step(wan.sampling) == 1 and baseline.forwards_per_step(cfg5.sampling) == 2
+    for name in ("framepack", "framepack-f1", "framepack-tiny", "framepack-f1-tiny"):
+        cfg = model_cfg(name)
+        assert cfg.seed == 31337 and cfg.seed_mode == "fixed" and cfg.sampling.scheduler == "framepack_unipc"
+        assert to_plain(cfg.teacache) == {"enabled": True, "rel_l1_thresh": 0.15}
+    with pytest.raises(ValueError, match="model.seed_mode"):
+        get_baseline("framepack").settings({"seed_mode": "random"})
+    with pytest.raises(ValueError, match="model.sampling.scheduler"):
+        get_baseline("framepack").settings({"sampling": {"scheduler": "unipc"}})

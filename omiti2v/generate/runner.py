@@ -21,6 +21,7 @@ import torch
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from omiti2v.cache import teacache_handle
 from omiti2v.data import Benchmark, Sample
 from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
@@ -59,6 +60,11 @@ def is_done(run: RunDir, sample_id: str) -> bool:
 def base_seed(cfg: DictConfig, settings: Mapping) -> int:
     """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`."""
     return int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
+
+
+def video_seed(base: int, settings: Mapping, sample_id: str) -> int:
+    """`model.seed_mode`: fixed = the base seed for every sample (official scripts); per_sample = derived per id."""
+    return base if settings.get("seed_mode") == "fixed" else sample_seed(base, sample_id)
 
 
 def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
@@ -161,7 +167,7 @@ class Generator:
 
     def record(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
         """Generate `sample`; returns its ok record. Raises on any failure (the caller records it)."""
-        seed = sample_seed(self.base_seed, sample.id)
+        seed = video_seed(self.base_seed, self.settings, sample.id)
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         image = sample.load_image()
@@ -175,6 +181,9 @@ class Generator:
         timings["prepare"] = time.perf_counter() - t0
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
+        teacache = teacache_handle(self.pipe.transformer)
+        if teacache is not None:
+            teacache.reset()
         t1 = time.perf_counter()
         frames = to_uint8(self.pipe(**kwargs).frames[0])
         timings["pipeline"] = time.perf_counter() - t1
@@ -190,6 +199,7 @@ class Generator:
             "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
             "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
             "input_blur": self.input_blur, "compile": self.compile_mode, "config_hash": self.config_hash,
+            "teacache": None if teacache is None else teacache.stats(),
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
                          "sampling": self.settings["sampling"], "dtype": self.settings["dtype"]},
             "timings": {k: round(v, 3) for k, v in timings.items()},
@@ -247,7 +257,7 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
             if isinstance(exc, torch.cuda.OutOfMemoryError):
                 torch.cuda.empty_cache()
             log.warning("sample %s failed: %s", sample.id, exc)
-            rec = failure_record(sample, sample_seed(generator.base_seed, sample.id), exc, started, shard)
+            rec = failure_record(sample, video_seed(generator.base_seed, settings, sample.id), exc, started, shard)
         append_jsonl(run.generation_log, [rec])
         counts[rec["status"]] += 1
         bar.set_postfix(ok=counts["ok"], failed=counts["failed"])

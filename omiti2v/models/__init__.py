@@ -1,7 +1,7 @@
 """Model registry of the seven paper baselines and the newer ones (modern.py), with their builders
 (pretrained / random real-size / tiny)."""
 
-from . import modern  # noqa: F401  (registers the newer baselines)
+from . import framepack, modern  # noqa: F401  (register framepack/-f1 and the newer baselines)
 from .registry import (
     DTYPES,
     MODELS,

@@ -29,6 +29,7 @@ from .tokenizers import local_tokenizer
 MODELS: Registry = Registry("model.baseline")
 WEIGHTS = ("pretrained", "random", "tiny")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
 
 
 class WeightsNotFoundError(SetupError, RuntimeError):
@@ -64,6 +65,7 @@ class Baseline:
     sampling: dict = {}
     scheduler: dict = {}  # class + kwargs of the scheduler built for random/tiny weights
     memory: dict = {"cpu_offload": False, "vae_tiling": False}
+    seed_mode: str = "per_sample"
 
     # -- settings --------------------------------------------------------------------------------------------
 
@@ -72,7 +74,8 @@ class Baseline:
         return {"name": self.name, "baseline": self.name, "family": self.family, "pipeline": self.pipeline,
                 "checkpoint": self.checkpoint, **self.extra_checkpoints, "weights": "pretrained",
                 "asm_preset": self.asm_preset, "dtype": "bfloat16", "fps": self.fps, "sizing": dict(self.sizing),
-                "sampling": copy.deepcopy(self.sampling), "memory": dict(self.memory), "seed": None}
+                "sampling": copy.deepcopy(self.sampling), "memory": dict(self.memory), "seed": None,
+                "seed_mode": self.seed_mode}
 
     def settings(self, model_cfg: Mapping | None = None) -> dict:
         """Defaults overridden key by key by `cfg.model` (a Hydra DictConfig or a plain dict)."""
@@ -81,6 +84,8 @@ class Baseline:
             raise ValueError(f"model.weights: expected one of {WEIGHTS}, got {settings['weights']!r}")
         if settings["dtype"] not in DTYPES:
             raise ValueError(f"model.dtype: expected one of {list(DTYPES)}, got {settings['dtype']!r}")
+        if settings["seed_mode"] not in SEED_MODES:
+            raise ValueError(f"model.seed_mode: expected one of {SEED_MODES}, got {settings['seed_mode']!r}")
         self.check_sampling(settings["sampling"])
         return settings
 
@@ -101,6 +106,10 @@ class Baseline:
     def forwards_per_step(self, sampling: Mapping) -> int:
         """Transformer forwards per step: 2 with classifier-free guidance (cond + uncond), else 1."""
         return 2 if float(sampling.get("guidance_scale", 1.0)) > 1.0 else 1
+
+    def computed_fraction(self, settings: Mapping, assumed: float) -> float:
+        """Share of transformer calls that run the block stack (below 1 only with a step cache)."""
+        return 1.0
 
     # -- building --------------------------------------------------------------------------------------------
 
@@ -258,10 +267,11 @@ class Wan21(_WanLike):
     asm_preset = "wan2.1"
     fps = 16
     sizing = {"mode": "max_area", "max_area": 480 * 832, "multiple": 16}
-    # guidance: the official batch script passes 1.0, the CLI default is 5.0 (REFERENCE §3, unresolved).
-    sampling = {"num_frames": 81, "num_inference_steps": 40, "guidance_scale": 5.0,
+    # Guidance 1.0 as the official batch script (REFERENCE §8): one forward per step. CFG 5: model=wan2.1-cfg5.
+    sampling = {"num_frames": 81, "num_inference_steps": 40, "guidance_scale": 1.0,
                 "scheduler": {"class": "UniPCMultistepScheduler", "flow_shift": 3.0}}
     scheduler = {**UNIPC_FLOW, "flow_shift": 3.0}
+    seed_mode = "fixed"  # the official script uses one seed per run for every sample
 
 
 @register_model("skyreels-v2-i2v")
@@ -340,85 +350,6 @@ class HunyuanI2V(Baseline):
         return {"prompt_template": {"template": "{}", "crop_start": 0, "image_emb_start": 1,
                                     "image_emb_end": 1 + n, "image_emb_len": n},
                 "max_sequence_length": text + n + 1}
-
-
-@register_model("framepack")
-class FramePack(Baseline):
-    family = "framepack"
-    pipeline = "HunyuanVideoFramepackPipeline"
-    checkpoint = "hunyuanvideo-community/HunyuanVideo"
-    extra_checkpoints = {"transformer": "lllyasviel/FramePackI2V_HY", "image_encoder": "lllyasviel/flux_redux_bfl"}
-    asm_preset = "framepack"
-    fps = 30
-    sizing = {"mode": "bucket", "bucket": 640}
-    # num_frames is the length of the saved video: 1 + sections * latent_window_size * 4 (6 s at 30 fps = 181).
-    sampling = {"sampling_type": "inverted_anti_drifting", "num_frames": 181, "latent_window_size": 9,
-                "num_inference_steps": 25, "guidance_scale": 10.0, "true_cfg_scale": 1.0}
-    scheduler = HUNYUAN_FLOW
-    memory = {"cpu_offload": False, "vae_tiling": True}
-    default_seed = 31337
-
-    def defaults(self) -> dict:
-        return {**super().defaults(), "seed": self.default_seed}
-
-    def sections(self, sampling: Mapping) -> int:
-        return max(1, round((int(sampling["num_frames"]) - 1) / (int(sampling["latent_window_size"]) * 4)))
-
-    def check_sampling(self, sampling) -> None:
-        window, n = int(sampling["latent_window_size"]), int(sampling["num_frames"])
-        if (n - 1) % (window * 4):
-            raise ValueError(f"model.sampling.num_frames={n}: FramePack makes 1 + sections * latent_window_size * 4 "
-                             f"frames (latent_window_size={window}); e.g. {1 + window * 4 * self.sections(sampling)}")
-
-    def denoising_calls(self, sampling) -> int:
-        return int(sampling["num_inference_steps"]) * self.sections(sampling)
-
-    def forwards_per_step(self, sampling) -> int:
-        return 2 if float(sampling.get("true_cfg_scale", 1.0)) > 1.0 else 1
-
-    def call_kwargs(self, pipe, image, prompt, height, width, settings) -> dict:
-        kwargs = super().call_kwargs(pipe, image, prompt, height, width, settings)
-        # diffusers counts sections as ceil(num_frames / ((window - 1) * 4 + 1)); ask for exactly `sections`.
-        window = int(kwargs["latent_window_size"])
-        kwargs["num_frames"] = self.sections(settings["sampling"]) * ((window - 1) * 4 + 1)
-        return kwargs
-
-    def components(self, size: str, transformer) -> dict:
-        cfg = transformer.config
-        image_encoder, feature_extractor = C.siglip_vision_encoder(size, cfg.image_proj_dim)
-        return {
-            "transformer": transformer,
-            "vae": C.hunyuan_vae(size, cfg.out_channels),
-            "text_encoder": C.llama_encoder(size, cfg.text_embed_dim),
-            "tokenizer": local_tokenizer(512),
-            "text_encoder_2": C.clip_text_encoder(size, cfg.pooled_projection_dim),
-            "tokenizer_2": local_tokenizer(77),
-            "image_encoder": image_encoder,
-            "feature_extractor": feature_extractor,
-        }
-
-    def local_tokenizer_kwargs(self, pipe, settings) -> dict:
-        # The default template crops 95 tokens counted with the real Llama tokenizer; a local one has no template.
-        return {"prompt_template": {"template": "{}", "crop_start": 0}}
-
-    def from_pretrained(self, settings, dtype):
-        from diffusers import HunyuanVideoFramepackTransformer3DModel
-        from transformers import SiglipImageProcessor, SiglipVisionModel
-
-        transformer = HunyuanVideoFramepackTransformer3DModel.from_pretrained(settings["transformer"], torch_dtype=dtype)
-        feature_extractor = SiglipImageProcessor.from_pretrained(settings["image_encoder"], subfolder="feature_extractor")
-        image_encoder = SiglipVisionModel.from_pretrained(settings["image_encoder"], subfolder="image_encoder", dtype=dtype)
-        return self.pipeline_class().from_pretrained(settings["checkpoint"], transformer=transformer,
-                                                     feature_extractor=feature_extractor, image_encoder=image_encoder,
-                                                     torch_dtype=dtype)
-
-
-@register_model("framepack-f1")
-class FramePackF1(FramePack):
-    extra_checkpoints = {**FramePack.extra_checkpoints, "transformer": "lllyasviel/FramePack_F1_I2V_HY_20250503"}
-    asm_preset = "framepack-f1"
-    fps = 24
-    sampling = {**FramePack.sampling, "sampling_type": "vanilla"}
 
 
 # ---- EasyAnimate ------------------------------------------------------------------------------------------------

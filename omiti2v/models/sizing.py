@@ -24,11 +24,16 @@ def max_area_size(width: int, height: int, max_area: int, multiple: int) -> tupl
 
 
 def bucket_size(width: int, height: int, bucket: int, multiple: int = 16) -> tuple[int, int]:
-    """FramePack's nearest bucket: the (h, w) whose aspect is closest to the image's."""
+    """FramePack's nearest bucket, official rule: the (h, w) of the table minimising |h_img*w - w_img*h|, the table
+    scanned in order with ties going to the LATER bucket. Other resolutions than 640 scale the table (tiny runs)."""
     scale = bucket / 640
-    buckets = {(max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
-               for h, w in FRAMEPACK_BUCKETS_640}
-    return min(sorted(buckets), key=lambda hw: abs(height * hw[1] - width * hw[0]))
+    best, best_metric = None, None
+    for h, w in FRAMEPACK_BUCKETS_640:
+        hw = (max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
+        metric = abs(height * hw[1] - width * hw[0])
+        if best_metric is None or metric <= best_metric:
+            best, best_metric = hw, metric
+    return best
 
 
 def target_size(sizing: Mapping, width: int, height: int) -> tuple[int, int]:
@@ -44,6 +49,19 @@ def target_size(sizing: Mapping, width: int, height: int) -> tuple[int, int]:
             h, w = w, h
         return h, w
     raise ValueError(f"model.sizing.mode: expected max_area | bucket | fixed, got {mode!r}")
+
+
+def framepack_fit_image(image: Image.Image, height: int, width: int) -> Image.Image:
+    """The official FramePack resize + center crop: unchanged when already (height, width); else LANCZOS to the
+    covering size int(round(side * scale)), then the crop box ((W - w)/2, (H - h)/2, ...) that PIL rounds half
+    to even (differs from `fit_image`'s floor by one pixel when the overhang is odd)."""
+    image = image.convert("RGB")
+    if (image.height, image.width) == (height, width):
+        return image
+    scale = max(width / image.width, height / image.height)
+    resized = image.resize((int(round(image.width * scale)), int(round(image.height * scale))), Image.Resampling.LANCZOS)
+    return resized.crop(((resized.width - width) / 2, (resized.height - height) / 2,
+                         (resized.width + width) / 2, (resized.height + height) / 2))
 
 
 def fit_image(image: Image.Image, height: int, width: int) -> Image.Image:
