@@ -3,7 +3,7 @@ functions by quadrature) on a closed-form Gaussian flow, the official sigmas/tim
 tiny FramePack pipeline run through it against the plain solver driven by the same transformer."""
 
 import math
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from scipy.integrate import quad
 from omiti2v.schedulers import FramePackUniPCScheduler, framepack_mu
 
 
-@lru_cache(maxsize=None)
+@cache
 def phi(k: int, z: float) -> float:
     """phi_k(z) = integral_0^1 exp((1 - u) z) u^(k-1) / (k-1)! du (the exponential-integrator functions)."""
     return quad(lambda u: math.exp((1 - u) * z) * u ** (k - 1) / math.factorial(k - 1), 0.0, 1.0,
