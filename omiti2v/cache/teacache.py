@@ -39,7 +39,8 @@ class TeaCacheConfig:
 
 @dataclass
 class TeaCacheState:
-    """Shared by the hooks of one transformer; `computed` holds one bool per call since the last reset."""
+    """Shared by the hooks of one transformer. `reset()` (diffusers calls it at the end of every pipeline call,
+    through `reset_stateful_hooks`) clears the cache; `computed`, one bool per call, survives it for the stats."""
 
     call_index: int = 0                      # within the current section
     distance: float = 0.0
@@ -50,7 +51,9 @@ class TeaCacheState:
     computed: list[bool] = field(default_factory=list)
 
     def reset(self) -> None:
+        computed = self.computed
         self.__init__()
+        self.computed = computed
 
 
 def _arg(args: tuple, kwargs: dict, index: int, name: str):
@@ -118,7 +121,8 @@ class _BlockHook(ModelHook):
 
 
 class TeaCacheHandle:
-    """Installed TeaCache: per-video statistics, `reset()` between videos, `remove()` restores the blocks."""
+    """Installed TeaCache: statistics since the last `reset()` (call it before each video), `remove()` restores
+    the blocks."""
 
     def __init__(self, transformer: torch.nn.Module, state: TeaCacheState, config: TeaCacheConfig):
         self.transformer, self.state, self.config = transformer, state, config
@@ -131,7 +135,9 @@ class TeaCacheHandle:
                 "skipped": marks.count("S"), "sections": [marks[k:k + n] for k in range(0, len(marks), n)]}
 
     def reset(self) -> None:
+        """Clear the cache and the statistics (before each video)."""
         self.state.reset()
+        self.state.computed.clear()
 
     def remove(self) -> None:
         HookRegistry.check_if_exists_or_initialize(self.transformer).remove_hook(HOOK_NAME, recurse=True)
