@@ -16,7 +16,7 @@ def plan(*overrides):
 
 
 def test_plan_counts_tokens_forwards_and_sections():
-    wan = plan("model=wan2.1-tiny")
+    wan = plan("model=wan2.1-tiny", "model.sampling.guidance_scale=5.0")
     # 32x64 px, 5 frames -> latent 2x4x8 -> patches (1,2,2): 2*2*4 tokens; CFG 5.0 -> 2 forwards per step
     assert (wan.height, wan.width, wan.frames, wan.video_tokens) == (32, 64, 5, 16)
     assert wan.forwards_per_step == 2 and wan.denoising_steps == 2
@@ -26,6 +26,17 @@ def test_plan_counts_tokens_forwards_and_sections():
     assert fp.forwards_per_step == 1 and fp.denoising_steps == 2 * 2
     table = format_costs([wan, fp])
     assert "wan2.1-tiny" in table and "framepack-tiny" in table
+
+
+def test_plan_halves_wan_at_guidance_one_and_counts_teacache():
+    paper = plan("model=wan2.1-tiny")                       # guidance 1.0: the unconditional pass is skipped
+    assert paper.forwards_per_step == 1 and paper.computed_fraction == 1.0
+    assert paper.seconds_per_video == pytest.approx(paper.seconds_per_forward * 2, rel=0.02, abs=0.01)
+    fp = plan("model=framepack-tiny", "model.sampling.num_frames=17", "+plan.teacache_computed_fraction=0.5")
+    assert fp.computed_fraction == 0.5
+    assert fp.seconds_per_video == pytest.approx(fp.seconds_per_forward * 4 * 0.5, rel=0.02, abs=0.01)
+    assert plan("model=framepack-tiny", "model.teacache.enabled=false").computed_fraction == 1.0
+    assert plan("model=framepack-tiny").computed_fraction == 0.6
 
 
 def test_plan_weights_steps_inside_the_asm_window():

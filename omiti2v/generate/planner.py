@@ -6,6 +6,10 @@ transformer (with ASM installed as configured) is run on them: one warm-up, then
 When ASM acts in a step window only, the forward is also timed at a timestep outside the window and the video
 estimate weights both by the number of steps the schedule spends in and out of the window.
 Estimates cover the transformer only (text/image encoders and the VAE run once per video and are excluded).
+Guidance counts through the forwards per step (Wan2.1 at guidance 1.0: one; CFG 5: two). A step cache
+(TeaCache on FramePack) is removed before timing, so a forward is a full one, and the video estimate assumes
+`plan.teacache_computed_fraction` of the calls run the block stack (default 0.6: FramePack's README gives
+1.5 vs 2.5 s per frame with/without TeaCache on an RTX 4090); the sidecars of a real run record the true share.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
+from omiti2v.cache import teacache_handle
 from omiti2v.models import baseline_for
 from omiti2v.runs import append_jsonl
 
@@ -29,6 +34,7 @@ from .runner import Generator
 from .sharding import local_device
 
 BENCHMARK_SIZE = 367  # samples in OmitI2V
+TEACACHE_COMPUTED_FRACTION = 0.6  # FramePack README: 1.5 s/frame with TeaCache vs 2.5 s without (RTX 4090)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class StepCost:
     hours_per_config: float
     peak_memory_gb: float | None            # during the timed forwards: transformer weights + activations
     peak_memory_pipeline_gb: float | None   # up to the first step: encoders, VAE encode, transformer resident
+    computed_fraction: float = 1.0          # share of calls that run the block stack (assumed, under TeaCache)
 
 
 class _Captured(Exception):
@@ -156,6 +163,11 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
         height, width = inputs.pop("_size")
         transformer = generator.pipe.transformer
         pipeline_peak = _peak_gb(device)
+        cache = teacache_handle(transformer)
+        if cache is not None:
+            cache.remove()  # time full forwards; the skipped share enters through `computed`
+        computed = baseline.computed_fraction(
+            settings, float(plan_cfg.get("teacache_computed_fraction", TEACACHE_COMPUTED_FRACTION)))
         _park_encoders(generator.pipe, device)
         per_forward = _timed_forward(transformer, inputs, repeats, device)
         sampling = settings["sampling"]
@@ -170,7 +182,7 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
         forwards = baseline.forwards_per_step(sampling)
         calls_per_schedule = baseline.denoising_calls(sampling) // steps  # FramePack: sections
         per_schedule = forwards * (active * per_forward + (steps - active) * (outside if outside is not None else per_forward))
-        per_video = per_schedule * calls_per_schedule
+        per_video = per_schedule * calls_per_schedule * computed
         peak = _peak_gb(device)
         cost = StepCost(
             model=settings["name"], asm=str(cfg.asm.get("name", "none")) if "asm" in cfg else "none",
@@ -183,7 +195,7 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
             denoising_steps=baseline.denoising_calls(sampling), asm_active_steps=active * calls_per_schedule,
             seconds_per_video=round(per_video, 2), samples=samples,
             hours_per_config=round(per_video * samples / 3600, 2), peak_memory_gb=peak,
-            peak_memory_pipeline_gb=pipeline_peak,
+            peak_memory_pipeline_gb=pipeline_peak, computed_fraction=computed,
         )
     finally:
         del generator
@@ -199,16 +211,17 @@ def _device_name(device: str) -> str:
 
 def format_costs(costs: list[StepCost]) -> str:
     header = (f"{'model':20s} {'asm':10s} {'schedule':11s} {'HxWxF':>13s} {'tokens':>7s} {'s/fwd':>7s} "
-              f"{'s/step':>7s} {'steps':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
+              f"{'s/step':>7s} {'steps':>5s} {'comp.':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
     rows = [header, "-" * len(header)]
     for c in costs:
         rows.append(f"{c.model:20s} {c.asm:10s} {c.schedule:11s} {f'{c.height}x{c.width}x{c.frames}':>13s} "
                     f"{c.video_tokens:7d} {c.seconds_per_forward:7.3f} {c.seconds_per_step:7.3f} {c.denoising_steps:5d} "
+                    f"{c.computed_fraction:5.2f} "
                     f"{c.seconds_per_video:8.1f} {c.hours_per_config:8.2f} "
                     f"{'-' if c.peak_memory_gb is None else f'{c.peak_memory_gb:.1f}':>7s}")
     if costs:
         rows.append(f"hours per config: {costs[0].samples} samples x seconds per video (transformer only), "
-                    f"device {costs[0].device}")
+                    f"device {costs[0].device}; comp.: share of calls computed (TeaCache: assumed)")
     return "\n".join(rows)
 
 
