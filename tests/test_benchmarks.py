@@ -18,6 +18,7 @@ EXPECTED_OUTPUT = {
     "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true'],
     "calibration_cost": ["time_ratio", "extra_peak_gb"],
     "judge_throughput": ["speedup vs official", '"parity"', '"fast"'],
+    "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
 }
 
 
