@@ -159,7 +159,7 @@ def tiny_pipeline():
     baseline = get_baseline("wan2.1-tiny")
     settings = baseline.settings({"name": "wan2.1-tiny", "weights": "tiny", "dtype": "float32",
                                   "sizing": {"mode": "max_area", "max_area": 2560, "multiple": 16},
-                                  "sampling": {"num_frames": 5, "num_inference_steps": 2}})
+                                  "sampling": {"num_frames": 5, "num_inference_steps": 2, "guidance_scale": 5.0}})
     pipe = baseline.build(settings, "cpu")
     pipe.set_progress_bar_config(disable=True)
     return pipe, baseline, settings, list(load_benchmark("mini"))
