@@ -74,11 +74,14 @@ def test_wan_rejects_frame_counts_the_vae_cannot_make():
 
 
 def test_image_sizing():
-    assert max_area_size(832, 480, 480 * 832, 16) == (480, 832)
-    h, w = max_area_size(480, 832, 480 * 832, 16)
-    assert (h, w) == (832, 480)
+    # The official float arithmetic: sqrt(399360 * 480/832) = 479.99999999999994 -> 29 latent pairs -> 464.
+    assert max_area_size(832, 480, 480 * 832, 16) == (464, 832)
+    assert max_area_size(480, 832, 480 * 832, 16) == (832, 480)   # sqrt(399360 / (832/480)) is 480.0 here
+    assert max_area_size(768, 512, 480 * 832, 16) == (512, 768)   # the authors' Wan2.1 video (REFERENCE §7)
     h, w = max_area_size(1280, 720, 480 * 832, 16)
     assert h % 16 == w % 16 == 0 and h * w <= 480 * 832 and abs(w / h - 16 / 9) < 0.05
+    # Official Wan2.1: size = 16 * floor(sqrt(480*832 * h/w) / 16); 1000x576: sqrt(230031.36) = 479.62 -> 464
+    assert max_area_size(1000, 576, 480 * 832, 16) == (464, 832)
     assert bucket_size(832, 480, 640) == (480, 832)
     assert bucket_size(480, 832, 640) == (832, 480)
     assert bucket_size(1000, 1000, 640) == (640, 608)      # a tie: the later bucket, as the official loop's <=

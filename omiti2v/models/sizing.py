@@ -16,10 +16,12 @@ FRAMEPACK_BUCKETS_640 = (
 
 
 def max_area_size(width: int, height: int, max_area: int, multiple: int) -> tuple[int, int]:
-    """(height, width) with about `max_area` pixels, the image's aspect, both multiples of `multiple`."""
+    """(height, width) with at most `max_area` pixels and the image's aspect, each rounded DOWN to `multiple`: the
+    official Wan2.1 rule lat = floor(sqrt(area * h / w) / 8 / 2) * 2, size = 8 * lat (multiple 16), in the same
+    float arithmetic (an 832x480 image gives 464x832: sqrt(399360 * 480/832) is 479.99999999999994)."""
     aspect = height / width
-    h = round(math.sqrt(max_area * aspect)) // multiple * multiple
-    w = round(math.sqrt(max_area / aspect)) // multiple * multiple
+    h = math.floor(math.sqrt(max_area * aspect) / multiple) * multiple
+    w = math.floor(math.sqrt(max_area / aspect) / multiple) * multiple
     return max(h, multiple), max(w, multiple)
 
 
