@@ -111,12 +111,21 @@ def test_timesteps_at_the_640_bucket_are_the_official_shifted_sigmas():
     assert [round(float(s) * 1000, 2) for s in scheduler.sigmas[[0, 1, 2, 10, 11, 24]]] == \
         [1000.0, 994.08, 987.73, 913.04, 899.08, 225.81]
     # The transformer (and ASM's t > 900 gate) see them cast to bf16: steps of 4 near 1000.
+    assert torch.equal(scheduler.timesteps, (official[:-1] * 1000).to(torch.bfloat16).float())
     assert scheduler.timesteps[:13].tolist() == [1000, 996, 988, 980, 972, 964, 956, 948, 936, 924, 912, 900, 884]
     assert int((scheduler.timesteps > 900).sum()) == 11
     # By hand: shifted sigma > 0.9 (before the cast) <=> t_unshifted > 0.9 / (0.9 + 7 * 0.1) = 0.5625, i.e.
     # 1 - k/25 > 0.5625 <=> k <= 10: 11 steps, and the bf16 cast moves none across 900 (899.08 -> 900, not > 900).
     assert sum(1 - k / 25 > 0.9 / (0.9 + 0.7) for k in range(25)) == 11
     assert scheduler.solver_order == 3 and len(scheduler.timesteps) == 25
+    # diffusers' FramePack pipeline derives mu from this scheduler's config the same way (then caps it at ln 7).
+    from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video_framepack import calculate_shift
+
+    config = scheduler.config
+    for tokens_ in (300.0, 1000.0, tokens):
+        mu = min(calculate_shift(tokens_, config.base_image_seq_len, config.max_image_seq_len, config.base_shift,
+                                 config.max_shift), math.log(7.0))
+        assert mu == pytest.approx(framepack_mu(tokens_))
 
 
 def test_default_mu_is_the_cap_and_bad_use_is_refused():
