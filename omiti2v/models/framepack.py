@@ -55,7 +55,7 @@ class FramePack(Baseline):
         sampling = settings["sampling"]
         pipe = super().build({**settings, "sampling": {k: v for k, v in sampling.items() if k != "scheduler"}}, device)
         if sampling["scheduler"] == "framepack_unipc":
-            pipe.scheduler = FramePackUniPCScheduler()
+            pipe.scheduler = FramePackUniPCScheduler(timestep_dtype=settings["dtype"])
         teacache = settings.get("teacache") or {}
         if teacache.get("enabled"):
             apply_teacache(pipe.transformer, TeaCacheConfig(rel_l1_thresh=float(teacache["rel_l1_thresh"]),
@@ -90,6 +90,10 @@ class FramePack(Baseline):
         # diffusers counts sections as ceil(num_frames / ((window - 1) * 4 + 1)); ask for exactly `sections`.
         window = int(kwargs["latent_window_size"])
         kwargs["num_frames"] = self.sections(settings["sampling"]) * ((window - 1) * 4 + 1)
+        if settings["sampling"]["scheduler"] == "framepack_unipc":
+            # The official unshifted grid is torch.linspace in float32; the pipeline's default, numpy's float64
+            # linspace cast to float32, differs in the last bit of some sigmas.
+            kwargs["sigmas"] = torch.linspace(1.0, 0.0, int(kwargs["num_inference_steps"]) + 1)[:-1].tolist()
         return kwargs
 
     def components(self, size: str, transformer) -> dict:

@@ -11,8 +11,10 @@ best configuration ends 1.7e-2 away), so the official update equations are writt
 
 The pipeline protocol is diffusers': the model is called on `sample` at `timesteps[i]`, then
 `step(model_output, t, sample)` returns the next point to evaluate (the predictor's output), or, after the
-last call, the final x0. Timesteps are sigma * 1000 cast to bfloat16 (the official wrapper casts them to the
-transformer's dtype), so the transformer and ASM's step window see the official values.
+last call, the final x0. Timesteps are sigma * 1000 cast to `timestep_dtype`, the transformer's dtype (the
+official wrapper casts them so; bf16 at real size), so the transformer and ASM's step window see the official
+values. mu comes from the pipeline: diffusers' FramePack pipeline computes it from this scheduler's config
+(base/max image_seq_len, base/max shift) and caps it at ln 7, as the official code.
 """
 
 from __future__ import annotations
@@ -31,13 +33,6 @@ TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float3
 def flux_shifted_sigmas(unshifted: torch.Tensor, mu: float) -> torch.Tensor:
     """The flux time shift exp(mu) / (exp(mu) + (1/t - 1)), in the input's dtype (t = 0 stays 0)."""
     return math.exp(mu) / (math.exp(mu) + (1.0 / unshifted - 1.0))
-
-
-def framepack_mu(image_seq_len: float, base_len: int = 256, max_len: int = 4096, base_shift: float = 0.5,
-                 max_shift: float = 1.15, cap: float = math.log(7.0)) -> float:
-    """mu of one section's L latent tokens (latent frames x H/16 x W/16), capped at ln 7 as the official code."""
-    mu = base_shift + (max_shift - base_shift) * (image_seq_len - base_len) / (max_len - base_len)
-    return min(mu, cap)
 
 
 @dataclass
@@ -165,6 +160,3 @@ class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
         corrector_base = base - c.b_h * sum((r * d for r, d in zip(c.rhos_c[:-1], d1s, strict=True)), torch.zeros_like(x))
         self._pending = (corrector_base, c.b_h * c.rhos_c[-1], x0_prev)
         return predicted
-
-    def __len__(self) -> int:
-        return self.config.num_train_timesteps
