@@ -141,6 +141,8 @@ def test_nan_frames_are_a_failure():
     with pytest.raises(BadOutputError, match="1 of 3 frames"):
         to_uint8(frames)
     assert to_uint8(np.ones((1, 2, 2, 3))).max() == 255
+    half = np.full((1, 1, 1, 3), 0.999 / 255 * 128, dtype=np.float32)   # 127.87 levels
+    assert (to_uint8(half)[0, 0, 0, 0], to_uint8(half, "truncate")[0, 0, 0, 0]) == (128, 127)
 
 
 def test_shard_sources_and_assignment():

@@ -46,6 +46,7 @@ def test_yaml_matches_registry_defaults(name):
     assert (cfg.get("seed") or None) == defaults["seed"]
     assert cfg.get("seed_mode", "per_sample") == defaults["seed_mode"]
     assert to_plain(cfg.get("teacache")) == defaults.get("teacache")
+    assert to_plain(cfg.get("video") or defaults["video"]) == defaults["video"]
 
 
 def test_reference_settings():
@@ -139,6 +140,10 @@ def test_paper_generation_settings():
         cfg = model_cfg(name)
         assert cfg.seed == 31337 and cfg.seed_mode == "fixed" and cfg.sampling.scheduler == "framepack_unipc"
         assert to_plain(cfg.teacache) == {"enabled": True, "rel_l1_thresh": 0.15}
+    assert (to_plain(wan.video), to_plain(model_cfg("framepack").video)) == (
+        {"crf": 10, "uint8": "truncate"}, {"crf": 25, "uint8": "truncate"})   # imageio quality 8 / 5
+    with pytest.raises(ValueError, match="model.video.uint8"):
+        get_baseline("wan2.1").settings({"video": {"uint8": "floor"}})
     with pytest.raises(ValueError, match="model.seed_mode"):
         get_baseline("framepack").settings({"seed_mode": "random"})
     with pytest.raises(ValueError, match="model.sampling.scheduler"):

@@ -111,8 +111,9 @@ def remove_stale_temp_files(run: RunDir, ids: list[str]) -> int:
     return removed
 
 
-def to_uint8(frames: Any) -> np.ndarray:
-    """Pipeline output (T, H, W, 3) floats in [0, 1] -> uint8, refusing NaN/inf frames."""
+def to_uint8(frames: Any, rounding: str = "round") -> np.ndarray:
+    """Pipeline output (T, H, W, 3) floats in [0, 1] -> uint8 ("round", or "truncate" as the official scripts'
+    astype), refusing NaN/inf frames."""
     array = np.asarray(frames, dtype=np.float32)
     if array.ndim != 4 or array.shape[-1] != 3:
         raise BadOutputError(f"pipeline returned frames of shape {array.shape}, expected (T, H, W, 3)")
@@ -120,7 +121,8 @@ def to_uint8(frames: Any) -> np.ndarray:
     if bad.any():
         frames_hit = sorted({int(t) for t in np.nonzero(bad)[0]})
         raise BadOutputError(f"NaN/inf values in {len(frames_hit)} of {len(array)} frames (first: {frames_hit[:5]})")
-    return (array.clip(0.0, 1.0) * 255.0).round().astype(np.uint8)
+    scaled = array.clip(0.0, 1.0) * 255.0
+    return (scaled if rounding == "truncate" else scaled.round()).astype(np.uint8)
 
 
 class Generator:
@@ -184,12 +186,13 @@ class Generator:
         teacache = teacache_handle(self.pipe.transformer)
         if teacache is not None:
             teacache.reset()
+        video = self.settings["video"]
         t1 = time.perf_counter()
-        frames = to_uint8(self.pipe(**kwargs).frames[0])
+        frames = to_uint8(self.pipe(**kwargs).frames[0], video["uint8"])
         timings["pipeline"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         fps = float(self.settings["fps"])
-        write_video(run.video(sample.id), frames, fps)
+        write_video(run.video(sample.id), frames, fps, crf=int(video["crf"]))
         timings["encode"] = time.perf_counter() - t2
         return {
             "sample_id": sample.id, "status": "ok", "error": None, "seed": seed, "base_seed": self.base_seed,
@@ -201,7 +204,7 @@ class Generator:
             "input_blur": self.input_blur, "compile": self.compile_mode, "config_hash": self.config_hash,
             "teacache": None if teacache is None else teacache.stats(),
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
-                         "sampling": self.settings["sampling"], "dtype": self.settings["dtype"]},
+                         "sampling": self.settings["sampling"], "dtype": self.settings["dtype"], "video": video},
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "shard": str(shard), "host": platform.node(), "device": self.device,
         }

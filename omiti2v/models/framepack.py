@@ -36,6 +36,7 @@ class FramePack(Baseline):
     default_seed = 31337
     seed_mode = "fixed"
     teacache = {"enabled": True, "rel_l1_thresh": 0.15}
+    video = {"crf": 25, "uint8": "truncate"}  # imageio's default quality 5
 
     def defaults(self) -> dict:
         return {**super().defaults(), "seed": self.default_seed, "teacache": dict(self.teacache)}

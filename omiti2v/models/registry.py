@@ -66,6 +66,9 @@ class Baseline:
     scheduler: dict = {}  # class + kwargs of the scheduler built for random/tiny weights
     memory: dict = {"cpu_offload": False, "vae_tiling": False}
     seed_mode: str = "per_sample"
+    # How frames become the MP4: float [0, 1] -> uint8 by "round" or "truncate" (the official scripts' astype),
+    # then H.264 at this CRF (imageio's quality q maps to crf int((1 - q/10) * 51)).
+    video: dict = {"crf": 18, "uint8": "round"}
 
     # -- settings --------------------------------------------------------------------------------------------
 
@@ -75,7 +78,7 @@ class Baseline:
                 "checkpoint": self.checkpoint, **self.extra_checkpoints, "weights": "pretrained",
                 "asm_preset": self.asm_preset, "dtype": "bfloat16", "fps": self.fps, "sizing": dict(self.sizing),
                 "sampling": copy.deepcopy(self.sampling), "memory": dict(self.memory), "seed": None,
-                "seed_mode": self.seed_mode}
+                "seed_mode": self.seed_mode, "video": dict(self.video)}
 
     def settings(self, model_cfg: Mapping | None = None) -> dict:
         """Defaults overridden key by key by `cfg.model` (a Hydra DictConfig or a plain dict)."""
@@ -84,6 +87,8 @@ class Baseline:
             raise ValueError(f"model.weights: expected one of {WEIGHTS}, got {settings['weights']!r}")
         if settings["dtype"] not in DTYPES:
             raise ValueError(f"model.dtype: expected one of {list(DTYPES)}, got {settings['dtype']!r}")
+        if settings["video"]["uint8"] not in ("round", "truncate"):
+            raise ValueError(f"model.video.uint8: expected round | truncate, got {settings['video']['uint8']!r}")
         if settings["seed_mode"] not in SEED_MODES:
             raise ValueError(f"model.seed_mode: expected one of {SEED_MODES}, got {settings['seed_mode']!r}")
         self.check_sampling(settings["sampling"])
@@ -272,6 +277,7 @@ class Wan21(_WanLike):
                 "scheduler": {"class": "UniPCMultistepScheduler", "flow_shift": 3.0}}
     scheduler = {**UNIPC_FLOW, "flow_shift": 3.0}
     seed_mode = "fixed"  # the official script uses one seed per run for every sample
+    video = {"crf": 10, "uint8": "truncate"}  # imageio quality 8
 
 
 @register_model("skyreels-v2-i2v")
