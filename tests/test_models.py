@@ -146,5 +146,7 @@ def test_paper_generation_settings():
         get_baseline("wan2.1").settings({"video": {"uint8": "floor"}})
     with pytest.raises(ValueError, match="model.seed_mode"):
         get_baseline("framepack").settings({"seed_mode": "random"})
+    with pytest.raises(ValueError, match="model.teacache"):
+        get_baseline("framepack").settings({"sampling": {"true_cfg_scale": 3.0}})
     with pytest.raises(ValueError, match="model.sampling.scheduler"):
         get_baseline("framepack").settings({"sampling": {"scheduler": "unipc"}})

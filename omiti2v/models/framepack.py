@@ -46,6 +46,9 @@ class FramePack(Baseline):
         if settings["sampling"].get("scheduler") not in SCHEDULERS:
             raise ValueError(f"model.sampling.scheduler: expected one of {SCHEDULERS}, "
                              f"got {settings['sampling'].get('scheduler')!r}")
+        if (settings.get("teacache") or {}).get("enabled") and self.forwards_per_step(settings["sampling"]) > 1:
+            raise ValueError("model.teacache counts one transformer call per step (official: cfg 1); disable it "
+                             "(model.teacache.enabled=false) for true_cfg_scale > 1")
         return settings
 
     def build(self, settings: Mapping, device: str | torch.device = "cpu"):
