@@ -44,3 +44,9 @@ def test_plan_weights_steps_inside_the_asm_window():
     assert isinstance(cost, StepCost) and cost.asm == "scalar"
     assert 1 <= cost.asm_active_steps < 4  # the early window (t > 900) holds only the first steps
     assert cost.seconds_per_forward_outside_window is not None
+
+
+def test_plan_counts_framepacks_early_window_on_its_own_timesteps():
+    # FramePack's UniPC timesteps at the 640-bucket shift: 11 of 25 per section have t > 900 (also bf16-cast).
+    cost = plan("model=framepack-tiny", "asm=scalar", "schedule=paper", "model.sampling.num_inference_steps=25")
+    assert cost.denoising_steps == 25 and cost.asm_active_steps == 11
