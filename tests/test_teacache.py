@@ -146,15 +146,19 @@ def test_asm_acts_only_on_computed_calls(tiny_framepack):
     config = ASMConfig.preset("framepack", blocks="all", window="all")
     asm = apply_asm(pipe, config)
     teacache = apply_teacache(pipe.transformer, TeaCacheConfig(rel_l1_thresh=1e9, num_steps=STEPS))
-    events, timesteps = [], []
+    events, timesteps, multipliers = [], [], {}
     stamp = pipe.transformer.register_forward_pre_hook(lambda m, a, kw: timesteps.append(float(kw["timestep"].max())),
                                                        with_kwargs=True)
+    # the logit multiplier of every hooked attention as ASM set it for this call, read after the call
+    snapshot = pipe.transformer.register_forward_hook(
+        lambda m, a, out: multipliers.__setitem__(timesteps[-1], asm.logit_multipliers()))
     recorder = intercept_attention(find_attention_sites(pipe.transformer),
-                                   lambda call: events.append((asm.timestep, call.site, call.logit_scale)))
+                                   lambda call: events.append((timesteps[-1], call.module_name, call.site)))
     try:
         run(pipe, kwargs)
     finally:
         recorder.remove()
+        snapshot.remove()
         stamp.remove()
         teacache.remove()
         asm.remove()
@@ -163,5 +167,7 @@ def test_asm_acts_only_on_computed_calls(tiny_framepack):
     computed = {t for t, mark in zip(timesteps, pattern, strict=True) if mark == "C"}
     assert {t for t, _, _ in events} == computed          # no attention at all on skipped calls
     single = pipe.transformer.config.num_single_layers
-    scaled = [e for e in events if e[2] != 1.0]
-    assert len(scaled) == single * len(computed) and {(s, g) for _, s, g in scaled} == {("single", config.gamma_k)}
+    scaled = [(t, site, multipliers[t].get((name, site), 1.0)) for t, name, site in events]
+    scaled = [(t, site, g) for t, site, g in scaled if g != 1.0]
+    assert len(scaled) == single * len(computed)
+    assert {(site, round(g, 6)) for _, site, g in scaled} == {("single", round(config.gamma_k, 6))}
