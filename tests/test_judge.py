@@ -107,7 +107,7 @@ def test_video_sampling_matches_qwen_vl_utils(shared_videos):
     from qwen_vl_utils import fetch_video
 
     path = shared_videos / "wan21_original_car.mp4"  # 81 frames, 16 fps, 768x512
-    ours = load_judge_video(path, VideoSpec())
+    ours = load_judge_video(path, VideoSpec(metadata_fps=None))  # the true metadata: source indices
     (ref, meta) = fetch_video({"video": str(path), "fps": 8, "max_pixels": 360 * 420}, return_video_metadata=True)
     assert ours.frames.shape == ref.shape == (40, 3, 308, 476)
     assert list(ours.metadata["frames_indices"]) == list(meta["frames_indices"])

@@ -1,16 +1,17 @@
 """Qwen2.5-VL as a yes/no judge: loading, prompt building, and the two answering modes.
 
-Both modes preprocess each video once (one processor call per batch of samples) and share it between the
-questions of its sample. The prompt up to the end of the video (system turn, user header, video) is identical
-for every question of a sample, so it runs once per sample (vision tower and ~3.7k LLM tokens); its KV cache is
-copied to one row per question and only the question suffixes run, with the M-RoPE positions they have in the
-question's own prompt.
+The prompt up to the end of the video (system turn, user header, video) is the same for every question of a
+sample, so it runs once per sample (vision tower and 4-6k LLM tokens) and is never copied per question. Every
+question token gets the M-RoPE position it has in that question's own prompt: text after the video continues
+from the prefix's largest position + 1, the same in all three axes.
 
-- parity: the paper's procedure (greedy `generate`, free text, the parsing rule), continued from the shared
-  prefix cache: the computation of generating each question alone (in float32 the tests find the replies
-  token-identical).
-- fast: one suffix forward per question; P(yes) comes from the next-token logits of "Yes" and "No" (no leading
-  space: the reply starts right after the assistant header).
+- parity: the paper's procedure (greedy `generate`, free text, the parsing rule). The batch's prefixes are
+  prefilled once into one DynamicCache (one row per sample); the questions are then generated in rounds, round
+  j asking every sample's j-th question from that cache, which is cropped back to the prefix after each round.
+  One prefix copy per sample; in float32 the replies are token-identical to generating each question alone.
+- fast: one forward per sample over [prefix, question 1, ..., question n] with a 4-D attention mask that lets
+  each question see the prefix and itself only; no cache is kept. P(yes) comes from the next-token logits of
+  "Yes" and "No" at each question's last token (no leading space: the reply starts after the assistant header).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class VqaJudge:
         self.min_new_tokens = min_new_tokens
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.yes_id, self.no_id = (self._single_token(w) for w in ("Yes", "No"))
+        self.prefix_text = self.split_prompt("?")[0]
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -95,7 +97,8 @@ class VqaJudge:
         return self.model.device
 
     def chat_text(self, question: str) -> str:
-        """The full prompt for one question: the chat template around [video, question text]."""
+        """The official prompt for one question: one user turn [video, question text], no system message (the
+        chat template adds its default system prompt), then the assistant header."""
         messages = [{"role": "user", "content": [{"type": "video", "video": "<video>"}, {"type": "text", "text": question_text(question)}]}]
         return self.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
@@ -108,10 +111,13 @@ class VqaJudge:
         cut = text.index(marker) + len(marker)
         return text[:cut], text[cut:]
 
-    def encode_prefixes(self, videos: Sequence[JudgeVideo], prefix: str):
+    def suffix_ids(self, question: str) -> list[int]:
+        return self.tokenizer.encode(self.split_prompt(question)[1], add_special_tokens=False)
+
+    def encode_prefixes(self, videos: Sequence[JudgeVideo]):
         """One processor call for a batch of videos: prefix token rows (left padded) and video tensors."""
         return self.processor(
-            text=[prefix] * len(videos),
+            text=[self.prefix_text] * len(videos),
             videos=[v.frames for v in videos],
             video_metadata=[v.metadata for v in videos],
             do_sample_frames=False,
@@ -130,131 +136,92 @@ class VqaJudge:
             return_tensors="pt",
         ).to(self.device)
 
-    def _suffix_ids(self, items: Sequence[SampleItem]) -> tuple[str, list[list[list[int]]]]:
-        prefix = None
-        suffixes = []
-        for item in items:
-            ids = []
-            for q in item.questions:
-                p, s = self.split_prompt(q)
-                prefix = prefix or p
-                ids.append(self.tokenizer.encode(s, add_special_tokens=False))
-            suffixes.append(ids)
-        return prefix, suffixes
-
-    def _question_rows(self, enc, suffixes: list[list[list[int]]]) -> tuple[dict, list[int]]:
-        """Per-token tensors of the full (prefix + question) rows, left padded, and the sample of each row.
-
-        Built from the once-processed prefixes: every per-token key the processor returned (input ids,
-        attention mask, and in newer transformers the modality ids) is the prefix's unpadded values followed
-        by the question's tokens.
-        """
-        token_keys = [k for k, v in enc.items() if torch.is_tensor(v) and v.shape[:2] == enc["input_ids"].shape]
-        rows, samples = [], []
-        for s, qs in enumerate(suffixes):
-            keep = enc["attention_mask"][s].bool()
-            for ids in qs:
-                row = {}
-                for k in token_keys:
-                    tail = torch.tensor(ids) if k == "input_ids" else torch.full((len(ids),), int(k == "attention_mask"))
-                    row[k] = torch.cat([enc[k][s][keep].cpu(), tail.to(enc[k].dtype)])
-                rows.append(row)
-                samples.append(s)
-        width = max(len(r["input_ids"]) for r in rows)
-        inputs = {}
-        for k in token_keys:
-            pad = self.pad_id if k == "input_ids" else 0
-            inputs[k] = torch.stack([torch.nn.functional.pad(r[k], (width - len(r[k]), 0), value=pad) for r in rows])
-        inputs["video_grid_thw"] = enc["video_grid_thw"][samples]
-        if "second_per_grid_ts" in enc:
-            ts = enc["second_per_grid_ts"]
-            inputs["second_per_grid_ts"] = ts[samples] if torch.is_tensor(ts) else [ts[s] for s in samples]
-        return inputs, samples
-
-    def _rope_positions(self, rows: dict) -> torch.Tensor:
-        """(3, rows, width) M-RoPE positions of full rows, from the model's own rule (it changes across
-        transformers versions, so it is asked, not re-implemented)."""
+    def _prefix_positions(self, enc) -> tuple[torch.Tensor, torch.Tensor]:
+        """(3, rows, width) M-RoPE positions of the prefix rows and each row's first text position after them,
+        both from the model's own rule (asked with one text token appended, since the rule for text after a
+        video changes across transformers versions)."""
         get_rope_index = self.model.model.get_rope_index
         accepted = inspect.signature(get_rope_index).parameters
-        kwargs = {k: v for k, v in rows.items() if k in accepted and k != "input_ids"}
-        positions, _ = get_rope_index(rows["input_ids"], **kwargs)
-        return positions
+        rows = enc["input_ids"].shape[0]
+        extended = {}
+        for k, v in enc.items():
+            if torch.is_tensor(v) and v.shape[:2] == enc["input_ids"].shape:  # per-token keys: one more text token
+                extra = self.pad_id if k == "input_ids" else int(k == "attention_mask")
+                v = torch.cat([v, torch.full((rows, 1), extra, dtype=v.dtype)], dim=1)
+            extended[k] = v
+        kwargs = {k: v for k, v in extended.items() if k in accepted and k != "input_ids"}
+        positions, _ = get_rope_index(extended["input_ids"], **kwargs)
+        return positions[:, :, :-1], positions[0, :, -1]
 
-    def _shared_prefix(self, items: Sequence[SampleItem]):
-        """Run each sample's video prefix once and lay out one continuation row per (sample, question).
-
-        The prefix forward (vision tower and the prompt through the video) runs on the batch of samples; its
-        KV cache is then copied to one row per question. Each row is the sample's prefix (as padded in the
-        prefix batch) followed by its question suffix, left padded to the longest suffix, so rows may hold
-        padding between prefix and suffix. M-RoPE positions of the real tokens come from the model's own rule
-        on the unshared full rows, so every token sits where it would in the question's own prompt.
-        Returns (cache, row input ids, row attention mask, row positions (3, rows, length), suffixes).
-        """
-        prefix, suffixes = self._suffix_ids(items)
-        enc = self.encode_prefixes([it.video for it in items], prefix)
-        full_rows, samples = self._question_rows(enc, suffixes)
-        full_positions = self._rope_positions(full_rows)
-
-        lengths = [len(ids) for qs in suffixes for ids in qs]
-        width = max(lengths)
-        suffix_ids = torch.full((len(lengths), width), self.pad_id, dtype=torch.long)
-        suffix_mask = torch.zeros((len(lengths), width), dtype=torch.long)
-        for r, ids in enumerate(ids for qs in suffixes for ids in qs):
-            suffix_ids[r, width - len(ids):] = torch.tensor(ids)
-            suffix_mask[r, width - len(ids):] = 1
-        sample_of_row = torch.tensor(samples)
-        input_ids = torch.cat([enc["input_ids"][sample_of_row], suffix_ids], dim=1)
-        attention_mask = torch.cat([enc["attention_mask"][sample_of_row], suffix_mask], dim=1)
-        positions = torch.ones((3, *input_ids.shape), dtype=torch.long)
-        # both layouts hold each row's real tokens in the same order, only the padding differs
-        positions[:, attention_mask.bool()] = full_positions[:, full_rows["attention_mask"].bool()]
-
-        cache = self.model(**enc.to(self.device), use_cache=True, logits_to_keep=1).past_key_values
-        cache.batch_select_indices(sample_of_row.to(self.device))
-        return cache, input_ids.to(self.device), attention_mask.to(self.device), positions.to(self.device), suffixes
+    def _model_inputs(self, enc) -> dict:
+        """The processor's video tensors for the model (per-token keys are rebuilt by each mode)."""
+        return {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")}
 
     @torch.inference_mode()
     def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
-        """P(yes) per question: one prefix forward per sample, one suffix forward per question row."""
-        cache, input_ids, attention_mask, positions, suffixes = self._shared_prefix(items)
-        start = cache.get_seq_length()
+        """P(yes) per question: one masked forward per sample over its prefix and all its questions."""
+        return [self._fast_one(item) for item in items]
+
+    def _fast_one(self, item: SampleItem) -> list[float]:
+        enc = self.encode_prefixes([item.video])
+        prefix_positions, following = self._prefix_positions(enc)
+        n_prefix = enc["input_ids"].shape[1]
+        questions = [self.suffix_ids(q) for q in item.questions]
+        ids = torch.cat([enc["input_ids"][0], *(torch.tensor(q) for q in questions)])
+        block = torch.cat([torch.full((n_prefix,), -1), *(torch.full((len(q),), j) for j, q in enumerate(questions))])
+        text_positions = torch.cat([following[0] + torch.arange(len(q)) for q in questions])
+        positions = torch.cat([prefix_positions[:, 0], text_positions.expand(3, -1)], dim=1)
+        causal = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
+        sees = causal & ((block[None, :] == -1) | (block[None, :] == block[:, None]))  # the prefix, or its own question
+        last = n_prefix + torch.tensor([len(q) for q in questions]).cumsum(0) - 1
         logits = self.model(
-            input_ids=input_ids[:, start:],
-            attention_mask=attention_mask,
-            position_ids=positions[:, :, start:],
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-        ).logits[:, -1].float()
-        p_yes = torch.softmax(logits[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
-        return _regroup(p_yes, suffixes)
+            input_ids=ids[None].to(self.device),
+            attention_mask=sees[None, None].to(self.device),
+            position_ids=positions[:, None].to(self.device),
+            use_cache=False,
+            logits_to_keep=last.to(self.device),
+            **self._model_inputs(enc.to(self.device)),
+        ).logits[0].float()
+        return torch.softmax(logits[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
 
     @torch.inference_mode()
     def parity(self, items: Sequence[SampleItem]) -> list[list[str]]:
-        """Free-text replies by greedy generation, one row per (sample, question), continuing from the shared
-        video prefix: `generate` gets the full rows, the prefilled cache (it runs only the uncached suffix) and
-        explicit 3D positions (it extends them by one per new token, as text positions grow)."""
-        cache, input_ids, attention_mask, positions, suffixes = self._shared_prefix(items)
-        generated = self.model.generate(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=positions,
-            past_key_values=cache,
-            do_sample=False,
-            max_new_tokens=self.max_new_tokens,
-            min_new_tokens=self.min_new_tokens or None,
-        )
-        width = input_ids.shape[1]
-        return _regroup(self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True), suffixes)
-
-
-def _regroup(flat: list, suffixes: list[list]) -> list[list]:
-    """Split a flat per-row list back into one list per sample."""
-    out, i = [], 0
-    for qs in suffixes:
-        out.append(flat[i:i + len(qs)])
-        i += len(qs)
-    return out
+        """Free-text replies by greedy generation: prefixes prefilled once, then one `generate` per question round
+        (all samples' j-th question) from that cache. A sample with fewer questions repeats its last one in the
+        later rounds; that reply is dropped. Rows are [prefix (left padded) | question (left padded)]: the padding
+        between them is masked and the explicit 3-D positions skip it."""
+        enc = self.encode_prefixes([it.video for it in items])
+        prefix_positions, following = self._prefix_positions(enc)
+        enc = enc.to(self.device)
+        cache = self.model(**enc, use_cache=True, logits_to_keep=1).past_key_values
+        n_prefix = cache.get_seq_length()
+        replies: list[list[str]] = [[] for _ in items]
+        for j in range(max(len(it.questions) for it in items)):
+            suffixes = [self.suffix_ids(it.questions[min(j, len(it.questions) - 1)]) for it in items]
+            width = max(len(s) for s in suffixes)
+            suffix_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
+            suffix_mask = torch.zeros((len(items), width), dtype=torch.long)
+            suffix_positions = torch.zeros((3, len(items), width), dtype=torch.long)
+            for r, s in enumerate(suffixes):
+                suffix_ids[r, width - len(s):] = torch.tensor(s)
+                suffix_mask[r, width - len(s):] = 1
+                suffix_positions[:, r, width - len(s):] = following[r] + torch.arange(len(s))
+            input_ids = torch.cat([enc["input_ids"].cpu(), suffix_ids], dim=1)
+            generated = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1).to(self.device),
+                position_ids=torch.cat([prefix_positions, suffix_positions], dim=2).to(self.device),
+                past_key_values=cache,
+                do_sample=False,
+                max_new_tokens=self.max_new_tokens,
+                min_new_tokens=self.min_new_tokens or None,
+            )
+            cache.crop(n_prefix - cache.get_seq_length())  # back to the shared prefix for the next round
+            texts = self.tokenizer.batch_decode(generated[:, input_ids.shape[1]:], skip_special_tokens=True)
+            for r, text in enumerate(texts):
+                if j < len(items[r].questions):
+                    replies[r].append(text)
+        return replies
 
 
 def default_device(device: str) -> str:

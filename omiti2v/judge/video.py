@@ -3,7 +3,9 @@
 qwen-vl-utils' `fetch_video` samples `fps` frames per second (an even count, linspace indices) and resizes
 every frame (bicubic, antialiased) to a multiple of 28 within [min_pixels, max_pixels]. We reuse its sizing
 functions but decode with `omiti2v.video.read_video`, so a broken file raises one `VideoDecodeError` instead of
-a silent fallback, and the frames of a sample are read exactly once however many questions it has.
+a silent fallback, the frames of a sample are read exactly once however many questions it has, and only the
+sampled frames are decoded (decord's get_batch). `plan_judge_video` sizes a video from its header alone, so
+batches can be planned before anything is decoded.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ from pathlib import Path
 
 import torch
 
-from ..video import read_video
+from ..video import probe_video, read_video
 
 PAPER_FPS = 8.0
 PAPER_MAX_PIXELS = 360 * 420
+PAPER_METADATA_FPS = 2.0  # what transformers 4.50 assumed when qwen.py passed no fps (REFERENCE §8)
+MERGED_PATCH = 28  # one LLM video token covers 28x28 pixels of 2 frames (patch 14, spatial merge 2, temporal 2)
 
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """How the judge samples a video (REFERENCE §4: fps 8, max_pixels 360*420)."""
+    """How the judge samples a video (REFERENCE §4: fps 8, max_pixels 360*420; §8: metadata fps 2.0)."""
 
     fps: float = PAPER_FPS
     max_pixels: int = PAPER_MAX_PIXELS
     min_pixels: int | None = None  # None: qwen-vl-utils' default, lowered to max_pixels when above it
+    metadata_fps: float | None = PAPER_METADATA_FPS  # the sampled fps the processor is told; None: the true one
 
     def pixel_range(self) -> tuple[int, int]:
         from qwen_vl_utils import vision_process
@@ -35,6 +40,22 @@ class VideoSpec:
         return min(low, self.max_pixels), self.max_pixels
 
 
+@dataclass(frozen=True)
+class VideoPlan:
+    """What the judge will read from one file: source fps and frame count, sampled indices, resized size."""
+
+    source_fps: float
+    total_frames: int
+    indices: tuple[int, ...]
+    height: int
+    width: int
+
+    @property
+    def video_tokens(self) -> int:
+        """LLM tokens of the video after the processor's 2x2 spatial and 2-frame temporal merge."""
+        return (len(self.indices) // 2) * (self.height // MERGED_PATCH) * (self.width // MERGED_PATCH)
+
+
 @dataclass
 class JudgeVideo:
     """Sampled, resized float frames (T, C, H, W) and the metadata transformers needs for temporal positions."""
@@ -42,19 +63,40 @@ class JudgeVideo:
     frames: torch.Tensor
     metadata: dict
 
+    @property
+    def video_tokens(self) -> int:
+        t, _, h, w = self.frames.shape
+        return (t // 2) * (h // MERGED_PATCH) * (w // MERGED_PATCH)
 
-def load_judge_video(path: str | Path, spec: VideoSpec) -> JudgeVideo:
-    """Decode `path` once and sample/resize it as qwen-vl-utils would; raises VideoDecodeError on a bad file."""
+
+def plan_judge_video(path: str | Path, spec: VideoSpec) -> VideoPlan:
+    """Sampling and size from the header only; raises VideoDecodeError on a missing or unreadable file."""
     from qwen_vl_utils.vision_process import smart_nframes, smart_resize
+
+    info = probe_video(path)
+    nframes = smart_nframes({"fps": spec.fps}, total_frames=info.num_frames, video_fps=info.fps)
+    indices = torch.linspace(0, info.num_frames - 1, nframes).round().long().tolist()
+    min_pixels, max_pixels = spec.pixel_range()
+    height, width = smart_resize(info.height, info.width, factor=MERGED_PATCH, min_pixels=min_pixels,
+                                 max_pixels=max_pixels)
+    return VideoPlan(info.fps, info.num_frames, tuple(indices), height, width)
+
+
+def load_judge_video(path: str | Path, spec: VideoSpec, plan: VideoPlan | None = None) -> JudgeVideo:
+    """Decode the sampled frames of `path` and resize them as qwen-vl-utils would; VideoDecodeError on a bad file.
+
+    The metadata tells the processor the sampled clip's fps: `spec.metadata_fps` (the paper's 2.0, giving
+    second_per_grid_ts 1.0) or, when None, the true rate (source fps x sampled / total frames)."""
     from torchvision.transforms import InterpolationMode
     from torchvision.transforms.functional import resize
 
-    frames, info = read_video(path)
-    total = len(frames)
-    nframes = smart_nframes({"fps": spec.fps}, total_frames=total, video_fps=info.fps)
-    indices = torch.linspace(0, total - 1, nframes).round().long().tolist()
-    video = torch.from_numpy(frames[indices]).permute(0, 3, 1, 2)
-    min_pixels, max_pixels = spec.pixel_range()
-    height, width = smart_resize(video.shape[2], video.shape[3], factor=28, min_pixels=min_pixels, max_pixels=max_pixels)
-    video = resize(video, [height, width], interpolation=InterpolationMode.BICUBIC, antialias=True).float()
-    return JudgeVideo(video, {"fps": info.fps, "frames_indices": indices, "total_num_frames": total})
+    plan = plan or plan_judge_video(path, spec)
+    frames, _ = read_video(path, plan.indices)
+    video = torch.from_numpy(frames).permute(0, 3, 1, 2)
+    video = resize(video, [plan.height, plan.width], interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+    if spec.metadata_fps is None:
+        metadata = {"fps": plan.source_fps, "frames_indices": list(plan.indices), "total_num_frames": plan.total_frames}
+    else:
+        n = len(plan.indices)
+        metadata = {"fps": spec.metadata_fps, "frames_indices": list(range(n)), "total_num_frames": n}
+    return JudgeVideo(video, metadata)
