@@ -85,6 +85,8 @@ class VqaJudge:
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
         self.yes_id, self.no_id = (self._single_token(w) for w in ("Yes", "No"))
         self.prefix_text = self.split_prompt("?")[0]
+        # prefix tokens besides the video's own (the placeholder expands to the video tokens)
+        self.prefix_tokens = len(self.tokenizer.encode(self.prefix_text, add_special_tokens=False)) - 1
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -211,7 +213,7 @@ class VqaJudge:
                 input_ids=input_ids.to(self.device),
                 attention_mask=torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1).to(self.device),
                 position_ids=torch.cat([prefix_positions, suffix_positions], dim=2).to(self.device),
-                past_key_values=cache,
+                cache=cache,
                 do_sample=False,
                 max_new_tokens=self.max_new_tokens,
                 min_new_tokens=self.min_new_tokens or None,

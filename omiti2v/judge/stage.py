@@ -3,13 +3,19 @@
 Resumable: a (sample, question, mode) already recorded without error by the same judge model is skipped.
 A missing or undecodable video gives one record per question with correct=false and the error, so the
 summary counts it as failed and lists it.
+
+Flow: every pending video is sized from its header (no decoding), the samples are packed into batches
+(`judge.batch_samples`: `auto` plans them from free memory, see batching.py; or a fixed count), and while the
+model answers one batch, `judge.decode_workers` threads decode and resize the next batch's videos.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +24,18 @@ from tqdm.auto import tqdm
 
 from ..data import Benchmark, Sample
 from ..runs import RunDir, append_jsonl, read_jsonl
+from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .model import SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
-from .video import PAPER_FPS, PAPER_MAX_PIXELS, VideoSpec, load_judge_video
+from .video import (
+    PAPER_FPS,
+    PAPER_MAX_PIXELS,
+    PAPER_METADATA_FPS,
+    VideoPlan,
+    VideoSpec,
+    load_judge_video,
+    plan_judge_video,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +54,8 @@ class JudgeSettings:
     attn_implementation: str | None = "sdpa"
     video: VideoSpec = VideoSpec()
     max_new_tokens: int = 128
-    batch_samples: int = 4
+    batch_samples: int | str = "auto"  # "auto": planned from free memory; or a fixed number of samples
+    decode_workers: int = 4
 
     @classmethod
     def from_config(cls, judge: DictConfig) -> JudgeSettings:
@@ -49,9 +65,10 @@ class JudgeSettings:
         mode = str(judge.mode)
         if mode not in (*MODES, "both"):
             raise ValueError(f"judge.mode: {mode!r} is not one of parity, fast, both")
-        batch = int(judge.get("batch_samples", 4))
-        if batch < 1:
-            raise ValueError(f"judge.batch_samples: must be >= 1, got {batch}")
+        batch = judge.get("batch_samples", "auto")
+        if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
+            raise ValueError(f"judge.batch_samples: 'auto' or a number >= 1, got {batch!r}")
+        metadata_fps = judge.get("metadata_fps", PAPER_METADATA_FPS)
         return cls(
             name=str(judge.name),
             model=str(judge.model),
@@ -63,9 +80,11 @@ class JudgeSettings:
                 fps=float(judge.get("fps", PAPER_FPS)),
                 max_pixels=int(judge.get("max_pixels", PAPER_MAX_PIXELS)),
                 min_pixels=judge.get("min_pixels"),
+                metadata_fps=None if metadata_fps is None else float(metadata_fps),
             ),
             max_new_tokens=int(judge.get("max_new_tokens", 128)),
             batch_samples=batch,
+            decode_workers=int(judge.get("decode_workers", 4)),
         )
 
 
@@ -103,45 +122,119 @@ def done_questions(path: Path, judge_model: str) -> set[tuple[str, str, str]]:
     }
 
 
-def batches(items: Sequence, size: int) -> Iterator[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+@dataclass
+class JudgeJob:
+    """One sample's pending work: its video file, read plan, and the questions still to answer per mode."""
+
+    sample: Sample
+    path: Path
+    plan: VideoPlan
+    pending: dict[str, list]
+
+
+def row_tokens(judge: VqaJudge, job: JudgeJob, max_new_tokens: int) -> RowTokens:
+    """The sample's prefix length and the longest row after it: parity's longest question plus its reply, or
+    fast's row of all questions."""
+    questions = {q.question for qs in job.pending.values() for q in qs}
+    suffixes = [len(judge.suffix_ids(q)) for q in questions]
+    return RowTokens(judge.prefix_tokens + job.plan.video_tokens, max(max(suffixes) + max_new_tokens, sum(suffixes)))
+
+
+def plan_batches(judge: VqaJudge, settings: JudgeSettings, jobs: Sequence[JudgeJob]) -> list[list[JudgeJob]]:
+    if settings.batch_samples == "auto":
+        planner = planner_for(judge.model)
+        order = planner.plan([row_tokens(judge, job, settings.max_new_tokens) for job in jobs])
+        log.info("judge: batch plan for %.1f GB free: %s samples per batch", planner.budget_bytes / 2**30,
+                 "/".join(str(len(b)) for b in order))
+    else:
+        order = fixed_plan(len(jobs), settings.batch_samples)
+    return [[jobs[i] for i in batch] for batch in order]
+
+
+def _timed_load(job: JudgeJob, spec: VideoSpec):
+    """(video or the exception, CPU seconds) — runs in a background worker."""
+    start = time.perf_counter()
+    try:
+        video = load_judge_video(job.path, spec, job.plan)
+    except Exception as exc:  # a broken video is a per-sample failure, never a crash
+        video = exc
+    return video, time.perf_counter() - start
+
+
+def prefetched(batches: Sequence[Sequence[JudgeJob]], spec: VideoSpec, workers: int) -> Iterator[tuple]:
+    """(batch, videos or exceptions, decode CPU seconds, seconds the GPU waited): the next batch's videos are
+    decoded by `workers` threads while the caller works on the current one."""
+    with ThreadPoolExecutor(max(1, workers), thread_name_prefix="judge-decode") as pool:
+        submit = lambda batch: [pool.submit(_timed_load, job, spec) for job in batch]  # noqa: E731
+        pending = submit(batches[0]) if batches else []
+        for i, batch in enumerate(batches):
+            start = time.perf_counter()
+            loaded = [f.result() for f in pending]
+            waited = time.perf_counter() - start
+            pending = submit(batches[i + 1]) if i + 1 < len(batches) else []
+            yield batch, [v for v, _ in loaded], sum(t for _, t in loaded), waited
+
+
+def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list[list | Exception]:
+    """Answers per sample; a batch that runs out of memory is split and retried (see `split_on_oom`)."""
+    return split_on_oom(judge.fast if mode == "fast" else judge.parity, items, f"{mode} batch")
 
 
 def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples: Sequence[Sample],
                   model_label: str) -> None:
     """Judge the pending questions of `samples`, appending records batch by batch (a kill loses one batch)."""
     done = done_questions(run.judge_log, model_label)
-    work = []  # (sample, {mode: pending questions})
+    jobs, failed = [], []
     for s in samples:
         pending = {m: [q for q in s.questions if (s.id, str(q.id), m) not in done] for m in settings.modes}
-        if any(pending.values()):
-            work.append((s, pending))
-    total = sum(len(qs) for _, p in work for qs in p.values())
+        if not any(pending.values()):
+            continue
+        try:
+            jobs.append(JudgeJob(s, run.video(s.id), plan_judge_video(run.video(s.id), settings.video), pending))
+        except Exception as exc:  # missing or unreadable: a per-sample failure, recorded now
+            failed += error_records(s, pending, f"{run.video(s.id)}: {type(exc).__name__}: {exc}", model_label)
+    total = sum(len(qs) for job in jobs for qs in job.pending.values()) + len(failed)
     if not total:
         log.info("judge: all %d samples already judged in %s", len(samples), run.judge_log)
         return
+    append_jsonl(run.judge_log, failed)
     with tqdm(total=total, desc=f"judge {settings.name} ({'+'.join(settings.modes)})", unit="q") as bar:
-        for chunk in batches(work, settings.batch_samples):
-            records, ready = [], []
-            for sample, pending in chunk:  # decode and resample each video once, shared by modes and questions
-                try:
-                    ready.append((sample, pending, load_judge_video(run.video(sample.id), settings.video)))
-                except Exception as exc:  # a missing/broken video is a per-sample failure, never a crash
-                    error = f"{run.video(sample.id)}: {type(exc).__name__}: {exc}"
-                    records += [record(sample, q, m, model_label, error=error) for m, qs in pending.items() for q in qs]
+        bar.update(len(failed))
+        batches = plan_batches(judge, settings, jobs)
+        for b, (batch, videos, cpu_s, waited_s) in enumerate(prefetched(batches, settings.video, settings.decode_workers)):
+            start = time.perf_counter()
+            records = []
+            ready = []
+            for job, video in zip(batch, videos, strict=True):
+                if isinstance(video, Exception):
+                    error = f"{job.path}: {type(video).__name__}: {video}"
+                    records += error_records(job.sample, job.pending, error, model_label)
+                else:
+                    ready.append((job, video))
             for mode in settings.modes:
-                group = [(s, p[mode], v) for s, p, v in ready if p[mode]]
+                group = [(job, video) for job, video in ready if job.pending[mode]]
                 if not group:
                     continue
-                items = [SampleItem(v, [q.question for q in qs]) for _, qs, v in group]
-                answers = judge.fast(items) if mode == "fast" else judge.parity(items)
-                for (sample, qs, _), outs in zip(group, answers, strict=True):
-                    for q, out in zip(qs, outs, strict=True):
-                        kw = {"p_yes": out} if mode == "fast" else {"response": out}
-                        records.append(record(sample, q, mode, model_label, **kw))
+                items = [SampleItem(video, [q.question for q in job.pending[mode]]) for job, video in group]
+                for (job, _), outs in zip(group, judge_batch(judge, mode, items), strict=True):
+                    records += mode_records(job, mode, outs, model_label)
             append_jsonl(run.judge_log, records)
             bar.update(len(records))
+            log.info("judge batch %d/%d: %d samples, %d questions; decode %.2f s CPU in workers (GPU waited %.2f s), "
+                     "model %.2f s", b + 1, len(batches), len(batch), len(records), cpu_s, waited_s,
+                     time.perf_counter() - start)
+
+
+def error_records(sample: Sample, pending: dict[str, list], error: str, model_label: str) -> list[dict]:
+    return [record(sample, q, m, model_label, error=error) for m, qs in pending.items() for q in qs]
+
+
+def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: str) -> list[dict]:
+    questions = job.pending[mode]
+    if isinstance(outs, Exception):
+        return [record(job.sample, q, mode, model_label, error=f"{type(outs).__name__}: {outs}") for q in questions]
+    kw = "p_yes" if mode == "fast" else "response"
+    return [record(job.sample, q, mode, model_label, **{kw: out}) for q, out in zip(questions, outs, strict=True)]
 
 
 def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
