@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -223,7 +224,7 @@ def tiny_cfg(mode: str = "both"):
     return OmegaConf.create({"judge": judge_cfg, "device": "cpu", "seed": 0})
 
 
-def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch):
+def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch, caplog):
     monkeypatch.setenv("OMITI2V_CACHE", str(tiny_folder.parent))
     decodes: list[str] = []
     real_read = judge_video.read_video
@@ -237,9 +238,12 @@ def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch):
     run.video(corrupt).write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
     n_questions = sum(len(s.questions) for s in bench)
 
-    run_judge(tiny_cfg("both"), run, bench)
+    with caplog.at_level(logging.INFO, logger="omiti2v.judge.stage"):
+        run_judge(tiny_cfg("both"), run, bench)
     recs = list(read_jsonl(run.judge_log))
     assert len(recs) == 2 * n_questions
+    batch_logs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("judge batch ")]
+    assert batch_logs and all("decode" in m and "CPU" in m and "model" in m for m in batch_logs)
     # every readable video decoded once, shared by both modes and all questions; the broken ones fail at the header
     assert sorted(decodes) == sorted(set(bench.ids) - {missing, corrupt})
     keys = {(r["sample_id"], r["question_id"], r["mode"]) for r in recs}
@@ -311,11 +315,17 @@ def test_judge_configs_follow_the_protocol():
         cfg = OmegaConf.load(path)
         settings = JudgeSettings.from_config(cfg)
         assert settings.name == cfg.name and settings.modes
+        assert settings.batch_samples == "auto" and settings.video.metadata_fps == 2.0
         if cfg.name != "tiny":
             assert (settings.video.fps, settings.video.max_pixels, settings.max_new_tokens) == (8.0, 151200, 128)
+            assert settings.video.min_pixels is None  # qwen-vl-utils' default, as the official run
     bad = OmegaConf.create({"name": "x", "model": "y", "mode": "greedy"})
     with pytest.raises(ValueError, match="judge.mode"):
         JudgeSettings.from_config(bad)
+    with pytest.raises(ValueError, match="judge.batch_samples"):
+        JudgeSettings.from_config(OmegaConf.create({"name": "x", "model": "y", "mode": "fast", "batch_samples": 0}))
+    true_fps = JudgeSettings.from_config(OmegaConf.create({"name": "x", "model": "y", "mode": "fast", "metadata_fps": None}))
+    assert true_fps.video.metadata_fps is None
 
 
 @pytest.mark.parametrize("model_id", ["/nonexistent/qwen-judge", "Qwen/Qwen2.5-VL-7B-Instruct"])

@@ -195,7 +195,7 @@ class VqaJudge:
         enc = self.encode_prefixes([it.video for it in items])
         prefix_positions, following = self._prefix_positions(enc)
         enc = enc.to(self.device)
-        cache = self.model(**enc, use_cache=True, logits_to_keep=1).past_key_values
+        cache = self.model(**enc, use_cache=True, logits_to_keep=1).cache
         n_prefix = cache.get_seq_length()
         replies: list[list[str]] = [[] for _ in items]
         for j in range(max(len(it.questions) for it in items)):

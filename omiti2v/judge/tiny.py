@@ -1,7 +1,8 @@
-"""A tiny Qwen2.5-VL judge built offline: random weights, a locally trained tokenizer, the real processor classes.
+"""Qwen2.5-VL judges built offline: random weights, a locally trained tokenizer, the real processor classes.
 
-It runs every code path of the real judge (chat template, video processor, M-RoPE, cache reuse, generate) in
-seconds on a CPU, for the tests and the smoke run. Its answers are meaningless.
+The tiny one runs every code path of the real judge (chat template, video processor, M-RoPE, cache reuse,
+generate) in seconds on a CPU, for the tests and the smoke run. `public_config` gives the published 7B / 32B
+shapes, for the memory planner's tests and the GPU benchmark. Their answers are meaningless.
 """
 
 from __future__ import annotations
@@ -54,6 +55,43 @@ _CORPUS = [
     "You are a helpful assistant.", "system", "user", "assistant",
     "The answer is Yes because the object appears. The answer is No because it is missing.",
 ]
+
+
+# The public config.json shapes of Qwen/Qwen2.5-VL-7B-Instruct and -32B-Instruct (the weights here are random).
+PUBLIC_TEXT_SHAPES = {
+    "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
+               num_key_value_heads=4),
+    "32b": dict(hidden_size=5120, intermediate_size=27648, num_hidden_layers=64, num_attention_heads=40,
+                num_key_value_heads=8),
+}
+PUBLIC_VISION_SHAPES = {
+    "7b": dict(intermediate_size=3420, out_hidden_size=3584),
+    "32b": dict(intermediate_size=3456, out_hidden_size=5120),
+}
+
+
+def public_config(size: str, tokenizer):
+    """A Qwen2_5_VLConfig with the published shapes of `size` ("7b" | "32b"), wired to `tokenizer`'s special
+    tokens (the vocabulary keeps the checkpoints' 152064 rows)."""
+    from transformers import Qwen2_5_VLConfig
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    return Qwen2_5_VLConfig(
+        text_config={
+            **PUBLIC_TEXT_SHAPES[size], "vocab_size": 152064, "max_position_embeddings": 128000, "rms_norm_eps": 1e-6,
+            "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            **PUBLIC_VISION_SHAPES[size], "depth": 32, "hidden_size": 1280, "num_heads": 16, "patch_size": 14,
+            "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
+            "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2, "hidden_act": "silu",
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
 
 
 def build_tiny_tokenizer():
