@@ -144,7 +144,7 @@ def plan_batches(judge: VqaJudge, settings: JudgeSettings, jobs: Sequence[JudgeJ
     if settings.batch_samples == "auto":
         planner = planner_for(judge.model)
         order = planner.plan([row_tokens(judge, job, settings.max_new_tokens) for job in jobs])
-        log.info("judge: batch plan for %.1f GB free: %s samples per batch", planner.budget_bytes / 2**30,
+        log.info("judge: batch plan for a %.1f GiB budget: %s samples per batch", planner.budget_bytes / 2**30,
                  "/".join(str(len(b)) for b in order))
     else:
         order = fixed_plan(len(jobs), settings.batch_samples)
