@@ -29,7 +29,16 @@ import numpy as np
 import torch
 
 from omiti2v.data.records import Question, Sample
-from omiti2v.judge import JudgeSettings, SampleItem, VideoSpec, VqaJudge, judge_samples, load_judge_model, load_judge_video, question_text
+from omiti2v.judge import (
+    JudgeSettings,
+    SampleItem,
+    VideoSpec,
+    VqaJudge,
+    judge_samples,
+    load_judge_model,
+    load_judge_video,
+    question_text,
+)
 from omiti2v.judge.tiny import build_tiny_judge, build_tiny_processor, public_config
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.video import write_video

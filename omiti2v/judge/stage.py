@@ -151,6 +151,13 @@ def plan_batches(judge: VqaJudge, settings: JudgeSettings, jobs: Sequence[JudgeJ
     return [[jobs[i] for i in batch] for batch in order]
 
 
+def _plan_or_error(path: Path, spec: VideoSpec) -> VideoPlan | Exception:
+    try:
+        return plan_judge_video(path, spec)
+    except Exception as exc:  # a missing or broken video is a per-sample failure, never a crash
+        return exc
+
+
 def _timed_load(job: JudgeJob, spec: VideoSpec):
     """(video or the exception, CPU seconds) — runs in a background worker."""
     start = time.perf_counter()
@@ -165,7 +172,9 @@ def prefetched(batches: Sequence[Sequence[JudgeJob]], spec: VideoSpec, workers: 
     """(batch, videos or exceptions, decode CPU seconds, seconds the GPU waited): the next batch's videos are
     decoded by `workers` threads while the caller works on the current one."""
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="judge-decode") as pool:
-        submit = lambda batch: [pool.submit(_timed_load, job, spec) for job in batch]  # noqa: E731
+        def submit(batch):
+            return [pool.submit(_timed_load, job, spec) for job in batch]
+
         pending = submit(batches[0]) if batches else []
         for i, batch in enumerate(batches):
             start = time.perf_counter()
@@ -184,15 +193,19 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
                   model_label: str) -> None:
     """Judge the pending questions of `samples`, appending records batch by batch (a kill loses one batch)."""
     done = done_questions(run.judge_log, model_label)
-    jobs, failed = [], []
+    todo = []
     for s in samples:
         pending = {m: [q for q in s.questions if (s.id, str(q.id), m) not in done] for m in settings.modes}
-        if not any(pending.values()):
-            continue
-        try:
-            jobs.append(JudgeJob(s, run.video(s.id), plan_judge_video(run.video(s.id), settings.video), pending))
-        except Exception as exc:  # missing or unreadable: a per-sample failure, recorded now
-            failed += error_records(s, pending, f"{run.video(s.id)}: {type(exc).__name__}: {exc}", model_label)
+        if any(pending.values()):
+            todo.append((s, pending))
+    with ThreadPoolExecutor(max(1, settings.decode_workers)) as pool:  # headers only, no pixels decoded
+        plans = list(pool.map(lambda item: _plan_or_error(run.video(item[0].id), settings.video), todo))
+    jobs, failed = [], []
+    for (s, pending), plan in zip(todo, plans, strict=True):
+        if isinstance(plan, Exception):  # missing or unreadable: a per-sample failure, recorded now
+            failed += error_records(s, pending, f"{run.video(s.id)}: {type(plan).__name__}: {plan}", model_label)
+        else:
+            jobs.append(JudgeJob(s, run.video(s.id), plan, pending))
     total = sum(len(qs) for job in jobs for qs in job.pending.values()) + len(failed)
     if not total:
         log.info("judge: all %d samples already judged in %s", len(samples), run.judge_log)
