@@ -2,13 +2,13 @@
 
 `run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
 two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video
-prefix shared by the questions of a sample).
+prefix shared by the questions of a sample); `batching` plans batches from free memory.
 """
 
 from .model import JudgeWeightsError, SampleItem, VqaJudge, load_judge_model
 from .protocol import INSTRUCTION, parse_answer, question_text
 from .stage import JudgeSettings, judge_samples, run_judge
-from .video import JudgeVideo, VideoSpec, load_judge_video
+from .video import JudgeVideo, VideoPlan, VideoSpec, load_judge_video, plan_judge_video
 
 __all__ = [
     "INSTRUCTION",
@@ -16,12 +16,14 @@ __all__ = [
     "JudgeVideo",
     "JudgeWeightsError",
     "SampleItem",
+    "VideoPlan",
     "VideoSpec",
     "VqaJudge",
     "judge_samples",
     "load_judge_model",
     "load_judge_video",
     "parse_answer",
+    "plan_judge_video",
     "question_text",
     "run_judge",
 ]

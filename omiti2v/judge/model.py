@@ -162,6 +162,8 @@ class VqaJudge:
     @torch.inference_mode()
     def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
         """P(yes) per question: one masked forward per sample over its prefix and all its questions."""
+        if "flash" in str(self.model.config._attn_implementation):
+            raise ValueError("judge fast mode needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
         return [self._fast_one(item) for item in items]
 
     def _fast_one(self, item: SampleItem) -> list[float]:
