@@ -169,3 +169,18 @@ def test_official_message_format_and_greedy_decoding(judge, items, monkeypatch):
     assert all(c["do_sample"] is False and c["max_new_tokens"] == 5 for c in calls)
     assert calls[0]["cache"] is calls[1]["cache"]
     assert len(replies) == 2
+
+
+def test_generate_rows_hold_only_the_questions_own_prompt_tokens(judge, items, monkeypatch):
+    """Padding inside the batched rows reuses a prompt token, so a checkpoint's repetition_penalty (Qwen2.5-VL's
+    generation_config sets 1.05) penalises the same tokens as when the question is asked alone."""
+    calls = []
+    real = judge.model.generate
+    monkeypatch.setattr(judge.model, "generate", lambda **kw: calls.append(kw["input_ids"].clone()) or real(**kw))
+    judge.parity(items)
+    assert (judge.encode_prefixes([it.video for it in items])["attention_mask"] == 0).any()  # rows are padded
+    for j, rows in enumerate(calls):
+        for item, row in zip(items, rows, strict=True):
+            question = item.questions[min(j, len(item.questions) - 1)]
+            alone = judge.full_inputs(item.video, question)["input_ids"][0]
+            assert set(row.tolist()) == set(alone.tolist())

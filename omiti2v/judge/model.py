@@ -86,7 +86,11 @@ class VqaJudge:
         self.yes_id, self.no_id = (self._single_token(w) for w in ("Yes", "No"))
         self.prefix_text = self.split_prompt("?")[0]
         # prefix tokens besides the video's own (the placeholder expands to the video tokens)
-        self.prefix_tokens = len(self.tokenizer.encode(self.prefix_text, add_special_tokens=False)) - 1
+        prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
+        self.prefix_tokens = len(prefix_ids) - 1
+        # masked padding inside generate's rows holds a token of every prompt (<|im_start|>), not the pad/EOS id:
+        # a checkpoint's repetition_penalty then sees exactly the tokens of the question's own prompt
+        self.filler_id = prefix_ids[0]
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -210,10 +214,11 @@ class VqaJudge:
                 suffix_ids[r, width - len(s):] = torch.tensor(s)
                 suffix_mask[r, width - len(s):] = 1
                 suffix_positions[:, r, width - len(s):] = following[r] + torch.arange(len(s))
-            input_ids = torch.cat([enc["input_ids"].cpu(), suffix_ids], dim=1)
+            attention_mask = torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1)
+            input_ids = torch.cat([enc["input_ids"].cpu(), suffix_ids], dim=1).masked_fill(attention_mask == 0, self.filler_id)
             generated = self.model.generate(
                 input_ids=input_ids.to(self.device),
-                attention_mask=torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1).to(self.device),
+                attention_mask=attention_mask.to(self.device),
                 position_ids=torch.cat([prefix_positions, suffix_positions], dim=2).to(self.device),
                 cache=cache,
                 do_sample=False,
