@@ -218,7 +218,7 @@ def main() -> None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps({"device": str(device), "torch": torch.__version__,
                                            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda"
-                                           else None, "results": results}, indent=2))
+                                           else None, "results": results}, indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -242,7 +242,7 @@ def main() -> None:
     print("speedup vs official:", json.dumps(results["speedup"]), flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "judge_throughput.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "judge_throughput.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ def main() -> None:
     print(json.dumps(figures, indent=2), flush=True)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(figures, indent=2) + "\n")
+        args.out.write_text(json.dumps(figures, indent=2, allow_nan=False) + "\n")
     if not (checks["booleans_identical"] and checks["aesthetic_within_1e-3"]):
         sys.exit(1)
 

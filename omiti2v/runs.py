@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import omiti2v
+from omiti2v.paths import confined
 
 
 class RunDir:
@@ -40,10 +41,10 @@ class RunDir:
     config = property(lambda self: self.path / "config.yaml")
 
     def video(self, sample_id: str) -> Path:
-        return self.videos / f"{sample_id}.mp4"
+        return confined(self.videos, f"{sample_id}.mp4")
 
     def sidecar(self, sample_id: str) -> Path:
-        return self.videos / f"{sample_id}.json"
+        return confined(self.videos, f"{sample_id}.json")
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -64,7 +65,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str, allow_nan=False) + "\n")
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
@@ -73,7 +74,7 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False, default=str) + "\n")
+            f.write(json.dumps(rec, ensure_ascii=False, default=str, allow_nan=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
 

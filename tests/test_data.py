@@ -85,7 +85,7 @@ BREAKAGES = [
     ("missing field", lambda m: m[2].pop("prompt"), "record 2 (id='mini_2'): field 'prompt': missing"),
     ("extra field", lambda m: m[1].update(colour="red"), "record 1 (id='mini_1'): field 'colour': unexpected field"),
     ("mistyped field", lambda m: m[3].update(domain=7), "record 3 (id='mini_3'): field 'domain': must be str, got int"),
-    ("duplicate id", lambda m: m[5].update(id="mini_0"), "record 5 (id='mini_0'): field 'id': duplicate id (first used by record 0)"),
+    ("duplicate id", lambda m: m[5].update(id="mini_0"), "record 5 (id='mini_0'): field 'id': duplicate id (first used by record 0; ids are compared ignoring case)"),
     ("unknown main category", lambda m: m[4].update({"main-category": "removal"}),
      "record 4 (id='mini_4'): field 'main-category': unknown value 'removal'"),
     ("expected answer not yes/no", lambda m: m[6]["questions"][1].update(expected_answer="maybe"),

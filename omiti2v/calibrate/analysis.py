@@ -123,7 +123,7 @@ def write_outputs(result: AnalysisResult, config: AnalysisConfig, out_dir: Path)
     from omiti2v.calibrate.plots import attention_overlays, block_step_heatmap, entropy_vs_gamma
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "entropy.jsonl", "".join(json.dumps(r) + "\n" for r in result.records))
+    atomic_write_text(out_dir / "entropy.jsonl", "".join(json.dumps(r, allow_nan=False) + "\n" for r in result.records))
     entropy_vs_gamma(entropy_curves(result.records), out_dir / "entropy_vs_gamma.png")
     plain = [r for r in result.records if not r["blur"]] or list(result.records)
     gammas = sorted({r["gamma"] for r in plain})

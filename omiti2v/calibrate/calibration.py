@@ -31,6 +31,7 @@ from omiti2v.asm.processors import find_attention_sites
 from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.calibrate.saliency import foreground_mask, load_mask
 from omiti2v.data import Sample
+from omiti2v.paths import confined
 from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,7 @@ def sample_inputs(pipe: Any, baseline: Any, settings: Mapping, sample: Sample, s
 
         image = blur_input_image(image, **blur)
     image, height, width = baseline.prepare_image(image, settings)
-    mask_path = Path(mask_dir) / f"{sample.id}.png" if mask_dir else None
+    mask_path = confined(mask_dir, f"{sample.id}.png") if mask_dir else None
     if mask_path is not None and mask_path.exists():
         mask = load_mask(mask_path, image.size)
     else:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
+from ..paths import UnsafePathError, confined
+from ..safeload import ParseError, read_json
 from .dataset_source import is_dataset_root, load_dataset_samples
 from .records import MAIN_CATEGORIES, DataValidationError, Sample, parse_records
 
@@ -110,9 +112,9 @@ def load_local(root: str | os.PathLike, check_images: bool = True, source: str |
     if not meta_path.is_file():
         raise DataValidationError([f"{meta_path}: not found (a dataset root holds meta.json and the images)"])
     try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataValidationError([f"{meta_path}: not valid JSON: {exc}"]) from exc
+        meta = read_json(confined(root, "meta.json"))
+    except (ParseError, UnsafePathError) as exc:
+        raise DataValidationError([str(exc)]) from None
     samples = parse_records(meta, meta_path, root, check_images=check_images)
     return Benchmark(root, tuple(samples), source or f"local:{root}")
 

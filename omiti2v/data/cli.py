@@ -25,7 +25,7 @@ def validate_data(args) -> int:
         return 1
     summary = bench.summary()
     if args.json:
-        print(json.dumps({**summary, "hash": bench.content_hash()}, indent=2))
+        print(json.dumps({**summary, "hash": bench.content_hash()}, indent=2, allow_nan=False))
         return 0
     print(f"{bench.root}: valid, {summary['samples']} samples, {summary['questions']} questions")
     print(f"hash: {bench.content_hash()}")

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import stat
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..errors import SetupError
+from ..paths import UnsafePathError, confined, stem_problem
+from ..safeload import env_limit
 
 MAIN_CATEGORIES = ("modification", "addition", "deletion")
 ANSWERS = ("yes", "no")
@@ -32,6 +37,11 @@ QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
     "expected_answer": str,
     "category": str,
 }
+
+
+# Input images are decoded whole at validation time; above this many pixels an image is refused (not decoded).
+MAX_IMAGE_PIXELS = env_limit("OMITI2V_MAX_IMAGE_PIXELS", 4096 * 4096)
+MAX_IMAGE_BYTES = env_limit("OMITI2V_MAX_IMAGE_BYTES", 64 << 20)
 
 
 class DataValidationError(SetupError, ValueError):
@@ -78,6 +88,12 @@ def _is(value: Any, t: type | tuple[type, ...]) -> bool:
     return isinstance(value, t) and not isinstance(value, bool)
 
 
+def _short(value: Any) -> str:
+    """repr of an id for messages, cut short (ids come from strangers and may be huge)."""
+    text = repr(value[:60] if isinstance(value, str) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = True) -> list[Sample]:
     """Validate the decoded `meta.json` list and build samples; raise `DataValidationError` listing all problems."""
     if not isinstance(meta, list):
@@ -87,7 +103,7 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
     seen: dict[str, int] = {}
     for index, rec in enumerate(meta):
         rid = rec.get("id") if isinstance(rec, dict) else None
-        where = f"{meta_path}: record {index} (id={rid!r})"
+        where = f"{meta_path}: record {index} (id={_short(rid)})"
         if not isinstance(rec, dict):
             errors.append(f"{where}: must be a JSON object, got {type(rec).__name__}")
             continue
@@ -108,10 +124,13 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
             elif name not in REQUIRED_FIELDS:
                 bad(name, "unexpected field")
         if isinstance(rid, str):
-            if rid in seen:
-                bad("id", f"duplicate id (first used by record {seen[rid]})")
+            problem = stem_problem(rid)
+            if problem:
+                bad("id", f"not a safe file name: {problem}")
+            elif rid.lower() in seen:
+                bad("id", f"duplicate id (first used by record {seen[rid.lower()]}; ids are compared ignoring case)")
             else:
-                seen[rid] = index
+                seen[rid.lower()] = index
         cat = rec.get("main-category")
         if isinstance(cat, str) and cat not in MAIN_CATEGORIES:
             bad("main-category", f"unknown value {cat!r}; expected one of {', '.join(MAIN_CATEGORIES)}")
@@ -141,15 +160,18 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
                 if isinstance(ans, str) and ans not in ANSWERS:
                     bad(f"{qwhere}.expected_answer", f"must be 'yes' or 'no', got {ans!r}")
                 if _is(q.get("id"), (str, int)):
-                    if str(q["id"]) in qids:
-                        bad(f"{qwhere}.id", f"duplicate question id {q['id']!r}")
-                    qids.add(str(q["id"]))
+                    problem = stem_problem(str(q["id"]))
+                    if problem:
+                        bad(f"{qwhere}.id", f"not a safe file name: {problem}")
+                    elif str(q["id"]).lower() in qids:
+                        bad(f"{qwhere}.id", f"duplicate question id {q['id']!r}, ignoring case")
+                    qids.add(str(q["id"]).lower())
                 if all(_is(q.get(n), t) for n, t in QUESTION_FIELDS.items()):
                     questions.append(Question(str(q["id"]), q["question"], ans, q["category"]))
         image_path = None
         if isinstance(rec.get("image-path"), str):
-            image_path = (root / rec["image-path"]).resolve()
-            if check_images:
+            image_path = _image_inside(root, rec["image-path"], bad)
+            if image_path is not None and check_images:
                 _check_image(image_path, res, bad)
         if len(errors) == before:
             style = next((rec[n] for n in OPTIONAL_FIELDS if n in rec), None)
@@ -173,17 +195,43 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
     return samples
 
 
+def _image_inside(root: Path, relative: str, bad) -> Path | None:
+    """The resolved image path when it stays inside the dataset root (symlinks included), else None."""
+    try:
+        return Path(os.path.realpath(confined(root, *relative.split("/"))))
+    except UnsafePathError:
+        bad("image-path", f"{relative[:80]!r}: must be a relative path inside the dataset root {root}")
+        return None
+
+
 def _check_image(path: Path, resolution: Any, bad) -> None:
-    if not path.is_file():
+    """Decode the whole image now (a broken one is found before a run), bounded in pixels and bytes."""
+    try:
+        st = path.stat()
+    except OSError:
         bad("image-path", f"image not found: {path}")
         return
+    if not stat.S_ISREG(st.st_mode):
+        bad("image-path", f"not a regular file: {path}")
+        return
+    if st.st_size > MAX_IMAGE_BYTES:
+        bad("image-path", f"{path.name}: {st.st_size} bytes, more than {MAX_IMAGE_BYTES} (OMITI2V_MAX_IMAGE_BYTES)")
+        return
     try:
-        with Image.open(path) as img:
-            img.verify()
-        with Image.open(path) as img:
-            size = img.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        bad("image-path", f"unreadable image {path}: {exc}")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+                if size[0] * size[1] > MAX_IMAGE_PIXELS:
+                    bad("image-path", f"{path.name}: {size[0]}x{size[1]} pixels, more than {MAX_IMAGE_PIXELS} "
+                                      "(OMITI2V_MAX_IMAGE_PIXELS)")
+                    return
+                img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        bad("image-path", f"{path.name}: refused as a decompression bomb ({exc})")
+        return
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on an untrusted file is one named problem
+        bad("image-path", f"unreadable image {path}: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
         return
     if isinstance(resolution, list) and len(resolution) == 2 and list(size) != list(resolution):
         bad("resolution", f"{resolution} does not match the image size {list(size)} of {path.name}")

@@ -77,6 +77,8 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 
 def _record(sample_id: str, scorer: Scorer, value: float | None, details: dict, error: str | None) -> dict:
+    if value is not None and not math.isfinite(value):  # logs are strict JSON: a NaN score is a failed score
+        value, error = None, error or f"non-finite value {value}"
     return {"sample_id": sample_id, "metric": scorer.metric, "value": value, "details": details,
             "backend": scorer.backend, "comparable": scorer.comparable, "error": error}
 

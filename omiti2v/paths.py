@@ -1,0 +1,54 @@
+"""Paths built from data (sample ids, entry names, member names): one rule for safe stems, one confinement helper.
+
+Ids become file names in videos/, sidecars, staging folders, exports and leaderboard runs, and benchmark copies
+come from strangers. `check_stem` is the validation rule; `confined` is the defence in depth every writer uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import SetupError
+
+MAX_STEM_CHARS = 128
+_STEM = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class UnsafePathError(SetupError, ValueError):
+    """A path built from data would leave its root (traversal, absolute part, symlink) or is not a safe stem."""
+
+
+def stem_problem(value: object) -> str | None:
+    """Why `value` is not a safe, portable file stem (letters, digits, `._-`, no leading dot, at most 128
+    characters), or None when it is one."""
+    if not isinstance(value, str):
+        return f"must be a string, got {type(value).__name__}"
+    if not value:
+        return "empty"
+    if len(value) > MAX_STEM_CHARS:
+        return f"{len(value)} characters (at most {MAX_STEM_CHARS})"
+    if not _STEM.fullmatch(value):
+        bad = sorted({c for c in value if not _STEM.fullmatch(c)})
+        return f"{value[:40]!r}: characters {''.join(bad)!r} not allowed (letters, digits, '.', '_', '-' only)"
+    if value.startswith("."):
+        return f"{value[:40]!r}: must not start with '.'"
+    return None
+
+
+def confined(root: str | os.PathLike, *parts: str) -> Path:
+    """`root / parts...`, refusing any result that resolves (symlinks included) outside `root`.
+
+    The returned path keeps the caller's spelling of `root`, so messages and relative paths stay unchanged.
+    """
+    root = Path(root)
+    for part in parts:
+        if not part or "\x00" in part or Path(part).is_absolute() or "\\" in part:
+            raise UnsafePathError(f"{part!r}: not a relative path part (under {root})")
+    path = root.joinpath(*parts)
+    real_root = Path(os.path.realpath(root))
+    real = Path(os.path.realpath(path))
+    if real != real_root and real_root not in real.parents:
+        raise UnsafePathError(f"{'/'.join(parts)!r}: resolves outside {root}")
+    return path
