@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +117,10 @@ def _encodable(value: Any, source: str) -> Any:
 
 def _read_text(path: Path, max_bytes: int, kind: str) -> str:
     try:
-        size = path.stat().st_size
+        st = path.stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):
+            raise ParseError(str(path), "not a regular file")
         if size > max_bytes:
             raise ParseError(str(path), f"{size} bytes, larger than the {max_bytes} bytes allowed for {kind}")
         with open(path, "rb") as f:

@@ -55,7 +55,8 @@ def assert_rejected(source: Path, tmp_path: Path, match: str, limits: IntakeLimi
     with pytest.raises(SubmissionRejected, match=match) as info:
         intake(source, IDS, board, limits, VIDEO_LIMITS, None, False)
     message = str(info.value)
-    assert "\n" not in message
+    assert all("\n" not in problem for problem in info.value.problems)  # one line per problem
+    assert "staging" not in message, "a message names the private staging folder"
     assert files_under(board) == [], "a rejected submission left files behind"
     assert not board.exists() or not any(board.rglob("*"))
     return message

@@ -1,8 +1,13 @@
 """The leaderboard: every entry plus the paper's rows, ordered by overall score, as CSV and one static,
-self-contained HTML page (inline CSS and a small sorting script; no network)."""
+self-contained HTML page (inline CSS and a small sorting script; no network).
+
+Entries are untrusted files: each is parsed with bounds (omiti2v.safeload), checked against the schema and the
+cross-field rules, and skipped with a warning naming it when it breaks any; CSV cells are neutralised against
+spreadsheet formula injection."""
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import logging
@@ -13,39 +18,101 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..paths import UnsafePathError, confined
 from ..report.paper import METRICS, PAPER_DIR, load_paper
 from ..runs import atomic_write_text
+from ..safeload import ParseError, read_json
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("overall", "modification", "addition", "deletion", "dynamic_degree", "aesthetic_quality")
+MAX_ENTRY_BYTES = 1 << 20
+# OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+@functools.cache
 def entry_schema() -> dict:
     return json.loads(resources.files("omiti2v.schemas").joinpath("leaderboard_entry.schema.json").read_text())
 
 
-def validate_entry(entry: dict, source: str = "entry") -> None:
-    """Raise ValueError naming the file and field when an entry breaks the schema."""
+def _schema_problems(instance, schema: dict, source: str, prefix: str = "") -> list[str]:
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(entry_schema()).iter_errors(entry), key=lambda e: list(e.path))
-    if errors:
-        raise ValueError("\n".join(f"{source}: field '{'.'.join(map(str, e.path)) or '<root>'}': {e.message}" for e in errors))
+    problems = []
+    for e in sorted(jsonschema.Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.path)):
+        field = ".".join(map(str, [*([prefix] if prefix else []), *e.path])) or "<root>"
+        texts = [c for c in (e.context or []) if c.validator == "pattern"] if e.validator in ("oneOf", "allOf") else []
+        if e.validator == "pattern" or texts:
+            message = "must be printable text without control, bidi-override or zero-width characters"
+        else:
+            message = e.message if len(e.message) <= 200 else e.message[:197] + "..."
+        problems.append(f"{source}: field '{field}': {message}")
+    return problems
+
+
+def _non_finite(value, path: str = "") -> list[str]:
+    """Fields holding NaN or +-Infinity (schemas compare them with nothing, so they pass `minimum`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path or "<root>"]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}.{i}" if path else str(i))]
+    return []
+
+
+def entry_problems(entry, source: str = "entry") -> list[str]:
+    """Every way `entry` breaks the schema or the rules it cannot express: finite numbers, lo <= value <= hi."""
+    problems = _schema_problems(entry, entry_schema(), source)
+    problems += [f"{source}: field '{p}': must be a finite number" for p in _non_finite(entry)]
+    if not problems:
+        for metric, cell in entry["metrics"].items():
+            value, ci = cell["value"], cell["ci95"]
+            if ci is None or value is None:
+                continue
+            slack = 1e-6 * max(1.0, abs(value))  # the mean and its bootstrap percentiles are rounded apart
+            if not ci[0] - slack <= value <= ci[1] + slack:
+                problems.append(f"{source}: field 'metrics.{metric}.ci95': {ci} must satisfy lo <= value ({value}) <= hi")
+    return problems
+
+
+def submission_problems(metadata, source: str) -> list[str]:
+    """The entry schema's rules for submission.yaml, so `--validate-only` and the full submit agree."""
+    schema = entry_schema()
+    return _schema_problems(metadata, {"$defs": schema["$defs"], **schema["properties"]["submission"]}, source)
+
+
+def validate_entry(entry: dict, source: str = "entry") -> None:
+    """Raise ValueError naming the file and field when an entry breaks the schema or its cross-field rules."""
+    problems = entry_problems(entry, source)
+    if problems:
+        raise ValueError("\n".join(problems))
 
 
 def load_entries(entries_dir: Path) -> list[dict]:
-    """Valid entries; a broken one is skipped with a warning naming it, so one bad file never hides the rest."""
+    """Valid entries; a broken one is skipped with a warning naming the file and the reason, so one bad file
+    (huge, deep, not JSON, a link out of the folder, off-schema) never hides the rest."""
     entries = []
     for path in sorted(entries_dir.glob("*.json")):
         try:
-            entry = json.loads(path.read_text(encoding="utf-8"))
-            validate_entry(entry, str(path))
-        except (ValueError, OSError) as exc:
-            log.warning("skipping leaderboard entry %s", str(exc).splitlines()[0])
+            entry = read_json(confined(entries_dir, path.name), max_bytes=MAX_ENTRY_BYTES)
+            problems = entry_problems(entry, str(path))
+        except (ParseError, UnsafePathError) as exc:
+            problems = [str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"]
+        if problems:
+            log.warning("skipping leaderboard entry %s", problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
             continue
         entries.append(entry)
     return entries
+
+
+def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed with a quote (OWASP)."""
+    def neutral(value):
+        return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) else value
+
+    return frame.apply(lambda column: column.map(neutral) if column.dtype == object else column)
 
 
 def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
@@ -208,6 +275,6 @@ def rebuild_leaderboard(root: str | Path, paper_dir: str | Path | None = PAPER_D
         except FileNotFoundError as exc:
             log.warning("%s; the leaderboard shows no paper rows", exc)
     frame = leaderboard_frame(load_entries(root / "entries"), paper)
-    csv_path = atomic_write_text(root / "leaderboard.csv", frame.to_csv(index=False))
+    csv_path = atomic_write_text(root / "leaderboard.csv", csv_safe(frame).to_csv(index=False))
     html_path = atomic_write_text(root / "index.html", render_html(frame, datetime.now(UTC).isoformat(timespec="seconds")))
     return csv_path, html_path

@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--max-fps", type=float, default=d.max_fps)
     p.add_argument("--min-side", type=int, default=d.min_side, help="minimum width and height in pixels")
     p.add_argument("--max-side", type=int, default=d.max_side, help="maximum width and height in pixels")
+    p.add_argument("--max-short-side", type=int, default=d.max_short_side, help="maximum shorter side in pixels")
     p.add_argument("--max-video-mb", type=float, default=512, help="per-file size limit")
     p.add_argument("--max-total-mb", type=float, default=64 * 1024, help="total size limit")
     p.add_argument("overrides", nargs="*", default=[], help="extra Hydra overrides, e.g. device=cuda")
@@ -42,14 +43,16 @@ def submit_cmd(args) -> int:
     from ..pipeline import StageUnavailableError
     from .submit import EvaluationError, submit
 
-    limits = VideoLimits(args.min_frames, args.max_frames, args.min_fps, args.max_fps, args.min_side, args.max_side)
+    limits = VideoLimits(args.min_frames, args.max_frames, args.min_fps, args.max_fps, args.min_side, args.max_side,
+                         args.max_short_side)
     try:
         result = submit(args.path, data=args.data, judge=args.judge, scorer=args.scorer, leaderboard=args.leaderboard,
                         name=args.name, overwrite=args.overwrite, video_limits=limits,
                         max_file_bytes=int(args.max_video_mb * MiB), max_total_bytes=int(args.max_total_mb * MiB),
                         overrides=args.overrides, validate_only=args.validate_only)
     except SubmissionRejected as exc:
-        print(f"rejected: {exc}")
+        for problem in exc.problems:
+            print(f"rejected: {problem}")
         return 2
     except StageUnavailableError as exc:
         print(f"error: {exc}; use --validate-only to check the submission without evaluating it")
@@ -58,7 +61,7 @@ def submit_cmd(args) -> int:
         print(f"error: {exc}")
         return 4
     if args.validate_only:
-        print(f"valid: {result['videos']} videos, model {result['metadata']['model']!r}")
+        print(f"valid: {result['videos']} videos, model {result['metadata']['model']!r}, entry name {result['name']!r}")
         return 0
     overall = result["metrics"].get("overall", {}).get("value")
     print(f"entry {result['name']}: overall {overall if overall is None else round(overall, 2)}"

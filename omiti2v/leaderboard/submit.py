@@ -1,7 +1,8 @@
 """`omiti2v submit`: a submission from intake to leaderboard row.
 
 Intake and validation happen in a private staging folder under <leaderboard>/staging/, removed afterwards
-whatever happens; a rejected submission leaves no file behind. An accepted one becomes a run folder
+whatever happens (its path never appears in a message); a rejected submission leaves no file behind, and
+`--validate-only` applies exactly the same rules, the entry name included. An accepted one becomes a run folder
 <leaderboard>/runs/<name>/ (videos/, judge.jsonl, scores.jsonl, summary.json, submission.json), goes through
 the registered judge and score stages with a composed Hydra config, and gets an entry
 <leaderboard>/entries/<name>.json (schema: omiti2v/schemas/leaderboard_entry.schema.json).
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from ..paths import confined
 from ..pipeline import benchmark_from_config, resolve_stage
 from ..runs import RunDir, atomic_write_json, atomic_write_text, config_hash, versions
 from ..summary import build_summary, validate_summary
@@ -60,6 +62,15 @@ def entry_name(metadata: dict, requested: str | None) -> str:
     return slug
 
 
+def claim_name(metadata: dict, requested: str | None, leaderboard: Path, overwrite: bool) -> tuple[str, Path, Path]:
+    """The entry name with its run folder and entry file; refused when taken and `overwrite` is not set."""
+    name = entry_name(metadata, requested)
+    run_path, entry_path = confined(leaderboard / "runs", name), confined(leaderboard / "entries", f"{name}.json")
+    if (run_path.exists() or entry_path.exists()) and not overwrite:
+        raise SubmissionRejected(f"entry '{name}' already exists (pass --name NEW or --overwrite)")
+    return name, run_path, entry_path
+
+
 def videos_hash(staged: StagedSubmission) -> str:
     lines = "".join(f"{sid} {info['sha256']}\n" for sid, info in sorted(staged.video_info.items()))
     return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()
@@ -78,6 +89,9 @@ def staging_folder(leaderboard: Path) -> Iterator[Path]:
     created = [p for p in (staging.parent, *staging.parent.parents) if not p.exists()]
     try:
         yield staging
+    except SubmissionRejected as exc:
+        hidden = [p.replace(f"{staging}/", "").replace(str(staging), "<submission>") for p in exc.problems]
+        raise SubmissionRejected(*hidden) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         for folder in created:  # deepest first
@@ -91,11 +105,7 @@ def intake(source: Path, ids: list[str], leaderboard: Path, intake_limits: Intak
     with staging_folder(leaderboard) as staging:
         files = stage_submission(source, staging, intake_limits)
         staged = validate_staged(files, ids, video_limits)
-        name = entry_name(staged.metadata, name)
-        run_path = leaderboard / "runs" / name
-        entry_path = leaderboard / "entries" / f"{name}.json"
-        if (run_path.exists() or entry_path.exists()) and not overwrite:
-            raise SubmissionRejected(f"entry '{name}' already exists (pass --name NEW or --overwrite)")
+        name, run_path, _ = claim_name(staged.metadata, name, leaderboard, overwrite)
         if run_path.exists():
             shutil.rmtree(run_path)
         run = RunDir(run_path)
@@ -127,19 +137,24 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
     if validate_only:
         with staging_folder(leaderboard) as staging:
             staged = validate_staged(stage_submission(source, staging, limits), benchmark.ids, video_limits)
-        return {"valid": True, "metadata": staged.metadata, "videos": len(staged.videos)}
+            name = claim_name(staged.metadata, name, leaderboard, overwrite)[0]
+        return {"valid": True, "name": name, "metadata": staged.metadata, "videos": len(staged.videos)}
 
     name, run, staged = intake(source, benchmark.ids, leaderboard, limits, video_limits, name, overwrite)
-    cfg = compose_config(data, judge, scorer, run.path, name, overrides)
-    atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
-    atomic_write_json(run.path / "submission.json", {"metadata": staged.metadata, "videos": staged.video_info})
+    try:  # until the evaluation starts, a failure leaves nothing behind (the name stays free for a retry)
+        cfg = compose_config(data, judge, scorer, run.path, name, overrides)
+        atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+        atomic_write_json(run.path / "submission.json", {"metadata": staged.metadata, "videos": staged.video_info})
+    except BaseException:
+        shutil.rmtree(run.path, ignore_errors=True)
+        raise
     try:
         summary = evaluate(cfg, run, benchmark, staged, name, judge_stage, score_stage)
     except Exception as exc:
         raise EvaluationError(f"{run.path}: evaluation failed, the videos are kept there; fix the cause and "
                               f"resubmit with --overwrite:\n{exc}") from exc
     entry = make_entry(cfg, run, staged, name, summary, leaderboard)
-    entry_path = leaderboard / "entries" / f"{name}.json"
+    entry_path = confined(leaderboard / "entries", f"{name}.json")
     validate_entry(entry, str(entry_path))
     atomic_write_json(entry_path, entry)
     rebuild_leaderboard(leaderboard)

@@ -1,5 +1,6 @@
 """Checks on a staged submission: submission.yaml, exactly the benchmark's ids, real decodable MP4s within
-frame, fps and resolution bounds. Each failure is one line naming the file and the rule."""
+frame, fps and resolution bounds read from the container before any decoding. Each failure is one line naming
+the file and the rule; all of them are reported at once."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from tqdm import tqdm
 
-from ..video import VideoDecodeError, probe_video, read_video
+from ..safeload import ParseError, read_yaml
+from ..video import VideoBudget, VideoDecodeError, probe_header, read_video
 from .archive import SubmissionRejected
 
 METADATA_FILE = "submission.yaml"
@@ -26,7 +27,11 @@ class VideoLimits:
     min_fps: float = 4.0
     max_fps: float = 60.0
     min_side: int = 128
-    max_side: int = 2048
+    max_side: int = 1920
+    max_short_side: int = 1088  # with max_side: 1920x1088 landscape or 1088x1920 portrait
+
+    def budget(self) -> VideoBudget:
+        return VideoBudget(max_frames=self.max_frames, max_long_side=self.max_side, max_short_side=self.max_short_side)
 
 
 @dataclass(frozen=True)
@@ -45,27 +50,27 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_metadata(path: Path) -> dict:
-    if path.stat().st_size > METADATA_MAX_BYTES:
-        raise SubmissionRejected(f"{METADATA_FILE}: larger than {METADATA_MAX_BYTES} bytes")
+def metadata_problems(path: Path) -> tuple[dict | None, list[str]]:
+    """submission.yaml parsed with bounds (no aliases, depth, size, duplicate keys) and checked against the
+    entry schema's `submission` part; (metadata or None, every problem)."""
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise SubmissionRejected(f"{METADATA_FILE}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        meta = read_yaml(path, max_bytes=METADATA_MAX_BYTES)
+    except ParseError as exc:
+        return None, [f"{METADATA_FILE}: {exc.problem}"]
     if not isinstance(meta, dict):
-        raise SubmissionRejected(f"{METADATA_FILE}: must be a mapping with keys {sorted(REQUIRED_METADATA)}")
-    for key, kind in REQUIRED_METADATA.items():
-        if key not in meta:
-            raise SubmissionRejected(f"{METADATA_FILE}: missing field '{key}'")
-        if not isinstance(meta[key], kind) or (kind is str and not meta[key].strip()):
-            raise SubmissionRejected(f"{METADATA_FILE}: field '{key}' must be a non-empty {kind.__name__}")
-    for key, kind in OPTIONAL_METADATA.items():
+        return None, [f"{METADATA_FILE}: must be a mapping with keys {sorted(REQUIRED_METADATA)}"]
+    problems = [f"{METADATA_FILE}: missing field '{key}'" for key in REQUIRED_METADATA if key not in meta]
+    for key, kind in {**REQUIRED_METADATA, **OPTIONAL_METADATA}.items():
         if meta.get(key) is not None and not isinstance(meta[key], kind):
-            raise SubmissionRejected(f"{METADATA_FILE}: field '{key}' must be a {kind.__name__}")
-    unknown = sorted(set(meta) - set(REQUIRED_METADATA) - set(OPTIONAL_METADATA))
+            problems.append(f"{METADATA_FILE}: field '{key}' must be a {kind.__name__}")
+    unknown = sorted(str(k)[:40] for k in set(meta) - set(REQUIRED_METADATA) - set(OPTIONAL_METADATA))
     if unknown:
-        raise SubmissionRejected(f"{METADATA_FILE}: unknown fields {unknown}")
-    return meta
+        problems.append(f"{METADATA_FILE}: unknown fields {unknown}")
+    if not problems:
+        from .board import submission_problems
+
+        problems = submission_problems(meta, METADATA_FILE)
+    return (None if problems else meta), problems
 
 
 def check_video(sample_id: str, path: Path, limits: VideoLimits) -> dict:
@@ -73,11 +78,11 @@ def check_video(sample_id: str, path: Path, limits: VideoLimits) -> dict:
         head = f.read(12)
     if len(head) < 12 or head[4:8] != b"ftyp":
         raise SubmissionRejected(f"{path.name}: not an MP4 video (no 'ftyp' box at the start)")
+    budget = limits.budget()
     try:
-        info = probe_video(path)
-        read_video(path, [0, info.num_frames - 1])  # first and last frame must decode
-    except (VideoDecodeError, ValueError, RuntimeError) as exc:
-        raise SubmissionRejected(f"{path.name}: not decodable ({str(exc).splitlines()[0]})") from exc
+        info = probe_header(path, VideoBudget(max_frames=1 << 30, max_long_side=1 << 30, max_short_side=1 << 30))
+    except VideoDecodeError as exc:
+        raise SubmissionRejected(f"{path.name}: not decodable ({_reason(exc, path)})") from None
     if not limits.min_frames <= info.num_frames <= limits.max_frames:
         raise SubmissionRejected(f"{path.name}: {info.num_frames} frames, expected {limits.min_frames}..{limits.max_frames}")
     if not limits.min_fps <= info.fps <= limits.max_fps:
@@ -85,26 +90,50 @@ def check_video(sample_id: str, path: Path, limits: VideoLimits) -> dict:
     for side, value in (("width", info.width), ("height", info.height)):
         if not limits.min_side <= value <= limits.max_side:
             raise SubmissionRejected(f"{path.name}: {side} {value} px, expected {limits.min_side}..{limits.max_side}")
-    return {"sha256": sha256_file(path), "fps": info.fps, "num_frames": info.num_frames,
-            "width": info.width, "height": info.height}
+    if min(info.width, info.height) > limits.max_short_side:
+        raise SubmissionRejected(f"{path.name}: {info.width}x{info.height} px, the shorter side may be at most "
+                                 f"{limits.max_short_side}")
+    try:
+        frames, decoded = read_video(path, [0, info.num_frames - 1], budget)  # first and last frame must decode
+    except (VideoDecodeError, ValueError, RuntimeError) as exc:
+        raise SubmissionRejected(f"{path.name}: not decodable ({_reason(exc, path)})") from None
+    return {"sha256": sha256_file(path), "fps": decoded.fps, "num_frames": decoded.num_frames,
+            "width": decoded.width, "height": decoded.height}
+
+
+def _reason(exc: Exception, path: Path) -> str:
+    """The first line of a decoder error without the (private, staging) folder of the file."""
+    return str(exc).splitlines()[0].replace(str(path), path.name) if str(exc) else type(exc).__name__
 
 
 def validate_staged(files: list[Path], benchmark_ids: list[str], limits: VideoLimits) -> StagedSubmission:
+    """The checked submission, or SubmissionRejected listing every problem found."""
     by_name = {p.name: p for p in files}
+    problems: list[str] = []
+    metadata = None
     if METADATA_FILE not in by_name:
-        raise SubmissionRejected(f"{METADATA_FILE}: missing (model, method, parameters, contact)")
-    meta_path = by_name.pop(METADATA_FILE)
-    metadata = read_metadata(meta_path)
+        problems.append(f"{METADATA_FILE}: missing (model, method, parameters, contact)")
+        meta_path = None
+    else:
+        meta_path = by_name.pop(METADATA_FILE)
+        metadata, problems = metadata_problems(meta_path)
     non_video = sorted(n for n in by_name if not n.endswith(".mp4"))
     if non_video:
-        raise SubmissionRejected(f"{non_video[0]}: not a video ({len(non_video)} non-.mp4 file(s); only {{id}}.mp4 and {METADATA_FILE} are allowed)")
-    present = {n.removesuffix(".mp4") for n in by_name}
+        problems.append(f"{non_video[0]}: not a video ({len(non_video)} non-.mp4 file(s); only {{id}}.mp4 and "
+                        f"{METADATA_FILE} are allowed)")
+    present = {n.removesuffix(".mp4") for n in by_name if n.endswith(".mp4")}
     extra, missing = sorted(present - set(benchmark_ids)), sorted(set(benchmark_ids) - present)
     if extra or missing:
         parts = ([f"unexpected ids {extra[:5]}{'...' if len(extra) > 5 else ''}"] if extra else []) + (
             [f"missing ids {missing[:5]}{'...' if len(missing) > 5 else ''}"] if missing else [])
-        raise SubmissionRejected(f"submission: {'; '.join(parts)} ({len(benchmark_ids)} expected)")
-    videos = {sid: by_name[f"{sid}.mp4"] for sid in benchmark_ids}
-    info = {sid: check_video(sid, path, limits)
-            for sid, path in tqdm(videos.items(), desc="checking videos", unit="video", disable=len(videos) < 50)}
+        problems.append(f"submission: {'; '.join(parts)} ({len(benchmark_ids)} expected)")
+    videos = {sid: by_name[f"{sid}.mp4"] for sid in benchmark_ids if f"{sid}.mp4" in by_name}
+    info = {}
+    for sid, path in tqdm(videos.items(), desc="checking videos", unit="video", disable=len(videos) < 50):
+        try:
+            info[sid] = check_video(sid, path, limits)
+        except SubmissionRejected as exc:
+            problems += exc.problems
+    if problems:
+        raise SubmissionRejected(*problems)
     return StagedSubmission(metadata, videos, info, sha256_file(meta_path))
