@@ -1,4 +1,4 @@
-"""`omiti2v validate-data PATH`: check a dataset root and print its composition or every problem."""
+"""`omiti2v validate-data PATH...`: check dataset roots and print each one's composition or every problem."""
 
 from __future__ import annotations
 
@@ -9,22 +9,26 @@ from .records import DataValidationError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate-data", help="validate a benchmark root (meta.json + images)")
-    p.add_argument("path", help="dataset root holding meta.json")
+    p = sub.add_parser("validate-data", help="validate benchmark roots (meta.json + images); exit 1 if any is invalid")
+    p.add_argument("path", nargs="+", help="dataset root(s) holding meta.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=validate_data)
 
 
 def validate_data(args) -> int:
+    return max(validate_root(path, args.json) for path in args.path)
+
+
+def validate_root(path: str, as_json: bool) -> int:
     try:
-        bench = load_local(args.path)
+        bench = load_local(path)
     except DataValidationError as exc:
         for line in exc.errors:
             print(f"error: {line}")
-        print(f"{len(exc.errors)} problem(s); the benchmark is not valid")
+        print(f"{len(exc.errors)} problem(s); the benchmark at {path} is not valid")
         return 1
     summary = bench.summary()
-    if args.json:
+    if as_json:
         print(json.dumps({**summary, "hash": bench.content_hash()}, indent=2, allow_nan=False))
         return 0
     print(f"{bench.root}: valid, {summary['samples']} samples, {summary['questions']} questions")

@@ -112,7 +112,7 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     def neutral(value):
         return "'" + value if isinstance(value, str) and value.startswith(CSV_FORMULA_STARTS) else value
 
-    return frame.apply(lambda column: column.map(neutral) if column.dtype == object else column)
+    return frame.map(neutral)
 
 
 def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
