@@ -30,7 +30,8 @@ def run_case(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    cases = json.loads(open(sys.argv[1], encoding="utf-8").read())
+    with open(sys.argv[1], encoding="utf-8") as f:
+        cases = json.load(f)
     with open(sys.argv[2], "w", encoding="utf-8") as results:
         for case in cases:
             results.write(json.dumps({"name": case["name"], **run_case(case["argv"])}) + "\n")

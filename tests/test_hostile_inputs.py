@@ -17,9 +17,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import hostile_inputs as hostile
 import pytest
 
-import hostile_inputs as hostile
 from omiti2v.data import MINI_ROOT
 
 REPO = Path(__file__).resolve().parents[1]
