@@ -113,7 +113,7 @@ def test_each_breakage_is_reported_with_file_record_and_field(mini_copy, what, m
     assert matching, f"{what}: no error contains {expected!r}: {err.value.errors}"
     assert all(e.startswith(meta_path) for e in err.value.errors)
     # The CLI prints every error and exits non-zero; nothing in the dataset folder is written.
-    rc = validate_data(type("A", (), {"path": str(mini_copy), "json": False})())
+    rc = validate_data(type("A", (), {"path": [str(mini_copy)], "json": False})())
     out = capsys.readouterr().out
     assert rc == 1 and expected in out
     assert {p: p.read_bytes() for p in mini_copy.rglob("*") if p.is_file()} == files_before

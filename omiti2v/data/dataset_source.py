@@ -12,6 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..paths import UnsafePathError, confined
 from .records import OPTIONAL_FIELDS, DataValidationError, Sample, parse_records
 
 IMAGE_COLUMN = "image"
@@ -77,10 +78,10 @@ def extract_images(rows: list[dict], where: Path) -> tuple[list[dict], Path, lis
             continue
         if not isinstance(rel, str):
             continue  # parse_records names the bad field
-        target = (folder / rel).resolve()
-        if not target.is_relative_to(folder):
-            errors.append(f"{where_rec}: field 'image-path': {rel!r} points outside the dataset")
-            continue
+        try:
+            target = confined(folder, *rel.split("/"))
+        except UnsafePathError:
+            continue  # parse_records names it (the same rule as for a meta.json copy)
         if not target.is_file() or target.read_bytes() != image["bytes"]:
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}")

@@ -200,7 +200,7 @@ def _image_inside(root: Path, relative: str, bad) -> Path | None:
     try:
         return Path(os.path.realpath(confined(root, *relative.split("/"))))
     except UnsafePathError:
-        bad("image-path", f"{relative[:80]!r}: must be a relative path inside the dataset root {root}")
+        bad("image-path", f"{relative[:80]!r} points outside the dataset root {root} (must be a relative path inside it)")
         return None
 
 

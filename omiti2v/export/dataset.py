@@ -69,7 +69,7 @@ def video_features(metrics: list[str]) -> datasets.Features:
 
 
 def _json(obj) -> str | None:
-    return None if obj is None else json.dumps(obj, ensure_ascii=False)
+    return None if obj is None else json.dumps(obj, ensure_ascii=False, allow_nan=False)
 
 
 def _check_fields(records: list[dict], known, log: str) -> None:
@@ -120,7 +120,7 @@ def build_export(run_path: str | os.PathLike, benchmark: Benchmark, entry: dict 
     vrows, metrics = video_rows(run, benchmark)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "summary": summary, "config": config,
             "metrics": metrics, "has_judge_log": run.judge_log.exists(), "entry": entry}
-    description = json.dumps(meta, ensure_ascii=False)
+    description = json.dumps(meta, ensure_ascii=False, allow_nan=False)
 
     def split(rows: list[dict], features: datasets.Features) -> datasets.Dataset:
         info = datasets.DatasetInfo(description=description, features=features)

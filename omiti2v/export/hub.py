@@ -72,7 +72,7 @@ def stage_upload(export: Path, folder: Path) -> None:
     card = DATASET_CARD.format(files=files, name=meta["summary"]["run"]["name"], summary=SUMMARY_FILE, meta=HUB_META_FILE)
     (folder / "README.md").write_text(card, encoding="utf-8")
     shutil.copyfile(export / SUMMARY_FILE, folder / SUMMARY_FILE)
-    (folder / HUB_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / HUB_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
 def push_export(export: Path, repo_id: str, token: str, later: str, private: bool | None = None) -> str:

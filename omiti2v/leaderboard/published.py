@@ -4,12 +4,13 @@ rebuilt from a folder of exports alone (`omiti2v leaderboard --from-datasets FOL
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from pathlib import Path
 
+from ..paths import confined
 from ..runs import atomic_write_json
-from .board import rebuild_leaderboard, validate_entry
+from ..safeload import read_json
+from .board import MAX_ENTRY_BYTES, rebuild_leaderboard, validate_entry
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,7 @@ def find_entry(run_dir: Path) -> tuple[Path, dict] | None:
     path = run_dir.parent.parent / "entries" / f"{run_dir.name}.json"
     if run_dir.parent.name != "runs" or not path.is_file():
         return None
-    entry = json.loads(path.read_text(encoding="utf-8"))
+    entry = read_json(path, max_bytes=MAX_ENTRY_BYTES)
     validate_entry(entry, str(path))
     return path, entry
 
@@ -66,7 +67,7 @@ def rebuild_from_exports(folder: str | Path, leaderboard: str | Path) -> tuple[P
         except (ExportError, ValueError, KeyError) as exc:
             log.warning("skipping export %s", str(exc).splitlines()[0])
             continue
-        atomic_write_json(leaderboard / "entries" / f"{entry['name']}.json", entry)
+        atomic_write_json(confined(leaderboard / "entries", f"{entry['name']}.json"), entry)
         written += 1
     csv_path, html_path = rebuild_leaderboard(leaderboard)
     return csv_path, html_path, written
