@@ -55,10 +55,14 @@ def dumps(obj: Any, **kwargs) -> str:
 
 def _json_depth(text: str) -> int:
     """Deepest bracket nesting outside strings, without recursion (a pre-check before the recursive parser)."""
-    stripped = _JSON_STRING.sub("", text).encode("utf-8", "replace")
-    codes = np.frombuffer(stripped, dtype=np.uint8)
-    steps = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - np.isin(codes, (ord("]"), ord("}")))
-    return int(np.cumsum(steps).max(initial=0))
+    codes = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
+    deepest = depth = 0
+    for start in range(0, len(codes), 1 << 20):  # in chunks: a few MB of scratch memory whatever the file size
+        chunk = codes[start:start + (1 << 20)]
+        steps = (chunk == ord("[")).astype(np.int32) + (chunk == ord("{")) - (chunk == ord("]")) - (chunk == ord("}"))
+        levels = np.cumsum(steps, dtype=np.int64) + depth
+        deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+    return deepest
 
 
 def loads_json(text: str, source: str, max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS) -> Any:
