@@ -3,7 +3,7 @@
 JSON: nesting depth, integer digits and file size are limited; NaN/Infinity and duplicate keys are refused.
 YAML: aliases and anchors are refused (no "billion laughs"), nesting depth and node count are limited,
 duplicate keys and non-finite floats are refused. Every problem is one `ParseError` line naming the file.
-Writers use `dumps` (strict JSON: allow_nan=False) so the project never writes NaN/Infinity.
+(Writers pass allow_nan=False: the project never writes NaN/Infinity either.)
 """
 
 from __future__ import annotations
@@ -46,11 +46,6 @@ def env_limit(name: str, default: int) -> int:
         return int(raw)
     except ValueError:
         raise SetupError(f"{name}={raw!r}: must be an integer") from None
-
-
-def dumps(obj: Any, **kwargs) -> str:
-    """json.dumps that refuses NaN/Infinity (strict JSON): a non-finite number is a bug, not a value."""
-    return json.dumps(obj, allow_nan=False, **kwargs)
 
 
 def _json_depth(text: str) -> int:

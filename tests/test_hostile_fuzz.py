@@ -109,7 +109,8 @@ def mutated_meta(draw):
             rec.pop(field, None)
         elif action == "id":
             rec["id"] = draw(TEXT)
-        elif action == "question":
+        elif action == "question" and isinstance(rec.get("questions"), list) and rec["questions"] \
+                and isinstance(rec["questions"][0], dict):
             rec["questions"][0][draw(st.sampled_from(["id", "question", "expected_answer", "new"]))] = draw(TREES)
         elif action == "huge":
             rec[field] = "\u00e9" * 200_000
