@@ -83,10 +83,19 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
             log.warning("%s; running the stages before it (%s) and stopping there", exc, done)
             print(f"[omiti2v] {exc}. Stages run: {done}. Missing: {', '.join(stages[len(funcs):])}.")
             break
+    from .generate import parallel
+
+    layout = parallel.start(cfg, [name for name, _ in funcs])
     benchmark = benchmark_from_config(cfg.data)
     run = run_dir_from_config(cfg)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     for name, func in funcs:
+        if name != "generate" and layout.world > 1:
+            parallel.wait_for_all(layout)  # every rank's videos are in before anything reads them
+            if layout.rank != 0:
+                log.info("rank %d: generation done; the later stages run once, on rank 0", layout.rank)
+                break
+            layout = parallel.Layout()  # the rest runs on this process alone
         log.info("stage %s: %d samples -> %s", name, len(benchmark), run.path)
         func(cfg, run, benchmark)
     return run

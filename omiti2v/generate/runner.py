@@ -36,8 +36,9 @@ from omiti2v.runs import (
 )
 from omiti2v.video import write_video
 
+from . import parallel
 from .compile import apply_compile, compile_settings
-from .sharding import Shard, local_device, resolve_shard
+from .sharding import Shard, local_device
 
 log = logging.getLogger(__name__)
 
@@ -128,12 +129,17 @@ def to_uint8(frames: Any, rounding: str = "round") -> np.ndarray:
 class Generator:
     """A built pipeline plus everything needed to turn one sample into one video record."""
 
-    def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str):
+    def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str,
+                 layout: parallel.Layout | None = None):
         self.cfg, self.baseline, self.settings, self.device = cfg, baseline, settings, device
+        self.layout = layout or parallel.Layout()
         self.base_seed = base_seed(cfg, settings)
         self.input_blur = to_plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
         self.config_hash = generation_config_hash(cfg, settings)
         self.pipe = self._build()
+        if self.layout.context > 1:
+            parallel.check_asm_supported(to_plain(cfg.get("asm")))
+            parallel.enable_context_parallel(self.pipe, self.layout, parallel.parallel_settings(cfg))
         self.asm_config = self._apply_asm()
         self.compile_mode, backend = compile_settings(cfg)
         apply_compile(self.pipe.transformer, self.compile_mode, self.asm_config and self.asm_config.strategy,
@@ -192,7 +198,8 @@ class Generator:
         timings["pipeline"] = time.perf_counter() - t1
         t2 = time.perf_counter()
         fps = float(self.settings["fps"])
-        write_video(run.video(sample.id), frames, fps, crf=int(video["crf"]))
+        if self.layout.writer:
+            write_video(run.video(sample.id), frames, fps, crf=int(video["crf"]))
         timings["encode"] = time.perf_counter() - t2
         return {
             "sample_id": sample.id, "status": "ok", "error": None, "seed": seed, "base_seed": self.base_seed,
@@ -207,11 +214,13 @@ class Generator:
                          "sampling": self.settings["sampling"], "dtype": self.settings["dtype"], "video": video},
             "timings": {k: round(v, 3) for k, v in timings.items()},
             "shard": str(shard), "host": platform.node(), "device": self.device,
+            "context_parallel": self.layout.context,
         }
 
     def generate(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
         rec = self.record(run, sample, shard)
-        atomic_write_json(run.sidecar(sample.id), rec)
+        if self.layout.writer:
+            atomic_write_json(run.sidecar(sample.id), rec)
         return rec
 
 
@@ -233,16 +242,28 @@ def failure_record(sample: Sample, seed: int, exc: BaseException, started: float
             "shard": str(shard), "host": platform.node()}
 
 
+def plan_shard(cfg: DictConfig, settings: Mapping, run: RunDir, mine: list[str]) -> tuple[list[str], int] | Exception:
+    """(done ids, restored log lines) after cleaning up after a killed run, or the setup error to raise."""
+    try:
+        remove_stale_temp_files(run, mine)
+        done = [sid for sid in mine if is_done(run, sid)]
+        check_same_config(run, done, generation_config_hash(cfg, settings))
+        return done, restore_lost_records(run, mine)
+    except ConfigMismatchError as exc:
+        return exc
+
+
 def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     """Stage 'generate': videos for this shard's samples that are not done yet. Returns counts."""
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
-    shard = resolve_shard(cfg.get("shard"))
+    layout = parallel.resolve_layout(cfg)
+    if layout.context > 1:
+        parallel.start(cfg, ["generate"])
+    shard = layout.shard
     mine = shard.select(benchmark.ids)
-    remove_stale_temp_files(run, mine)
-    done = [sid for sid in mine if is_done(run, sid)]
-    check_same_config(run, done, generation_config_hash(cfg, settings))
-    restored = restore_lost_records(run, mine)
+    plan = plan_shard(cfg, settings, run, mine) if layout.writer else None
+    done, restored = parallel.share_from_writer(layout, plan)  # a context group runs its writer's list
     todo = [benchmark[sid] for sid in mine if sid not in done]
     counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
               "ok": 0, "failed": 0}
@@ -250,8 +271,9 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
              len(mine), counts["skipped"], len(todo))
     if not todo:
         return counts
-    generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))))
-    bar = tqdm(todo, desc=f"generate {settings['name']} [{shard}]", unit="video", dynamic_ncols=True)
+    generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
+    bar = tqdm(todo, desc=f"generate {settings['name']} [{shard}]", unit="video", dynamic_ncols=True,
+               disable=not layout.writer)
     for sample in bar:
         started = time.perf_counter()
         try:
@@ -261,7 +283,8 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
                 torch.cuda.empty_cache()
             log.warning("sample %s failed: %s", sample.id, exc)
             rec = failure_record(sample, video_seed(generator.base_seed, settings, sample.id), exc, started, shard)
-        append_jsonl(run.generation_log, [rec])
+        if layout.writer:
+            append_jsonl(run.generation_log, [rec])
         counts[rec["status"]] += 1
         bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
     return counts
