@@ -4,8 +4,8 @@ Every rank builds the same random-weight Wan2.1-I2V-14B transformer (real size; 
 and the same inputs (latent 21x60x104, i.e. 480x832 and 81 frames: 32,760 tokens), then computes with ASM
 (the wan2.1 preset, scalar) at t = 999, inside the early window:
   * the 1-GPU output, and the time of that step;
-  * the noise floor: the same ASM with gamma placed differently but equivalently (multiplying the keys of
-    the modulated sites instead of the installed placement); their difference is what bf16 alone makes;
+  * the noise floor: the same ASM with gamma_q and gamma_k swapped between the image and text branches
+    (the same logits, other roundings); their difference is what bf16 alone makes;
   * with N > 1 processes, the same forward under diffusers' context parallelism, set up by the generation
     stage's own code (`omiti2v.generate.parallel.enable_context_parallel`), and its time per step.
 It also checks step gating under CP: at t = 500 (window closed) the ASM output equals the plain output exactly.
@@ -21,6 +21,7 @@ native (CPU) backend does not return.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -31,8 +32,6 @@ import torch
 import torch.distributed as dist
 
 from omiti2v.asm import ASMConfig, apply_asm
-from omiti2v.asm.hooks import select_sites
-from omiti2v.asm.processors import intercept_attention
 from omiti2v.generate import parallel
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
@@ -49,15 +48,12 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.float() - b.float()).abs().max())
 
 
-def keys_times_gamma(config: ASMConfig):
-    """The floor's placement: gamma on K (in the model's dtype) at the sites the config modulates."""
-
-    def handler(call) -> None:
-        gamma = config.logit_multiplier(call.site)
-        if gamma != 1.0:
-            call.key = call.key * gamma
-
-    return handler
+def swapped_placement(config: ASMConfig) -> ASMConfig:
+    """The same logit multiplier at every site with gamma moved between Q and K (the wan2.1 preset: gamma_q on
+    the image branch, gamma_k on the text branch, both 1.35, become K on the image and Q on the text branch)."""
+    if config.gamma_q != config.gamma_k:
+        raise ValueError("swapping Q and K sites keeps the logits only when gamma_q == gamma_k")
+    return dataclasses.replace(config, q_sites=config.k_sites, k_sites=config.q_sites)
 
 
 def timed(model, inputs: dict, device: torch.device, repeats: int) -> tuple[torch.Tensor, float]:
@@ -108,19 +104,16 @@ def run(size: str, mode: str, backend: str | None, repeats: int) -> dict:
     early, late = inputs_at(EARLY), inputs_at(LATE)
     config = ASMConfig.preset("wan2.1")
     result: dict = {"size": size, "latent": [frames, height, width], "dtype": str(dtype), "world": layout.world,
-                    "mode": mode, "attention_backend": backend,
-                    "modulated_modules": len(select_sites(model, config))}
+                    "mode": mode, "attention_backend": backend}
     with torch.inference_mode():
         plain = model(**early)[0]
         plain_late = model(**late)[0]
-        with apply_asm(model, config):
+        with apply_asm(model, config) as handle:
+            result["modulated_modules"] = len(handle.module_names)
             single, result["seconds_1gpu"] = timed(model, early, device, repeats)
             single_late = model(**late)[0]
-        interception = intercept_attention(select_sites(model, config), keys_times_gamma(config))
-        try:
+        with apply_asm(model, swapped_placement(config)):
             floor = model(**early)[0]
-        finally:
-            interception.remove()
         result.update(asm_effect_rel=relative_l2(single, plain), floor_rel=relative_l2(floor, single),
                       floor_max_abs=max_abs(floor, single), window_closed_exact_1gpu=bool(torch.equal(single_late,
                                                                                                       plain_late)),
@@ -152,7 +145,7 @@ def format_result(r: dict) -> str:
              f"{r['modulated_modules']} modulated attention modules",
              f"  1 GPU:  {r['seconds_1gpu']:.3f} s/step; ASM effect (rel L2 vs no ASM) {r['asm_effect_rel']:.3e}; "
              f"window closed at t={LATE:.0f} -> exact: {r['window_closed_exact_1gpu']}",
-             f"  noise floor (gamma on K vs installed placement): rel L2 {r['floor_rel']:.3e}, "
+             f"  noise floor (gamma on Q vs on K, swapped branches): rel L2 {r['floor_rel']:.3e}, "
              f"max abs {r['floor_max_abs']:.3e}"]
     if r["world"] > 1:
         lines += [f"  {r['world']} GPUs ({r['mode']}): {r['seconds_ngpu']:.3f} s/step, speedup x{r['speedup']:.2f}; "
