@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shlex
 import tempfile
 from pathlib import Path
 
-from .dataset import ExportedRun, ExportError, build_export, is_export, load_export, write_export
-from .hub import PushUnavailableError, preflight, push_export
+from .layout import is_export
+
+# `datasets` takes seconds to import: the modules that need it load on first use (PEP 562).
+_LAZY = {"ExportError": ".dataset", "ExportedRun": ".dataset", "build_export": ".dataset", "load_export": ".dataset",
+         "write_export": ".dataset", "PushUnavailableError": ".hub", "preflight": ".hub", "push_export": ".hub"}
 
 __all__ = ["ExportError", "ExportedRun", "PushUnavailableError", "build_export", "export_run", "is_export",
            "load_export", "write_export"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_benchmark(run_path: Path, summary: dict):
@@ -20,6 +30,7 @@ def run_benchmark(run_path: Path, summary: dict):
 
     from ..data import DatasetUnavailableError, DataValidationError
     from ..pipeline import benchmark_from_config
+    from .dataset import ExportError
 
     config = run_path / "config.yaml"
     if not config.is_file():
@@ -42,6 +53,8 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str 
     Returns {"path", "url", "entry"} (None where not applicable).
     """
     from ..leaderboard.published import find_entry, link_dataset
+    from .dataset import ExportError, build_export, write_export
+    from .hub import preflight, push_export
 
     run_dir = Path(run_dir)
     if out is None and repo_id is None:

@@ -30,13 +30,10 @@ from ..data.records import DataValidationError, parse_records
 from ..errors import SetupError
 from ..runs import RunDir, read_jsonl
 from ..summary import VISUAL_METRICS, latest_judge_records, latest_records
+from .layout import HUB_META_FILE, SPLITS, SUMMARY_FILE, is_export  # noqa: F401  (is_export re-exported)
 
 FORMAT = "omiti2v-run-export"
 FORMAT_VERSION = 1
-SPLITS = ("questions", "videos")
-SUMMARY_FILE = "summary.json"
-# The Hub copy's export description (a Parquet split has no DatasetInfo.description).
-HUB_META_FILE = "omiti2v_export.json"
 
 JUDGE_FIELDS = {
     "sample_id": "string", "question_id": "string", "category": "string", "question": "string",
@@ -150,11 +147,6 @@ def write_export(dataset: datasets.DatasetDict, summary_bytes: bytes, out: str |
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
-
-
-def is_export(path: Path) -> bool:
-    """An export folder, or a downloaded Hub copy of one."""
-    return (path / SUMMARY_FILE).is_file() and ((path / "dataset_dict.json").is_file() or (path / HUB_META_FILE).is_file())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import datasets
 
-from .dataset import HUB_META_FILE, SPLITS, SUMMARY_FILE, ExportError
+from .dataset import ExportError
+from .layout import HUB_META_FILE, SPLITS, SUMMARY_FILE
 
 TRUTHY = {"1", "ON", "YES", "TRUE"}
 

@@ -7,17 +7,21 @@ import logging
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
 from ..data import DatasetUnavailableError, DataValidationError
-from ..export import ExportedRun, is_export, load_export
+from ..export import is_export
 from ..runs import RunDir, read_jsonl
 from ..stats import mean_cell
 from ..summary import VISUAL_METRICS, judge_frame, latest_judge_records, latest_records
 from .paper import CATEGORY_METRICS
+
+if TYPE_CHECKING:
+    from ..export import ExportedRun
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +172,8 @@ def discover_runs(root: str | Path) -> list[RunResult]:
 
 def read_export_run(path: Path) -> RunResult:
     """A run read from an `omiti2v export` dataset: identity from its summary, values from its splits."""
+    from ..export import load_export
+
     export = load_export(path)
     ident = export.summary["run"]
     return RunResult(path, *(str(ident[k]) for k in ("data", "model", "asm", "schedule")), export.config,
