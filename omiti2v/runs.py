@@ -7,23 +7,33 @@ Layout of one run (`results/runs/<data>/<model>/<asm>-<schedule>/`):
     judge.jsonl          one record per question
     scores.jsonl         one record per video and metric
     summary.json         the run's numbers, schema in omiti2v/schemas/summary.schema.json
+    .claims/<stage>/     who works on which sample now (omiti2v.claims), empty when no launch runs
 """
 
 from __future__ import annotations
 
 import copy
+import errno
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import omiti2v
 from omiti2v.paths import confined
+
+from .errors import SetupError
+
+# Appends take milliseconds: a lock unrefreshed this long is a dead writer's; wait at most this long for one.
+APPEND_LEASE_S = 30.0
+APPEND_WAIT_S = 120.0
 
 
 class RunDir:
@@ -47,20 +57,75 @@ class RunDir:
         return confined(self.videos, f"{sample_id}.json")
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write through a temp file in the same folder and rename, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+# Errors that mean the storage refused the bytes (full disk, quota, I/O error): the run cannot go on.
+WRITE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
+
+
+class WriteFaultError(SetupError):
+    """The filesystem refused a write; the message names the file and the free space left there."""
+
+    @classmethod
+    def from_os_error(cls, path: Path, exc: OSError) -> WriteFaultError:
+        folder = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+        try:
+            free = f"{shutil.disk_usage(folder).free / 2**30:.2f} GiB free"
+        except OSError:
+            free = "free space unknown"
+        return cls(f"cannot write {path}: {exc.strerror or exc} ({free} on that filesystem). Nothing partial was "
+                   "kept; free space and rerun the same command: finished work is kept and the rest is redone.")
+
+
+@contextmanager
+def write_faults_named(path: Path) -> Iterator[None]:
+    """Turn a storage OSError inside the block into WriteFaultError naming `path` (others pass through)."""
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        yield
+    except WriteFaultError:
+        raise
+    except OSError as exc:
+        if exc.errno not in WRITE_FAULTS:
+            raise
+        raise WriteFaultError.from_os_error(path, exc) from exc
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where Linux shows it (os.umask sets it while reading)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """A temp path beside `path` that becomes `path` (one rename) when the block succeeds and is removed when it
+    fails, so readers never see half a file. The file gets 0666 & ~umask, as open() would give it (mkstemp: 0600)."""
+    path = Path(path)
+    with write_faults_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+        try:
+            os.fchmod(fd, 0o666 & ~current_umask())
+            os.close(fd)
+            yield Path(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write through a temp file in the same folder and rename (see atomic_output), synced before the rename."""
+    path = Path(path)
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
     return path
 
 
@@ -69,14 +134,40 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
-    """Append records, one line each, flushed and synced: a kill loses at most the line being written."""
+    """Append records, one line each, synced, under a lock beside the log (O_APPEND alone is not atomic on NFS).
+
+    A kill loses at most the lines being written; a refused write (full disk, I/O error) is cut back to the
+    previous end of the log, so no half line stays, and ends the stage with WriteFaultError.
+    """
+    from filelock import SoftFileLease, Timeout
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        for rec in records:
-            f.write(json.dumps(rec, ensure_ascii=False, default=str, allow_nan=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    payload = "".join(json.dumps(rec, ensure_ascii=False, default=str, allow_nan=False) + "\n" for rec in records).encode()
+    with write_faults_named(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = SoftFileLease(path.with_name(f".{path.name}.lock"), lease_duration=APPEND_LEASE_S)
+        try:
+            lock.acquire(timeout=APPEND_WAIT_S)
+        except Timeout as exc:
+            raise SetupError(f"{path}: another process has held the append lock {lock.lock_file} for "
+                             f"{APPEND_WAIT_S:.0f}s; is a writer hung?") from exc
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                start = os.fstat(fd).st_size
+                try:
+                    view = memoryview(payload)
+                    while view:
+                        view = view[os.write(fd, view):]
+                    os.fsync(fd)
+                except OSError:
+                    with suppress(OSError):
+                        os.ftruncate(fd, start)
+                    raise
+            finally:
+                os.close(fd)
+        finally:
+            lock.release()
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
@@ -94,6 +185,20 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
             if n == len(lines):
                 return
             raise ValueError(f"{path}: line {n} is not valid JSON: {exc}") from exc
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """'sha256:<hex>' of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()
+
+
+def video_sha256s(run: RunDir, ids: Iterable[str]) -> dict[str, str | None]:
+    """sample -> sha256 of its video as it is now (None when missing): what judge and score records store."""
+    return {sid: file_sha256(run.video(sid)) if run.video(sid).is_file() else None for sid in ids}
 
 
 def sample_seed(base_seed: int, sample_id: str) -> int:

@@ -112,6 +112,27 @@ def visual_metrics(run: RunDir, benchmark: Benchmark, seed: int) -> tuple[dict, 
     return metrics, failures, info
 
 
+def superseded_counts(run: RunDir) -> dict[str, dict[str, int]]:
+    """Records a later one replaced, per stage and why: generation's `superseded` lines carry their reason
+    (video_missing, size_mismatch, sha256_mismatch, ...); a judge or score record is replaced because its video
+    changed, it had an error, or it was made again (`repeated`)."""
+    out: dict[str, dict[str, int]] = {"generation": {}, "judge": {}, "scores": {}}
+    for rec in read_jsonl(run.generation_log):
+        if rec.get("status") == "superseded":
+            out["generation"][rec["reason"]] = out["generation"].get(rec["reason"], 0) + 1
+    for stage, path, key in (("judge", run.judge_log, JUDGE_KEY), ("scores", run.scores_log, ("sample_id", "metric"))):
+        records = list(read_jsonl(path))
+        latest = {tuple(r.get(k) for k in key): r for r in records}
+        for rec in records:
+            last = latest[tuple(rec.get(k) for k in key)]
+            if rec is last:
+                continue
+            why = ("video_changed" if rec.get("video_sha256") != last.get("video_sha256")
+                   else "error_retried" if rec.get("error") is not None else "repeated")
+            out[stage][why] = out[stage].get(why, 0) + 1
+    return out
+
+
 def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
     """Assemble summary.json for a run. `context` carries run identity, models, seeds and flags (see schema)."""
     metrics: dict[str, Any] = {}
@@ -145,6 +166,7 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "breakdown": breakdown,
         "judge_agreement": agreement,
         "failures": failures,
+        "superseded": superseded_counts(run),
     }
 
 

@@ -7,7 +7,6 @@ Every read first checks the container's header (frames, size, duration; nothing 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -171,31 +170,30 @@ def _read_pyav(path: Path, indices: Sequence[int] | None, budget: VideoBudget,
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float, crf: int = 18) -> Path:
-    """Write uint8 RGB frames (T, H, W, 3) as H.264/yuv420p MP4, atomically (temp file + rename).
+    """Write uint8 RGB frames (T, H, W, 3) as H.264/yuv420p MP4, atomically (runs.atomic_output: temp file +
+    rename, mode from the umask; a full disk raises WriteFaultError and leaves no partial file).
 
     yuv420p needs even sides: an odd last row or column is dropped.
     """
-    import av
+    from .runs import atomic_output
 
     path = Path(path)
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8 or len(frames) == 0:
         raise ValueError(f"write_video({path}): need uint8 frames of shape (T, H, W, 3), got {frames.dtype} {frames.shape}")
     h, w = frames.shape[1] - frames.shape[1] % 2, frames.shape[2] - frames.shape[2] % 2
-    frames = frames[:, :h, :w]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix=f".{path.stem}.", dir=path.parent)
-    os.close(fd)
-    try:
-        with av.open(tmp, mode="w", format="mp4") as container:
-            stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-            stream.options = {"crf": str(crf), "preset": "medium"}
-            for frame in frames:
-                container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
-            container.mux(stream.encode())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path, suffix=".mp4") as tmp:
+        _encode(tmp, frames[:, :h, :w], fps, crf)
     return path
+
+
+def _encode(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
+    import av
+
+    with av.open(str(path), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")))
+        container.mux(stream.encode())

@@ -15,7 +15,7 @@ from omiti2v.scorers import stage as stage_module
 from omiti2v.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
-RECORD_KEYS = {"sample_id", "metric", "value", "details", "backend", "comparable", "error"}
+RECORD_KEYS = {"sample_id", "metric", "value", "details", "backend", "comparable", "error", "video_sha256"}
 
 
 def _config(tmp_path, name="smoke", *overrides):

@@ -1,9 +1,13 @@
 """The generation stage: one MP4 per sample of this shard, resumable and robust to single-sample failures.
 
 Per sample it writes, in this order: videos/{id}.mp4 (atomic), videos/{id}.json (the sidecar: the full record,
-atomic), then one line in generation.jsonl. A sample is done when its MP4 and an ok sidecar exist; on resume,
-a done sample whose log line was lost (killed between the sidecar and the log) gets its line back from the
-sidecar, so the log ends with exactly one ok record per finished sample. Failed samples are retried.
+atomic, with the video's size, sha256 and decoded frame count), then one line in generation.jsonl. A sample is
+done when its MP4 and an ok sidecar exist and the MP4 still matches the sidecar's fingerprint; a done sample whose
+video is missing, resized or rewritten is superseded (a `superseded` line with the reason) and made again. On
+resume, a done sample whose log line was lost (killed between the sidecar and the log) gets its line back from
+the sidecar, so the log ends with exactly one ok record per finished sample. Failed samples are retried.
+Launches on one folder share the work through claims (omiti2v.claims); a write the disk refuses ends the stage
+(WriteFaultError) with nothing partial and no ok record left behind.
 """
 
 from __future__ import annotations
@@ -22,19 +26,22 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from omiti2v.cache import teacache_handle
+from omiti2v.claims import Claims, ClaimSettings, LogWatch, claimed_batches
 from omiti2v.data import Benchmark, Sample
 from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
 from omiti2v.runs import (
     RunDir,
+    WriteFaultError,
     append_jsonl,
     atomic_write_json,
     config_hash,
+    file_sha256,
     read_jsonl,
     sample_seed,
     to_plain,
 )
-from omiti2v.video import write_video
+from omiti2v.video import VideoDecodeError, probe_video, write_video
 
 from . import parallel
 from .compile import apply_compile, compile_settings
@@ -93,22 +100,81 @@ def check_same_config(run: RunDir, done: list[str], expected: str) -> None:
         )
 
 
-def restore_lost_records(run: RunDir, ids: list[str]) -> int:
-    """Append the sidecar record of done samples that have no ok line in generation.jsonl; returns the count."""
-    logged = {r["sample_id"] for r in read_jsonl(run.generation_log) if r.get("status") == "ok"}
-    lost = [sid for sid in ids if sid not in logged and is_done(run, sid)]
-    if lost:
-        append_jsonl(run.generation_log, [json.loads(run.sidecar(sid).read_text(encoding="utf-8")) for sid in lost])
-    return len(lost)
+def video_fingerprint(path) -> dict:
+    """The evidence a record keeps of its video: size in bytes, sha256 and the decoded frame count."""
+    return {"video_bytes": path.stat().st_size, "video_sha256": file_sha256(path),
+            "video_frames": probe_video(path).num_frames}
 
 
-def remove_stale_temp_files(run: RunDir, ids: list[str]) -> int:
-    """Delete temp files a killed writer left for these samples (`.{id}.*`; ids are shard-private)."""
-    removed = 0
+def untrusted_reason(run: RunDir, sample_id: str) -> str | None:
+    """Why a done sample's video cannot be trusted any more (missing, other size, other bytes), or None."""
+    video = run.video(sample_id)
+    try:
+        rec = json.loads(run.sidecar(sample_id).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):  # another launch is superseding it: look again under the claim
+        return "sidecar_unreadable"
+    if not video.is_file():
+        return "video_missing"
+    if "video_sha256" not in rec:  # made before fingerprints: the frame count it promised must decode
+        try:
+            return None if probe_video(video).num_frames == rec["settings"]["frames"] else "frame_count_mismatch"
+        except VideoDecodeError:
+            return "undecodable"
+    if video.stat().st_size != rec["video_bytes"]:
+        return "size_mismatch"
+    return None if file_sha256(video) == rec["video_sha256"] else "sha256_mismatch"
+
+
+def supersede_untrusted(run: RunDir, done: list[str], claims: Claims) -> dict[str, str]:
+    """Retire the ok records of done samples whose video fails untrusted_reason: log a `superseded` line with
+    the reason and drop the sidecar, so the sample is made again. Checked again under the sample's claim (a
+    launch may be rewriting it); returns {sample_id: reason}."""
+    superseded = {}
+    for sid in done:
+        if untrusted_reason(run, sid) is None or not claims.try_claim(sid):
+            continue
+        try:
+            reason = untrusted_reason(run, sid) if is_done(run, sid) else None
+            if reason:
+                old = json.loads(run.sidecar(sid).read_text(encoding="utf-8"))
+                append_jsonl(run.generation_log, [{
+                    "sample_id": sid, "status": "superseded", "reason": reason, "error": None,
+                    "superseded": {k: old.get(k) for k in ("video_bytes", "video_sha256", "video_frames")}}])
+                run.sidecar(sid).unlink()
+                log.warning("sample %s: %s of its finished video; its record is superseded, generating it again",
+                            sid, reason.replace("_", " "))
+                superseded[sid] = reason
+        finally:
+            claims.release(sid)
+    return superseded
+
+
+def ok_logged(run: RunDir) -> set[str]:
+    return {r["sample_id"] for r in read_jsonl(run.generation_log) if r.get("status") == "ok"}
+
+
+def restore_lost_records(run: RunDir, ids: list[str], claims: Claims) -> int:
+    """Append the sidecar record of done samples that have no ok line in generation.jsonl; returns the count.
+    Under the sample's claim: a launch between its sidecar and its log line holds it."""
+    logged, restored = ok_logged(run), 0
     for sid in ids:
-        for stale in run.videos.glob(f".{sid}.*"):
-            stale.unlink(missing_ok=True)
-            removed += 1
+        if sid in logged or not is_done(run, sid) or not claims.try_claim(sid):
+            continue
+        try:
+            if sid not in ok_logged(run) and is_done(run, sid):
+                append_jsonl(run.generation_log, [json.loads(run.sidecar(sid).read_text(encoding="utf-8"))])
+                restored += 1
+        finally:
+            claims.release(sid)
+    return restored
+
+
+def remove_stale_temp_files(run: RunDir, sample_id: str) -> int:
+    """Delete temp files a killed writer left for this sample (`.{id}.*`); call it holding the sample's claim."""
+    removed = 0
+    for stale in run.videos.glob(f".{sample_id}.*"):
+        stale.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 
@@ -201,7 +267,7 @@ class Generator:
         if self.layout.writer:
             write_video(run.video(sample.id), frames, fps, crf=int(video["crf"]))
         timings["encode"] = time.perf_counter() - t2
-        return {
+        return {**(video_fingerprint(run.video(sample.id)) if self.layout.writer else {}),
             "sample_id": sample.id, "status": "ok", "error": None, "seed": seed, "base_seed": self.base_seed,
             "video": f"videos/{sample.id}.mp4", "seconds": round(time.perf_counter() - t0, 3),
             "peak_memory_gb": peak_memory_gb(self.device), "memory_measure": memory_measure(self.device),
@@ -242,17 +308,6 @@ def failure_record(sample: Sample, seed: int, exc: BaseException, started: float
             "shard": str(shard), "host": platform.node()}
 
 
-def plan_shard(cfg: DictConfig, settings: Mapping, run: RunDir, mine: list[str]) -> tuple[list[str], int] | Exception:
-    """(done ids, restored log lines) after cleaning up after a killed run, or the setup error to raise."""
-    try:
-        remove_stale_temp_files(run, mine)
-        done = [sid for sid in mine if is_done(run, sid)]
-        check_same_config(run, done, generation_config_hash(cfg, settings))
-        return done, restore_lost_records(run, mine)
-    except ConfigMismatchError as exc:
-        return exc
-
-
 def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     """Stage 'generate': videos for this shard's samples that are not done yet. Returns counts."""
     baseline = baseline_for(cfg.model)
@@ -262,32 +317,79 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
         parallel.start(cfg, ["generate"])
     shard = layout.shard
     mine = shard.select(benchmark.ids)
-    plan = plan_shard(cfg, settings, run, mine) if layout.writer else None
-    done, restored = parallel.share_from_writer(layout, plan)  # a context group runs its writer's list
-    todo = [benchmark[sid] for sid in mine if sid not in done]
-    counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
-              "ok": 0, "failed": 0}
-    log.info("generate %s shard %s (%s): %d assigned, %d done, %d to do", settings["name"], shard, shard.source,
-             len(mine), counts["skipped"], len(todo))
-    if not todo:
-        return counts
-    generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
-    bar = tqdm(todo, desc=f"generate {settings['name']} [{shard}]", unit="video", dynamic_ncols=True,
-               disable=not layout.writer)
-    for sample in bar:
-        started = time.perf_counter()
+    claims_settings = ClaimSettings.from_config(cfg.get("claims"))
+    if not layout.writer:  # a context-parallel rank: runs the samples its group's writer claims, writes nothing
+        return follow_writer(cfg, baseline, settings, run, benchmark, layout)
+    with Claims(run.path, "generate", claims_settings) as claims:
         try:
-            rec = generator.generate(run, sample, shard)
-        except Exception as exc:  # one bad sample must not stop the run; it is logged and retried next time
-            if isinstance(exc, torch.cuda.OutOfMemoryError):
-                torch.cuda.empty_cache()
-            log.warning("sample %s failed: %s", sample.id, exc)
-            rec = failure_record(sample, video_seed(generator.base_seed, settings, sample.id), exc, started, shard)
-        if layout.writer:
-            append_jsonl(run.generation_log, [rec])
-        counts[rec["status"]] += 1
-        bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
+            done = [sid for sid in mine if is_done(run, sid)]
+            check_same_config(run, done, generation_config_hash(cfg, settings))
+        except ConfigMismatchError as exc:
+            parallel.share_from_writer(layout, exc)  # raised on every rank of the group
+        superseded = supersede_untrusted(run, done, claims)
+        restored = restore_lost_records(run, mine, claims)
+        todo = [benchmark[sid] for sid in mine if not is_done(run, sid)]
+        counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
+                  "superseded": len(superseded), "ok": 0, "failed": 0, "done_elsewhere": 0, "taken_over": 0}
+        log.info("generate %s shard %s (%s): %d assigned, %d done, %d to do", settings["name"], shard, shard.source,
+                 len(mine), counts["skipped"], len(todo))
+        if not todo:
+            parallel.share_from_writer(layout, None)
+            return counts
+        generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
+        attempts = LogWatch(run.generation_log, lambda rec: rec.get("status") in ("ok", "failed"))
+
+        def settled(ids: list[str]) -> set[str]:
+            return attempts.changed(ids) | {sid for sid in ids if is_done(run, sid)}
+
+        bar = tqdm(total=len(todo), desc=f"generate {settings['name']} [{shard}]", unit="video", dynamic_ncols=True)
+        for (sample,) in claimed_batches(claims, todo, 1, lambda s: s.id, settled):
+            parallel.share_from_writer(layout, sample.id)  # the group's other ranks join this video
+            generate_one(generator, run, sample, shard, counts)
+            bar.update(1)
+            bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
+        bar.close()
+        parallel.share_from_writer(layout, None)
+        counts["done_elsewhere"] = len(todo) - counts["ok"] - counts["failed"]
+        counts["taken_over"] = len(claims.takeovers)
     return counts
+
+
+def follow_writer(cfg: DictConfig, baseline, settings: Mapping, run: RunDir, benchmark: Benchmark,
+                  layout: parallel.Layout) -> dict:
+    """A non-writing rank of a context-parallel group: generate each sample id the writer sends, until None."""
+    generator, joined = None, 0
+    while (sid := parallel.share_from_writer(layout, None)) is not None:
+        if generator is None:
+            generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
+        try:
+            generator.generate(run, benchmark[sid], layout.shard)
+        except Exception as exc:  # the writer records the failure; this rank only follows
+            log.warning("sample %s failed on rank %d: %s", sid, layout.rank, exc)
+        joined += 1
+    return {"shard": str(layout.shard), "assigned": joined, "skipped": 0, "restored": 0, "superseded": 0,
+            "ok": 0, "failed": 0, "done_elsewhere": joined, "taken_over": 0}
+
+
+def generate_one(generator: Generator, run: RunDir, sample: Sample, shard: Shard, counts: dict) -> None:
+    """One claimed sample: its video, sidecar and log line; a write fault ends the stage without an ok record."""
+    remove_stale_temp_files(run, sample.id)
+    started = time.perf_counter()
+    try:
+        rec = generator.generate(run, sample, shard)
+    except WriteFaultError:
+        raise
+    except Exception as exc:  # one bad sample must not stop the run; it is logged and retried next time
+        if isinstance(exc, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
+        log.warning("sample %s failed: %s", sample.id, exc)
+        rec = failure_record(sample, video_seed(generator.base_seed, generator.settings, sample.id), exc, started, shard)
+    try:
+        append_jsonl(run.generation_log, [rec])
+    except WriteFaultError:
+        run.sidecar(sample.id).unlink(missing_ok=True)  # no ok evidence without its log line
+        raise
+    counts[rec["status"]] += 1
 
 
 def expected_frames(model_cfg: Mapping) -> int:

@@ -1,6 +1,7 @@
 """The judge stage: every question of every sample's video, in parity and/or fast mode, into judge.jsonl.
 
-Resumable: a (sample, question, mode) already recorded without error by the same judge model is skipped.
+Resumable: a (sample, question, mode) already recorded without error by the same judge model, from the same
+video bytes (the record's video_sha256), is skipped; a regenerated or replaced video is judged again.
 A missing or undecodable video gives one record per question with correct=false and the error, so the
 summary counts it as failed and lists it.
 
@@ -23,7 +24,7 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from ..data import Benchmark, Sample
-from ..runs import RunDir, append_jsonl, read_jsonl
+from ..runs import RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .model import SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
@@ -113,12 +114,14 @@ def record(sample: Sample, question, mode: str, judge_model: str, *, response: s
     }
 
 
-def done_questions(path: Path, judge_model: str) -> set[tuple[str, str, str]]:
-    """(sample, question, mode) answered without error by this judge model in an earlier invocation."""
+def done_questions(path: Path, judge_model: str, shas: dict[str, str | None]) -> set[tuple[str, str, str]]:
+    """(sample, question, mode) answered without error by this judge model in an earlier invocation, from the
+    video that is there now (`shas`: sample -> sha256 of its current video; records older than the field pass)."""
     return {
         (r["sample_id"], str(r["question_id"]), r["mode"])
         for r in read_jsonl(path)
         if r.get("error") is None and r.get("judge_model") == judge_model
+        and r.get("video_sha256", shas.get(r["sample_id"])) == shas.get(r["sample_id"])
     }
 
 
@@ -192,7 +195,8 @@ def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list
 def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples: Sequence[Sample],
                   model_label: str) -> None:
     """Judge the pending questions of `samples`, appending records batch by batch (a kill loses one batch)."""
-    done = done_questions(run.judge_log, model_label)
+    shas = video_sha256s(run, [s.id for s in samples])
+    done = done_questions(run.judge_log, model_label, shas)
     todo = []
     for s in samples:
         pending = {m: [q for q in s.questions if (s.id, str(q.id), m) not in done] for m in settings.modes}
@@ -210,7 +214,7 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
     if not total:
         log.info("judge: all %d samples already judged in %s", len(samples), run.judge_log)
         return
-    append_jsonl(run.judge_log, failed)
+    append_jsonl(run.judge_log, with_video_sha256(failed, shas))
     with tqdm(total=total, desc=f"judge {settings.name} ({'+'.join(settings.modes)})", unit="q") as bar:
         bar.update(len(failed))
         batches = plan_batches(judge, settings, jobs)
@@ -231,11 +235,16 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
                 items = [SampleItem(video, [q.question for q in job.pending[mode]]) for job, video in group]
                 for (job, _), outs in zip(group, judge_batch(judge, mode, items), strict=True):
                     records += mode_records(job, mode, outs, model_label)
-            append_jsonl(run.judge_log, records)
+            append_jsonl(run.judge_log, with_video_sha256(records, shas))
             bar.update(len(records))
             log.info("judge batch %d/%d: %d samples, %d questions; decode %.2f s CPU in workers (GPU waited %.2f s), "
                      "model %.2f s", b + 1, len(batches), len(batch), len(records), cpu_s, waited_s,
                      time.perf_counter() - start)
+
+
+def with_video_sha256(records: list[dict], shas: dict[str, str | None]) -> list[dict]:
+    """Each record names the video bytes it judged (resume redoes it when they change)."""
+    return [{**rec, "video_sha256": shas.get(rec["sample_id"])} for rec in records]
 
 
 def error_records(sample: Sample, pending: dict[str, list], error: str, model_label: str) -> list[dict]:

@@ -2,9 +2,10 @@
 
 Each video is decoded once (only the frames some metric needs) and handed to every metric; videos are scored
 `videos_per_batch` at a time so models batch across videos, while the next batch decodes in a background
-thread. Resumable: a (sample, metric) whose latest record has no error and the same backend is skipped, so
-re-running after a kill, or after switching flow backend, does exactly the missing work. All weights are
-checked before any model loads (one error listing every missing file).
+thread. Resumable: a (sample, metric) whose latest record has no error, the same backend and the same video
+bytes (video_sha256) is skipped, so re-running after a kill, after switching flow backend or after a video
+was regenerated does exactly the missing work. All weights are checked before any model loads (one error
+listing every missing file). Launches on one run folder share the videos through claims.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from ..runs import RunDir, append_jsonl, read_jsonl
+from ..claims import Claims, ClaimSettings, LogWatch, claimed_batches
+from ..runs import RunDir, append_jsonl, config_hash, read_jsonl, video_sha256s
 from ..video import VideoDecodeError, probe_video, read_video
 from .base import Clip, Scorer, build_scorer, resolve_device
 from .weights import resolve_weights, weights_dir_from
@@ -136,7 +138,9 @@ def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     device = resolve_device(cfg.get("device"))
     scorers = [build_scorer(metric, scfg, device) for metric in scfg.metrics]
     latest = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}  # a later line supersedes
-    done = {(sid, metric, r.get("backend")) for (sid, metric), r in latest.items() if r.get("error") is None}
+    shas = video_sha256s(run, benchmark.ids)
+    done = {(sid, metric, r.get("backend")) for (sid, metric), r in latest.items()
+            if r.get("error") is None and r.get("video_sha256", shas.get(sid)) == shas.get(sid)}
     needs = {sid: [s for s in scorers if (sid, s.metric, s.backend) not in done] for sid in benchmark.ids}
     needs = {sid: todo for sid, todo in needs.items() if todo}
     if not needs:
@@ -147,10 +151,18 @@ def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     weights = resolve_weights(list(files.values()), weights_dir_from(scfg.get("weights_dir")), scfg.get("allow_download", True))
     for scorer in active:
         scorer.load(weights)
-    videos = {sid: run.video(sid) for sid in needs}
-    with tqdm(total=len(videos), desc="score", unit="video") as bar:
-        for done_videos, records in score_videos(videos, needs, scfg.get("aspect_resize"), int(scfg.get("videos_per_batch", 4))):
-            append_jsonl(run.scores_log, records)
-            bar.update(done_videos)
+    per_batch = int(scfg.get("videos_per_batch", 4))
+    scope = "score-" + config_hash(sorted((s.metric, s.backend) for s in active))[7:19]
+    claims = Claims(run.path, scope, ClaimSettings.from_config(cfg.get("claims")))
+    scored_elsewhere = LogWatch(run.scores_log).changed
+    with claims, tqdm(total=len(needs), desc="score", unit="video") as bar:
+        # Claimed a few batches at a time, so decoding still runs ahead of scoring within a group.
+        for group in claimed_batches(claims, list(needs), 4 * per_batch, str, scored_elsewhere):
+            videos = {sid: run.video(sid) for sid in group}
+            for done_videos, records in score_videos(videos, needs, scfg.get("aspect_resize"), per_batch):
+                for rec in records:
+                    rec["video_sha256"] = shas.get(rec["sample_id"])
+                append_jsonl(run.scores_log, records)
+                bar.update(done_videos)
     if device.type == "cuda":
         torch.cuda.empty_cache()
