@@ -107,14 +107,23 @@ class Claims:
             except LeaseSettingsMismatch as exc:
                 raise SetupError(f"{exc}: give every launch on this run folder the same claims.stale_after_s") from exc
         self.held[key] = lease
-        gone = previous is not None and previous.hostname == socket.gethostname() and not _pid_alive(previous.pid)
-        silent = heartbeat is not None and time.time() - heartbeat >= self.settings.stale_after_s / 2
-        if previous is not None and (gone or silent):  # else its owner released it just before we looked again
-            why = "its process is gone" if gone else f"no heartbeat for {self.settings.stale_after_s:g}s"
-            self.takeovers.append({"key": key, "pid": previous.pid, "host": previous.hostname, "reason": why})
-            log.warning("claim %s: took over from pid %d on %s (%s)", self.path(key), previous.pid,
-                        previous.hostname, why)
+        if heartbeat is not None:  # the file was there: a takeover, unless its owner released it meanwhile
+            self._note_takeover(key, previous, heartbeat)
         return True
+
+    def _note_takeover(self, key: str, previous, heartbeat: float) -> None:
+        if previous is None:  # a marker its writer never finished (killed between create and write)
+            pid, host, why = None, None, "its owner never finished writing it"
+        else:
+            pid, host = previous.pid, previous.hostname
+            if host == socket.gethostname() and not _pid_alive(pid):
+                why = "its process is gone"
+            elif time.time() - heartbeat >= self.settings.stale_after_s / 2:
+                why = f"no heartbeat for {self.settings.stale_after_s:g}s"
+            else:
+                return
+        self.takeovers.append({"key": key, "pid": pid, "host": host, "reason": why})
+        log.warning("claim %s: took over from pid %s on %s (%s)", self.path(key), pid, host, why)
 
     def release(self, key: str) -> None:
         lease = self.held.pop(key, None)
