@@ -54,15 +54,17 @@ class BadOutputError(RuntimeError):
     """The pipeline returned frames that are not a valid video (NaN/inf, wrong shape)."""
 
 
-def is_done(run: RunDir, sample_id: str) -> bool:
-    """The MP4 and a sidecar saying ok are both there (each is written atomically, the sidecar last)."""
-    video, sidecar = run.video(sample_id), run.sidecar(sample_id)
-    if not (video.is_file() and video.stat().st_size > 0 and sidecar.is_file()):
-        return False
+def has_ok_sidecar(run: RunDir, sample_id: str) -> bool:
     try:
-        return json.loads(sidecar.read_text(encoding="utf-8")).get("status") == "ok"
+        return json.loads(run.sidecar(sample_id).read_text(encoding="utf-8")).get("status") == "ok"
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def is_done(run: RunDir, sample_id: str) -> bool:
+    """The MP4 and a sidecar saying ok are both there (each is written atomically, the sidecar last)."""
+    video = run.video(sample_id)
+    return video.is_file() and video.stat().st_size > 0 and has_ok_sidecar(run, sample_id)
 
 
 def base_seed(cfg: DictConfig, settings: Mapping) -> int:
@@ -125,16 +127,16 @@ def untrusted_reason(run: RunDir, sample_id: str) -> str | None:
     return None if file_sha256(video) == rec["video_sha256"] else "sha256_mismatch"
 
 
-def supersede_untrusted(run: RunDir, done: list[str], claims: Claims) -> dict[str, str]:
-    """Retire the ok records of done samples whose video fails untrusted_reason: log a `superseded` line with
+def supersede_untrusted(run: RunDir, recorded: list[str], claims: Claims) -> dict[str, str]:
+    """Retire the ok records (sidecars) of samples whose video fails untrusted_reason: log a `superseded` line with
     the reason and drop the sidecar, so the sample is made again. Checked again under the sample's claim (a
     launch may be rewriting it); returns {sample_id: reason}."""
     superseded = {}
-    for sid in done:
+    for sid in recorded:
         if untrusted_reason(run, sid) is None or not claims.try_claim(sid):
             continue
         try:
-            reason = untrusted_reason(run, sid) if is_done(run, sid) else None
+            reason = untrusted_reason(run, sid) if has_ok_sidecar(run, sid) else None
             if reason:
                 old = json.loads(run.sidecar(sid).read_text(encoding="utf-8"))
                 append_jsonl(run.generation_log, [{
@@ -326,7 +328,7 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
             check_same_config(run, done, generation_config_hash(cfg, settings))
         except ConfigMismatchError as exc:
             parallel.share_from_writer(layout, exc)  # raised on every rank of the group
-        superseded = supersede_untrusted(run, done, claims)
+        superseded = supersede_untrusted(run, [sid for sid in mine if has_ok_sidecar(run, sid)], claims)
         restored = restore_lost_records(run, mine, claims)
         todo = [benchmark[sid] for sid in mine if not is_done(run, sid)]
         counts = {"shard": str(shard), "assigned": len(mine), "skipped": len(mine) - len(todo), "restored": restored,
