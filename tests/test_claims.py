@@ -160,20 +160,35 @@ def test_concurrent_judges_judge_each_question_once(tmp_path):
     assert all(r["error"] is None and r["video_sha256"].startswith("sha256:") for r in records)
 
 
+def holds_a_claim(run: Path, proc: subprocess.Popen) -> bool:
+    claims = list((run / ".claims" / "generate").glob("*.claim")) if run.is_dir() else []
+    return any(f"pid={proc.pid}\n" in (text := _read(p)) and "\nstart=" in text for p in claims)  # complete
+
+
+def wait_until(condition, what: str, seconds: float = 180) -> None:
+    deadline = time.time() + seconds
+    while not condition():
+        assert time.time() < deadline, what
+        time.sleep(0.005)
+
+
 @pytest.mark.slow
 def test_a_killed_launch_leaves_a_claim_the_survivor_takes_over(tmp_path):
     run = run_dir(tmp_path)
-    victim, survivor = launch_together([smoke_generate(tmp_path, "data.limit=8")] * 2)
+    (victim,) = launch_together([smoke_generate(tmp_path, "data.limit=8")])
+    survivor = None
     try:
-        deadline = time.time() + 120
-        while True:  # freeze the victim while it holds a claim, so the kill leaves that claim behind
-            assert time.time() < deadline and victim.poll() is None, "the victim never claimed a sample"
-            claims = list((run / ".claims" / "generate").glob("*.claim")) if run.is_dir() else []
-            os.kill(victim.pid, signal.SIGSTOP)
-            if any(f"pid={victim.pid}\n" in (text := _read(p)) and "\nstart=" in text for p in claims):
-                break
-            os.kill(victim.pid, signal.SIGCONT)
-            time.sleep(0.005)
+        def victim_frozen_holding_a_claim() -> bool:
+            assert victim.poll() is None, "the victim ended before it claimed a sample"
+            victim.send_signal(signal.SIGSTOP)
+            if holds_a_claim(run, victim):
+                return True
+            victim.send_signal(signal.SIGCONT)
+            return False
+
+        wait_until(victim_frozen_holding_a_claim, "the victim never claimed a sample")
+        (survivor,) = launch_together([smoke_generate(tmp_path, "data.limit=8")])  # while the victim is mid-run
+        wait_until(lambda: holds_a_claim(run, survivor) or survivor.poll() is not None, "the survivor never started")
     finally:
         victim.send_signal(signal.SIGKILL)
         victim.wait()
