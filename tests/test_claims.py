@@ -149,7 +149,6 @@ def test_concurrent_generation_makes_each_sample_once(tmp_path, launches):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="judge claims are not wired into the judge's new batch planner yet")
 def test_concurrent_judges_judge_each_question_once(tmp_path):
     subprocess.run(smoke_generate(tmp_path, "data.limit=6"), cwd=REPO, env=ENV, check=True, capture_output=True)
     judge = [sys.executable, str(REPO / "runners" / "judge.py"), "--config-name", "smoke", f"results_root={tmp_path}",

@@ -23,6 +23,7 @@ from pathlib import Path
 from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
+from ..claims import Claims, ClaimSettings, claimed_batches
 from ..data import Benchmark, Sample
 from ..runs import RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
@@ -192,9 +193,16 @@ def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list
     return split_on_oom(judge.fast if mode == "fast" else judge.parity, items, f"{mode} batch")
 
 
+# Samples claimed at a time: each claimed group is then split into memory-planned batches.
+CLAIM_GROUP = 8
+
+
 def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples: Sequence[Sample],
-                  model_label: str) -> None:
-    """Judge the pending questions of `samples`, appending records batch by batch (a kill loses one batch)."""
+                  model_label: str, claim_settings: ClaimSettings | None = None) -> None:
+    """Judge the pending questions of `samples`, appending records batch by batch (a kill loses one batch).
+
+    Launches on one run folder share the work: each claims groups of samples before judging them, and a group
+    another launch finished meanwhile is dropped."""
     shas = video_sha256s(run, [s.id for s in samples])
     done = done_questions(run.judge_log, model_label, shas)
     todo = []
@@ -215,31 +223,44 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
         log.info("judge: all %d samples already judged in %s", len(samples), run.judge_log)
         return
     append_jsonl(run.judge_log, with_video_sha256(failed, shas))
-    with tqdm(total=total, desc=f"judge {settings.name} ({'+'.join(settings.modes)})", unit="q") as bar:
+    def settled(ids: list[str]) -> set[str]:
+        now = done_questions(run.judge_log, model_label, shas)
+        return {job.sample.id for job in jobs if job.sample.id in ids
+                and all((job.sample.id, str(q.id), m) in now for m, qs in job.pending.items() for q in qs)}
+
+    with tqdm(total=total, desc=f"judge {settings.name} ({'+'.join(settings.modes)})", unit="q") as bar, \
+            Claims(run.path, "judge", claim_settings or ClaimSettings()) as claims:
         bar.update(len(failed))
-        batches = plan_batches(judge, settings, jobs)
-        for b, (batch, videos, cpu_s, waited_s) in enumerate(prefetched(batches, settings.video, settings.decode_workers)):
-            start = time.perf_counter()
-            records = []
-            ready = []
-            for job, video in zip(batch, videos, strict=True):
-                if isinstance(video, Exception):
-                    error = f"{job.path}: {type(video).__name__}: {video}"
-                    records += error_records(job.sample, job.pending, error, model_label)
-                else:
-                    ready.append((job, video))
-            for mode in settings.modes:
-                group = [(job, video) for job, video in ready if job.pending[mode]]
-                if not group:
-                    continue
-                items = [SampleItem(video, [q.question for q in job.pending[mode]]) for job, video in group]
-                for (job, _), outs in zip(group, judge_batch(judge, mode, items), strict=True):
-                    records += mode_records(job, mode, outs, model_label)
-            append_jsonl(run.judge_log, with_video_sha256(records, shas))
-            bar.update(len(records))
-            log.info("judge batch %d/%d: %d samples, %d questions; decode %.2f s CPU in workers (GPU waited %.2f s), "
-                     "model %.2f s", b + 1, len(batches), len(batch), len(records), cpu_s, waited_s,
-                     time.perf_counter() - start)
+        for group in claimed_batches(claims, jobs, CLAIM_GROUP, lambda job: job.sample.id, settled):
+            judge_group(judge, settings, run, group, model_label, shas, bar)
+
+
+def judge_group(judge: VqaJudge, settings: JudgeSettings, run: RunDir, jobs: list[JudgeJob], model_label: str,
+                shas: dict[str, str | None], bar) -> None:
+    """The claimed `jobs`: memory-planned batches, the next batch decoded while the model works."""
+    batches = plan_batches(judge, settings, jobs)
+    for b, (batch, videos, cpu_s, waited_s) in enumerate(prefetched(batches, settings.video, settings.decode_workers)):
+        start = time.perf_counter()
+        records = []
+        ready = []
+        for job, video in zip(batch, videos, strict=True):
+            if isinstance(video, Exception):
+                error = f"{job.path}: {type(video).__name__}: {video}"
+                records += error_records(job.sample, job.pending, error, model_label)
+            else:
+                ready.append((job, video))
+        for mode in settings.modes:
+            group = [(job, video) for job, video in ready if job.pending[mode]]
+            if not group:
+                continue
+            items = [SampleItem(video, [q.question for q in job.pending[mode]]) for job, video in group]
+            for (job, _), outs in zip(group, judge_batch(judge, mode, items), strict=True):
+                records += mode_records(job, mode, outs, model_label)
+        append_jsonl(run.judge_log, with_video_sha256(records, shas))
+        bar.update(len(records))
+        log.info("judge batch %d/%d: %d samples, %d questions; decode %.2f s CPU in workers (GPU waited %.2f s), "
+                 "model %.2f s", b + 1, len(batches), len(batch), len(records), cpu_s, waited_s,
+                 time.perf_counter() - start)
 
 
 def with_video_sha256(records: list[dict], shas: dict[str, str | None]) -> list[dict]:
@@ -279,4 +300,4 @@ def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
         attn_implementation=settings.attn_implementation,
     )
     judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens)
-    judge_samples(judge, settings, run, list(benchmark), settings.model)
+    judge_samples(judge, settings, run, list(benchmark), settings.model, ClaimSettings.from_config(cfg.get("claims")))
