@@ -1,8 +1,6 @@
-"""The paper's VQA protocol as data: the exact question text and the answer-parsing rule (REFERENCE §4)."""
+"""The paper's VQA protocol as data: the exact question text and the official answer-parsing rule (REFERENCE §4, §8)."""
 
 from __future__ import annotations
-
-import string
 
 INSTRUCTION = (
     "Please watch the video carefully and answer the question based solely on what you observe. "
@@ -16,13 +14,14 @@ def question_text(question: str) -> str:
 
 
 def parse_answer(text: str | None) -> str:
-    """'yes' | 'no' | 'unknown' from a free-text reply, by the paper's rule.
+    """'yes' | 'no' | 'unknown' from a free-text reply, by the official `extract_yes_no` (REFERENCE §8).
 
-    1. the text before the first comma starts with "yes" / "no";
-    2. else "yes" occurs and "no" does not (or the converse), as substrings, like the reference;
-    3. else the first five words (punctuation stripped) contain "yes", then "no";
+    1. lower-case and strip; the text before the first comma, stripped, starts with "yes" / "no";
+    2. else "yes" is a substring and "no" is not (or the converse);
+    3. else the first five whitespace-separated words joined by one space contain "yes", then "no", as
+       substrings (not as words: "i know it is yes" is "no", from "know");
     4. else unknown.
-    The substring steps are literal on purpose: "Not sure" parses as "no" and "I cannot tell" as "no".
+    Every test is literal on purpose, as in the official judge: "Not sure" is "no", "the eyes are red" "yes".
     """
     text = (text or "").lower().strip()
     head = text.split(",", 1)[0].strip()
@@ -30,12 +29,10 @@ def parse_answer(text: str | None) -> str:
         if head.startswith(answer):
             return answer
     has_yes, has_no = "yes" in text, "no" in text
-    if has_yes and not has_no:
-        return "yes"
-    if has_no and not has_yes:
-        return "no"
-    first_words = [w.strip(string.punctuation) for w in text.split()[:5]]
+    if has_yes != has_no:
+        return "yes" if has_yes else "no"
+    first_five = " ".join(text.split()[:5])
     for answer in ("yes", "no"):
-        if answer in first_words:
+        if answer in first_five:
             return answer
     return "unknown"
