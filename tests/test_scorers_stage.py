@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 from omiti2v.data import load_benchmark
 from omiti2v.runs import RunDir, read_jsonl
-from omiti2v.scorers import MissingWeightsError, nearest_aspect_size, run_scorers
+from omiti2v.scorers import MissingWeightsError, run_scorers
 from omiti2v.scorers import stage as stage_module
 from omiti2v.video import write_video
 
@@ -30,7 +30,7 @@ def _moving_video(path, speed: int, frames: int = 9, size: tuple[int, int] = (64
 
 
 def test_smoke_scorers_resume_and_record_failures(tmp_path, monkeypatch):
-    cfg = _config(tmp_path)
+    cfg = _config(tmp_path, "smoke", "scorer.aspect_resize.mode=none")  # native size: one decode per video
     assert cfg.scorer.name == "tiny" and cfg.scorer.flow_backend == "opencv_dis"
     bench = load_benchmark("mini").filter(limit=3)
     run = RunDir(cfg.run_dir)
@@ -110,25 +110,3 @@ def test_missing_weights_are_listed_in_one_error(tmp_path, monkeypatch):
     (weights / "sa_0_4_vit_l_14_linear.pth").write_bytes(b"")
     with pytest.raises(MissingWeightsError, match="3 scorer weight file"):
         run_scorers(cfg, run, bench)
-
-
-@pytest.mark.parametrize(("size", "expected"), [
-    ((832, 480), (856, 480)), ((480, 832), (480, 856)), ((512, 512), (480, 480)),
-    ((768, 512), (640, 480)), ((1280, 720), (856, 480)), ((640, 480), (640, 480)),
-])
-def test_nearest_common_aspect_ratio(size, expected):
-    assert nearest_aspect_size(*size, ["1:1", "4:3", "3:4", "16:9", "9:16"], 480) == expected
-
-
-def test_aspect_resize_applies_to_every_metric(tmp_path):
-    cfg = _config(tmp_path, "smoke", "scorer.aspect_resize.enabled=true", "scorer.aspect_resize.short_side=32")
-    bench = load_benchmark("mini").filter(limit=1)
-    run = RunDir(cfg.run_dir)
-    _moving_video(run.video(bench.ids[0]), 4)  # 96 x 64 (3:2) -> 4:3 at short side 32 -> 40 x 32
-    run_scorers(cfg, run, bench)
-    recs = list(read_jsonl(run.scores_log))
-    assert len(recs) == 2
-    for r in recs:
-        assert r["details"]["resized"] == {"from": [96, 64], "to": [40, 32]}
-    dd = next(r for r in recs if r["metric"] == "dynamic_degree")
-    assert dd["details"]["size"] == [40, 32] and dd["details"]["threshold"] == 0.75

@@ -11,16 +11,12 @@ listing every missing file). Launches on one run folder share the videos through
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig
 from tqdm import tqdm
 
@@ -28,6 +24,7 @@ from ..claims import Claims, ClaimSettings, LogWatch, claimed_batches
 from ..runs import RunDir, append_jsonl, config_hash, read_jsonl, video_sha256s
 from ..video import VideoDecodeError, probe_video, read_video
 from .base import Clip, Scorer, build_scorer, resolve_device
+from .resize import PaperResize, paper_resize_for
 from .weights import resolve_weights, weights_dir_from
 
 if TYPE_CHECKING:
@@ -36,40 +33,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def nearest_aspect_size(width: int, height: int, ratios: Sequence[str], short_side: int) -> tuple[int, int]:
-    """(w, h) of the ratio ("W:H") closest to the video's in log scale, short side `short_side`, long side
-    rounded to a multiple of 8 (so RAFT needs no padding). E.g. 832x480 -> 16:9 -> 856x480."""
-    def as_fraction(r: str) -> Fraction:
-        w, _, h = r.partition(":")
-        return Fraction(int(w), int(h))
-
-    best = min((as_fraction(r) for r in ratios), key=lambda r: abs(math.log(width / height) - math.log(r)))
-    if best >= 1:
-        return max(8, round(short_side * best / 8) * 8), short_side
-    return short_side, max(8, round(short_side / best / 8) * 8)
-
-
-def resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """uint8 (T, H, W, 3) -> (T, h, w, 3), bilinear with antialias (a plain resize, as a video converter does)."""
-    w, h = size
-    x = torch.from_numpy(frames).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True)
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-
-
-def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], aspect: Mapping | None = None) -> Clip:
-    """The frames every listed scorer needs, decoded once, optionally resized to the nearest common aspect."""
+def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], resize: PaperResize | None = None) -> Clip:
+    """The frames every listed scorer needs, decoded once, after the official resize when `resize` is set.
+    The clip's details carry the size the metrics saw."""
     info = probe_video(path)
     wanted = sorted(set().union(*(scorer.frame_indices(info) for scorer in scorers)))
-    every = len(wanted) == info.num_frames
-    frames, info = read_video(path, None if every else wanted)
-    clip = Clip(sample_id, frames, info, None if every else wanted)
-    if aspect is not None and aspect.get("enabled", False):
-        size = nearest_aspect_size(info.width, info.height, list(aspect["ratios"]), int(aspect["short_side"]))
-        if size != (info.width, info.height):
-            clip.frames = resize_frames(frames, size)
-            clip.info = type(info)(info.fps, info.num_frames, size[0], size[1])
-        clip.details["resized"] = {"from": [info.width, info.height], "to": list(size)}
+    indices = None if len(wanted) == info.num_frames else wanted
+    details: dict = {}
+    if resize is None:
+        frames, info = read_video(path, indices)
+    else:
+        frames, info, details["resize"] = resize.read(path, indices)
+    clip = Clip(sample_id, frames, info, indices, details)
+    clip.details["size"] = [info.width, info.height]
     return clip
 
 
@@ -97,7 +73,7 @@ def score_clips(scorer: Scorer, clips: Sequence[Clip]) -> list[dict]:
         return [rec for clip in clips for rec in score_clips(scorer, [clip])]
 
 
-def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer]], aspect: Mapping | None = None,
+def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer]], resize: PaperResize | None = None,
                  videos_per_batch: int = 4) -> Iterator[tuple[int, list[dict]]]:
     """(videos done, records) per batch of `videos_per_batch`: sample_id -> video path, scored by the scorers
     in needs[sample_id]. Decoding of the next batch overlaps scoring of this one. Scorers must be loaded."""
@@ -109,7 +85,7 @@ def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer
         out: list[Clip | dict] = []
         for sid in sample_ids:
             try:
-                out.append(decode_clip(videos[sid], sid, needs[sid], aspect))
+                out.append(decode_clip(videos[sid], sid, needs[sid], resize))
             except VideoDecodeError as exc:
                 out.extend(_record(sid, s, None, {}, str(exc)) for s in needs[sid])
         return out
@@ -152,6 +128,7 @@ def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     for scorer in active:
         scorer.load(weights)
     per_batch = int(scfg.get("videos_per_batch", 4))
+    resize = paper_resize_for(scfg.get("aspect_resize"), {sid: run.video(sid) for sid in benchmark.ids})
     scope = "score-" + config_hash(sorted((s.metric, s.backend) for s in active))[7:19]
     claims = Claims(run.path, scope, ClaimSettings.from_config(cfg.get("claims")))
     scored_elsewhere = LogWatch(run.scores_log).changed
@@ -159,7 +136,7 @@ def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
         # Claimed a few batches at a time, so decoding still runs ahead of scoring within a group.
         for group in claimed_batches(claims, list(needs), 4 * per_batch, str, scored_elsewhere):
             videos = {sid: run.video(sid) for sid in group}
-            for done_videos, records in score_videos(videos, needs, scfg.get("aspect_resize"), per_batch):
+            for done_videos, records in score_videos(videos, needs, resize, per_batch):
                 for rec in records:
                     rec["video_sha256"] = shas.get(rec["sample_id"])
                 append_jsonl(run.scores_log, records)
