@@ -94,7 +94,7 @@ def test_stage_takes_the_ratio_from_the_first_sorted_id_and_records_sizes(tmp_pa
     run_scorers(cfg, run, bench)
     recs = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}
     assert len(recs) == 4 and all(r["error"] is None for r in recs.values())
-    for (sid, _), r in recs.items():
+    for r in recs.values():
         assert r["details"]["size"] == [512, 288]
         assert r["details"]["resize"]["ratio"] == "16:9" and r["details"]["resize"]["reference"] == "mini_10"
     assert recs[("mini_2", "dynamic_degree")]["details"]["resize"]["from"] == [96, 64]
