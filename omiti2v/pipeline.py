@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data import Benchmark, load_benchmark
 from .errors import SetupError
+from .profile import profile_context
 from .runs import RunDir, atomic_write_json, atomic_write_text, config_hash
 from .summary import build_summary, validate_summary
 
@@ -135,6 +136,7 @@ def summary_context(cfg: DictConfig) -> dict:
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
         # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
         "seeds": {"base": int(cfg.model.get("seed") or cfg.seed)},
+        **profile_context(cfg),
     }
 
 

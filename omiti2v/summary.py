@@ -2,7 +2,9 @@
 
 VQA numbers follow the paper: per-sample accuracy (correct / questions), averaged over samples overall, per
 main category and per domain (macro); per question category over questions (micro). Visual metrics are means
-over videos. All in percent with n and a seeded 95 % bootstrap CI. The schema is
+over videos. All in percent with n and a seeded 95 % bootstrap CI. A sample whose video file is missing is,
+by `missing_video`, either left out of every VQA mean and listed (`exclude`, the official qwen.py) or counted
+as wrong (`wrong`); a video that exists but cannot be decoded always stays in and scores 0. The schema is
 omiti2v/schemas/summary.schema.json; bump SCHEMA_VERSION when it changes.
 """
 
@@ -16,10 +18,12 @@ from typing import Any
 import pandas as pd
 
 from .data import MAIN_CATEGORIES, Benchmark
+from .judge.protocol import parse_answer
 from .runs import RunDir, read_jsonl, versions
 from .stats import mean_cell
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+MISSING_VIDEO_POLICIES = ("exclude", "wrong")
 VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
 
 
@@ -42,14 +46,16 @@ def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None,
                 records: list[dict] | None = None) -> pd.DataFrame:
     """One row per (sample, question) of the benchmark, with the judge's latest verdict for `mode`.
 
-    Questions the judge never answered (a missing video, a stage that stopped early) count as incorrect
-    and carry an error, so they are failed and listed, never dropped. `records`: the run's latest judge
-    records when the caller has read them already.
+    Questions the judge never answered (a missing video, a stage that stopped early) are incorrect and carry
+    an error; `video_missing` marks samples without a video file. A parity reply is re-parsed with today's
+    parser, so a run judged before a parser change reports the current rule. `records`: the run's latest
+    judge records when the caller has read them already.
     """
     recs = latest_judge_records(run) if records is None else records
     by_key = {(r["sample_id"], str(r["question_id"])): r for r in recs if mode is None or r.get("mode") == mode}
     rows = []
     for s in benchmark:
+        missing = not run.video(s.id).exists()
         for q in s.questions:
             r = by_key.get((s.id, q.id))
             rows.append({
@@ -58,10 +64,21 @@ def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None,
                 "main_category": s.main_category,
                 "domain": s.domain,
                 "question_category": q.category,
-                "correct": bool(r and r.get("correct")),
-                "error": (r or {}).get("error") if r else "not judged",
+                "correct": bool(r) and verdict_correct(r, q.expected_answer),
+                "error": r.get("error") if r else "not judged",
+                "video_missing": missing,
             })
-    return pd.DataFrame(rows, columns=["sample_id", "question_id", "main_category", "domain", "question_category", "correct", "error"])
+    columns = ["sample_id", "question_id", "main_category", "domain", "question_category", "correct", "error", "video_missing"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def verdict_correct(record: dict, expected: str) -> bool:
+    """A judge record's correctness; parity replies go through the current parser."""
+    if record.get("error") is not None:
+        return False
+    if record.get("mode") == "parity" and isinstance(record.get("response"), str):
+        return parse_answer(record["response"]) == expected
+    return bool(record.get("correct"))
 
 
 def vqa_metrics(frame: pd.DataFrame, seed: int) -> tuple[dict, dict]:
@@ -134,10 +151,14 @@ def superseded_counts(run: RunDir) -> dict[str, dict[str, int]]:
 
 
 def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
-    """Assemble summary.json for a run. `context` carries run identity, models, seeds and flags (see schema)."""
+    """Assemble summary.json for a run. `context` carries run identity, models, seeds, flags, the profile,
+    its deviations and the missing-video policy (default "wrong"); see the schema."""
+    missing_policy = context.get("missing_video", "wrong")
+    if missing_policy not in MISSING_VIDEO_POLICIES:
+        raise ValueError(f"judge.missing_video: {missing_policy!r} is not one of {', '.join(MISSING_VIDEO_POLICIES)}")
     metrics: dict[str, Any] = {}
     breakdown: dict[str, Any] = {}
-    failures: dict[str, Any] = {"generation": [], "judge": [], "scores": {}}
+    failures: dict[str, Any] = {"generation": [], "judge": [], "scores": {}, "excluded": []}
     gen = latest_records(read_jsonl(run.generation_log), ("sample_id",))
     selected = set(benchmark.ids)
     failures["generation"] = sorted(r["sample_id"] for r in gen if r.get("status") != "ok" and r["sample_id"] in selected)
@@ -145,8 +166,11 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
     if run.judge_log.exists():
         judged = latest_judge_records(run)
         frame = judge_frame(run, benchmark, judge_mode, records=judged)
-        metrics, breakdown = vqa_metrics(frame, seed)
         failures["judge"] = sorted(set(frame.loc[frame["error"].notna(), "sample_id"]))
+        if missing_policy == "exclude":
+            failures["excluded"] = sorted(set(frame.loc[frame["video_missing"], "sample_id"]))
+            frame = frame.loc[~frame["video_missing"]]
+        metrics, breakdown = vqa_metrics(frame, seed)
         agreement = judge_agreement(judged)
     visual, failures["scores"], scorer_info = visual_metrics(run, benchmark, seed)
     metrics.update(visual)
@@ -155,6 +179,9 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "schema_version": SCHEMA_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "run": context["run"],
+        "profile": context.get("profile"),
+        "deviations": list(context.get("deviations", [])),
+        "missing_video": missing_policy,
         "smoke": bool(context.get("smoke", False)),
         "comparable": comparable,
         "notes": list(context.get("notes", [])),

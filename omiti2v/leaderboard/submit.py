@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..paths import confined
 from ..pipeline import benchmark_from_config, resolve_stage
+from ..profile import profile_context
 from ..runs import RunDir, atomic_write_json, atomic_write_text, config_hash, versions
 from ..summary import build_summary, validate_summary
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
@@ -44,7 +45,7 @@ def compose_config(data: str, judge: str, scorer: str, run_dir: Path, name: str,
 
     smoke = judge in SMOKE_GROUPS or scorer in SMOKE_GROUPS
     args = [f"data={data}", f"judge={judge}", f"scorer={scorer}", f"run_dir={run_dir}", f"run_name=leaderboard/{name}",
-            f"smoke={str(smoke).lower()}", "stages=[judge,score]"]
+            f"smoke={str(smoke).lower()}", "stages=[judge,score]", "profile=leaderboard"]
     if smoke:
         args.append("notes=['smoke evaluation: tiny judge or scorer, numbers are meaningless']")
     args += list(overrides)
@@ -170,6 +171,7 @@ def summary_context(cfg: DictConfig, staged: StagedSubmission, name: str) -> dic
         "smoke": bool(cfg.smoke), "comparable": not bool(cfg.smoke), "notes": list(cfg.notes or []),
         "models": {"generator": f"submission:{staged.metadata['model']}", "judge": cfg.judge.get("model")},
         "seeds": {"base": int(cfg.seed)},
+        **profile_context(cfg, generation=False),
     }
 
 
