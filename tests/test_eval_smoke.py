@@ -45,7 +45,12 @@ def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
     assert summary["metrics"]["deletion"]["n"] == 4 and summary["metrics"]["overall"]["n"] == 4
     assert summary["metrics"]["addition"]["n"] == 0
     assert summary["judge_agreement"]["n"] == n_questions
-    assert summary["failures"] == {"generation": [], "judge": [], "scores": {"dynamic_degree": [], "aesthetic_quality": []}}
+    assert summary["failures"] == {"generation": [], "judge": [], "excluded": [],
+                                   "scores": {"dynamic_degree": [], "aesthetic_quality": []}}
+    # The smoke run goes through the paper profile: official resize before the metrics, deviations named.
+    assert summary["profile"] == "paper" and summary["missing_video"] == "exclude"
+    assert "UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)" in summary["deviations"]
+    assert all(r["details"]["resize"]["mode"] == "paper" and r["details"]["size"][0] >= 512 for r in scored)
     assert "SMOKE RUN" in proc.stdout
 
     # A second invocation finds everything done: no new video, judge or score records.

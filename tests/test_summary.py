@@ -134,3 +134,44 @@ def test_schema_errors_name_the_field(tmp_path):
     summary["metrics"]["overall"] = {"value": 140.0, "n": 2, "ci95": None}
     with pytest.raises(ValueError, match=r"summary.json: field 'metrics.overall.value': 140.0 is greater than"):
         validate_summary(summary)
+
+
+@pytest.mark.parametrize("policy", ["exclude", "wrong"])
+def test_missing_video_is_excluded_or_wrong_and_an_undecodable_one_stays_in(tmp_path, policy):
+    """Official qwen.py: no video file -> listed and out of every mean; a broken file -> 0 on every question."""
+    bench = load_benchmark("mini")
+    run = RunDir(tmp_path / "run")
+    run.videos.mkdir(parents=True)
+    for s in bench:
+        if s.id != "mini_3":
+            run.video(s.id).write_bytes(b"not a video" if s.id == "mini_5" else b"")
+    recs = [r if r["sample_id"] not in ("mini_3", "mini_5") else {**r, "correct": False, "answer": "unknown", "error": "x"}
+            for r in judge_records(bench, lambda s, q: True)]
+    append_jsonl(run.judge_log, recs)
+    summary = build_summary(run, bench, {**CONTEXT, "missing_video": policy}, "parity")
+    validate_summary(summary)
+    m, missing = summary["metrics"], bench["mini_3"]
+    left_out = 1 if policy == "exclude" else 0
+    assert summary["missing_video"] == policy and summary["failures"]["judge"] == ["mini_3", "mini_5"]
+    assert summary["failures"]["excluded"] == (["mini_3"] if policy == "exclude" else [])
+    assert m["overall"]["n"] == 12 - left_out
+    assert m["overall"]["value"] == pytest.approx(100 * 10 / (12 - left_out))  # mini_5 scores 0 and stays in
+    assert m[missing.main_category]["n"] == 4 - left_out
+    domain_n = sum(s.domain == missing.domain for s in bench) - left_out  # a domain left empty has no cell
+    assert summary["breakdown"]["domain"].get(missing.domain, {"n": 0})["n"] == domain_n
+    category = missing.questions[0].category
+    in_category = [(s.id, q) for s in bench for q in s.questions if q.category == category]
+    expected_n = len(in_category) - left_out * sum(sid == "mini_3" for sid, _ in in_category)
+    assert summary["breakdown"]["question_category"][category]["n"] == expected_n
+
+
+def test_parity_replies_are_reparsed_with_the_official_rule(tmp_path):
+    """A record judged by an older parser ("unknown") reads with today's rule: step 3 gives "no"."""
+    bench = load_benchmark("mini", limit=1)
+    run = RunDir(tmp_path / "run")
+    recs = judge_records(bench, lambda s, q: False)  # every answer "unknown", incorrect
+    assert recs[1]["question_id"] == "q2" and recs[1]["expected"] == "no"
+    recs[1] = {**recs[1], "response": "I do not see a kite, yes the line is there"}
+    append_jsonl(run.judge_log, recs)
+    summary = build_summary(run, bench, CONTEXT, "parity")
+    assert summary["metrics"]["overall"]["value"] == pytest.approx(100 / 3)
