@@ -15,12 +15,14 @@ JUDGE ?=
 SCORER ?=
 ARGS ?=
 PYTEST_ARGS ?=
+TABLE ?= main
+DRY_RUN ?=
 
 CONFIG := $(if $(MODEL),,--config-name smoke)
 OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
 	$(if $(DATA),data=$(DATA)) $(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
 
-.PHONY: install test lint eval generate judge score report plan tables clean-venv
+.PHONY: install test lint eval generate judge score report plan tables reproduce clean-venv
 
 install: $(STAMP)
 
@@ -53,6 +55,11 @@ plan: install
 tables: install
 	$(BIN)/omiti2v tables --runs results/runs --out results/tables
 	$(BIN)/omiti2v plots --runs results/runs --out results/plots
+
+# Every run one paper table needs (conf/experiment/$(TABLE).yaml), resumed, then the table beside the paper's
+# numbers. DRY_RUN=1 prints the runs and their GPU-hours only; ARGS go to every run (hydra/launcher=slurm).
+reproduce: install
+	$(BIN)/python runners/reproduce.py --table $(TABLE) $(if $(DRY_RUN),--dry-run) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,65 @@
+"""`make reproduce`: the runs of each paper table, their GPU-hours without a GPU, resume and the multiruns."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from omiti2v.costs import run_cost
+from omiti2v.reproduce import TABLES, multirun_commands, plan_runs, reproduce
+
+REPO = Path(__file__).resolve().parents[1]
+MAIN_RUNS = [f"omiti2v/{m}/none-paper" for m in ("hunyuan-i2v", "wan2.1", "skyreels-v2-i2v", "skyreels-v2-df",
+                                                  "framepack", "framepack-f1", "easyanimate")] + [
+    f"omiti2v/{m}/scalar-paper" for m in ("framepack", "framepack-f1", "wan2.1")]
+
+
+def test_dry_run_main_lists_the_paper_runs_and_their_gpu_hours(tmp_path, capsys):
+    # Guidance pinned to the paper's 1.0 (one forward per step for Wan); FramePack's CFG key is true_cfg_scale.
+    assert reproduce("main", [f"results_root={tmp_path}", "++model.sampling.guidance_scale=1.0"], dry_run=True) == 0
+    out = capsys.readouterr().out.splitlines()
+    listed = [line.split()[0] for line in out[1:-1]]
+    assert listed == MAIN_RUNS and all("pending" in line for line in out[1:-1])
+    wan = next(line for line in out if line.split()[0] == "omiti2v/wan2.1/none-paper")
+    assert "1 fwd x 40 calls x 3.39 s =  135.6 s/video, 367 samples:   13.8 GPU-h" in wan  # 135.6 * 367 / 3600
+    framepack = next(line for line in out if line.split()[0] == "omiti2v/framepack/none-paper")
+    assert "1 fwd x 125 calls x 1.17 s =  146.2 s/video, 367 samples:   14.9 GPU-h" in framepack
+    assert "not measured (make plan MODEL=easyanimate)" in out[7]
+    # 2 x 13.83 (Wan) + 4 x 14.91 (FramePack, F1 assumed equal) = 87.3
+    assert out[-1] == "total: 87.3 GPU-h for 6 measured runs (87.3 GPU-h still to run); 4 runs not measured"
+
+
+def test_wan_cost_halves_at_guidance_one_and_energy_costs_its_measured_factor():
+    model = {"name": "wan2.1", "sampling": {"guidance_scale": 5.0}}
+    cfg5, cfg1 = run_cost(model, "scalar", 367), run_cost({**model, "sampling": {"guidance_scale": 1.0}}, "scalar", 367)
+    assert cfg5.seconds_per_video == pytest.approx(6.78 * 40) and cfg1.gpu_hours / cfg5.gpu_hours == 0.5
+    assert run_cost({"name": "framepack", "sampling": {}}, "energy", 10).seconds_per_video == pytest.approx(125 * 1.17 * 1.022)
+    assert run_cost({"name": "wan2.1-tiny", "sampling": {}}, "none", 1) is None
+
+
+def test_finished_runs_are_skipped_and_pending_ones_grouped_per_asm_and_schedule(tmp_path):
+    args = [f"results_root={tmp_path}", "hydra/launcher=slurm"]
+    _, runs = plan_runs("schedule", args)
+    assert len(runs) == 2 + 2 * 6
+    done = next(r for r in runs if r.run_name == "omiti2v/wan2.1/scalar-mid")
+    done.run_dir.mkdir(parents=True)
+    (done.run_dir / "summary.json").write_text(json.dumps({"failures": {"generation": [], "judge": []}}))
+    failed = next(r for r in runs if r.run_name == "omiti2v/framepack/scalar-late")
+    failed.run_dir.mkdir(parents=True)
+    (failed.run_dir / "summary.json").write_text(json.dumps({"failures": {"generation": ["sample_3"], "judge": []}}))
+    _, runs = plan_runs("schedule", args)
+    assert [r.run_name for r in runs if r.done] == ["omiti2v/wan2.1/scalar-mid"]
+    commands = [c[2:] for c in multirun_commands(runs, args)]
+    assert ["-m", "model=framepack", "asm=scalar", "schedule=mid", *args] in commands
+    assert ["-m", "model=framepack,wan2.1", "asm=scalar", "schedule=late", *args] in commands
+    assert len(commands) == 7 and all(c[-1] == "hydra/launcher=slurm" for c in commands)
+
+
+def test_every_table_has_an_experiment_and_make_passes_dry_run():
+    assert set(TABLES) == {"main", "modulation", "schedule"}
+    made = subprocess.run(["make", "-n", "reproduce", "TABLE=schedule", "DRY_RUN=1", "ARGS=hydra/launcher=slurm"],
+                          cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert "runners/reproduce.py --table schedule --dry-run hydra/launcher=slurm" in made
