@@ -9,17 +9,19 @@ their reason) or choices a user overrode.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from collections.abc import Mapping
 
 from omegaconf import DictConfig
 
 from .asm.presets import DEFAULT_GAMMA, get_preset
+from .video import write_video
 
 PAPER_JUDGE = {"model": "Qwen/Qwen2.5-VL-32B-Instruct", "fps": 8.0, "max_pixels": 360 * 420, "max_new_tokens": 128}
 PAPER_METADATA_FPS = 2.0
 PAPER_TEACACHE_THRESHOLD = 0.15
 FRAMEPACK_SEED = 31337
-WRITE_VIDEO_CRF = 18  # omiti2v.video.write_video's default
+WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # what generation writes with
 OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
@@ -100,9 +102,8 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
         out.append("start-latent posterior sample drawn from the seeded generator (diffusers pipeline)")
     else:
         out.append(f"{family}: official scripts not public: pipeline defaults of REFERENCE §3")
-    crf = _get(model, "crf", WRITE_VIDEO_CRF)
-    if family in OFFICIAL_CRF and int(crf) != OFFICIAL_CRF[family]:
-        out.append(f"videos saved as H.264 crf {crf}; official {family}: crf {OFFICIAL_CRF[family]}")
+    if family in OFFICIAL_CRF:
+        out.append(f"videos saved as H.264 crf {WRITE_VIDEO_CRF}; official {family}: crf {OFFICIAL_CRF[family]}")
     return out
 
 
