@@ -42,12 +42,13 @@ def latest_judge_records(run: RunDir) -> list[dict]:
     return latest_records(read_jsonl(run.judge_log), JUDGE_KEY)
 
 
-def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None,
+def judge_frame(run: RunDir | None, benchmark: Benchmark, mode: str | None = None,
                 records: list[dict] | None = None) -> pd.DataFrame:
     """One row per (sample, question) of the benchmark, with the judge's latest verdict for `mode`.
 
     Questions the judge never answered (a missing video, a stage that stopped early) are incorrect and carry
-    an error; `video_missing` marks samples without a video file. A parity reply is re-parsed with today's
+    an error; `video_missing` marks samples without a video file (never, when `run` is None: records of an
+    exported copy, whose exclusions come from its summary). A parity reply is re-parsed with today's
     parser, so a run judged before a parser change reports the current rule. `records`: the run's latest
     judge records when the caller has read them already.
     """
@@ -55,7 +56,7 @@ def judge_frame(run: RunDir, benchmark: Benchmark, mode: str | None = None,
     by_key = {(r["sample_id"], str(r["question_id"])): r for r in recs if mode is None or r.get("mode") == mode}
     rows = []
     for s in benchmark:
-        missing = not run.video(s.id).exists()
+        missing = run is not None and not run.video(s.id).exists()
         for q in s.questions:
             r = by_key.get((s.id, q.id))
             rows.append({

@@ -76,19 +76,24 @@ class RunResult:
         mode = (self.config.get("judge") or {}).get("mode")
         return "parity" if mode in ("parity", "both") else mode
 
+    @property
+    def excluded(self) -> frozenset[str]:
+        """Samples the summary left out of every VQA mean (missing video under judge.missing_video=exclude)."""
+        return frozenset(((self.summary or {}).get("failures") or {}).get("excluded") or [])
+
     @cached_property
     def samples(self) -> pd.DataFrame | None:
         """Per-sample values in 0..1 indexed by sample id (NaN where a metric has no value), or None when
         the benchmark cannot be loaded (then only the summary's cells are available)."""
         if self.export is not None:
             return frame_from_records(self.export.benchmark(), self.export.judge_records(),
-                                      self.export.score_records(), self.judge_mode)
+                                      self.export.score_records(), self.judge_mode, self.excluded)
         benchmark = load_run_benchmark(self)
         if benchmark is None:
             return None
         run = RunDir(self.path)
         judged = latest_judge_records(run) if run.judge_log.exists() else None
-        return frame_from_records(benchmark, judged, read_jsonl(run.scores_log), self.judge_mode)
+        return frame_from_records(benchmark, judged, read_jsonl(run.scores_log), self.judge_mode, self.excluded)
 
     def cell(self, metric: str, seed: int) -> dict:
         """{"value", "n", "ci95"} in percent, computed from the per-sample logs (summary.json as fallback)."""
@@ -110,13 +115,16 @@ class RunResult:
         return series.dropna().astype(float)
 
 
-def frame_from_records(benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None) -> pd.DataFrame:
+def frame_from_records(benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None,
+                       excluded: frozenset[str] = frozenset()) -> pd.DataFrame:
     """One row per benchmark sample: main category, VQA accuracy (judge_frame's rules) and visual metrics.
-    `judge_records`: the latest judge records, None when the run has no judge log (accuracy stays NaN)."""
+    `judge_records`: the latest judge records, None when the run has no judge log (accuracy stays NaN);
+    `excluded`: samples the run's summary left out of the VQA means (missing video), NaN accuracy here too."""
     frame = pd.DataFrame(index=pd.Index(benchmark.ids, name="sample_id"), columns=list(SAMPLE_COLUMNS), dtype=float)
     frame["main_category"] = [s.main_category for s in benchmark]
     if judge_records is not None:
         judged = judge_frame(None, benchmark, judge_mode, records=judge_records)
+        judged = judged.loc[~judged["sample_id"].isin(excluded)]
         frame["overall"] = judged.groupby("sample_id", sort=False)["correct"].mean().reindex(frame.index).astype(float)
     ids = set(benchmark.ids)
     for rec in latest_records(score_records, ("sample_id", "metric")):
@@ -195,13 +203,13 @@ def read_run(path: Path) -> RunResult:
 
 
 def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
-    """The run for a table row: the plain run (no `variant` folder suffix) and default gamma preferred, schedule
-    'paper' preferred when any schedule will do."""
+    """The run for a table row: the paper profile, the plain run (no `variant` folder suffix) and default gamma
+    preferred, schedule 'paper' preferred when any schedule will do."""
     hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
     if not hits:
         return None
-    return min(hits, key=lambda r: (bool(r.config.get("variant")), not r.gamma_is_default, r.schedule != "paper",
-                                    str(r.path)))
+    return min(hits, key=lambda r: (r.config.get("profile", "paper") != "paper", bool(r.config.get("variant")),
+                                    not r.gamma_is_default, r.schedule != "paper", str(r.path)))
 
 
 def paired_values(base: RunResult, treated: RunResult, metric: str) -> tuple[np.ndarray, np.ndarray] | None:
