@@ -22,6 +22,7 @@ PAPER_METADATA_FPS = 2.0
 PAPER_TEACACHE_THRESHOLD = 0.15
 FRAMEPACK_SEED = 31337
 WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # what generation writes with
+PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # REFERENCE §3
 OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
@@ -100,8 +101,10 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
         if seed_mode != "fixed" or int(model_seed) != FRAMEPACK_SEED:
             out.append(f"FramePack seed_mode {seed_mode}, seed {model_seed}; official: 31337 for every sample")
         out.append("start-latent posterior sample drawn from the seeded generator (diffusers pipeline)")
-    else:
+    elif family in PAPER_FAMILIES:
         out.append(f"{family}: official scripts not public: pipeline defaults of REFERENCE §3")
+    else:
+        out.append(f"{family}: not one of the paper's baselines: no official procedure to follow")
     if family in OFFICIAL_CRF:
         out.append(f"videos saved as H.264 crf {WRITE_VIDEO_CRF}; official {family}: crf {OFFICIAL_CRF[family]}")
     return out

@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from omiti2v.profile import deviations
+from omiti2v.profile import PAPER_FAMILIES, deviations
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 MODELS = sorted(p.stem for p in (CONF / "model").glob("*.yaml"))
 SORTED_ORDER = ("scorer resize ratio from the first video in sorted id order; the official evaluate_i2v.py took "
                 "the unsorted filesystem listing (same ratio whenever all videos share one aspect)")
-# The paper's own generation settings, pinned here so this test does not depend on the model yamls' defaults.
+# The paper's own generation settings (by model-name prefix), pinned here so this test does not depend on
+# the model yamls' defaults.
 PAPER_GENERATION = {
-    "wan": ["++model.sampling.guidance_scale=1.0"],
+    "wan2.1": ["++model.sampling.guidance_scale=1.0"],
     "framepack": ["++model.sampling.scheduler=framepack_unipc", "++model.teacache.enabled=true",
                   "++model.teacache.rel_l1_thresh=0.15"],
 }
@@ -38,14 +39,16 @@ def _compose(*overrides: str, name: str = "config"):
 
 @pytest.mark.parametrize("model", MODELS)
 def test_paper_profile_composes_for_every_model_with_only_the_named_deviations(model):
-    official = next((f for f in PAPER_GENERATION if model.startswith(f)), None)  # wan2.1*, framepack*
-    cfg = _compose(f"model={model}", *PAPER_GENERATION.get(official, []))
+    paper_model = next((prefix for prefix in PAPER_GENERATION if model.startswith(prefix)), None)
+    cfg = _compose(f"model={model}", *PAPER_GENERATION.get(paper_model, []))
     family = cfg.model.family
-    assert official in (None, family)
+    assert paper_model is None or family in REMAINING
     assert cfg.profile == "paper" and cfg.judge.missing_video == "exclude" and cfg.judge.metadata_fps == 2.0
     assert cfg.scorer.aspect_resize.mode == "paper" and cfg.model.seed_mode == "fixed"
     assert cfg.run_name == f"omiti2v/{model}/scalar-paper"
-    expected = [SORTED_ORDER, *REMAINING.get(family, [f"{family}: official scripts not public: pipeline defaults of REFERENCE §3"])]
+    others = (f"{family}: official scripts not public: pipeline defaults of REFERENCE §3" if family in PAPER_FAMILIES
+              else f"{family}: not one of the paper's baselines: no official procedure to follow")
+    expected = [SORTED_ORDER, *REMAINING.get(family, [others])]
     if cfg.model.baseline == "framepack":
         expected.append(FRAMEPACK_LIST)
     assert deviations(cfg) == expected
