@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 EXPECTED_OUTPUT = {
     "asm_overhead": ["scalar time x", "energy time x", "peak memory"],
-    "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true', '"paper_resize_time_ratio"'],
+    "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true', '"paper_resize_decode_ratio"', '"paper_resize_sizes": [\n    [\n      512,\n      408\n    ]\n  ]'],
     "calibration_cost": ["time_ratio", "extra_peak_gb"],
     "judge_throughput": ["speedup vs official", '"parity"', '"fast"'],
     "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
