@@ -4,8 +4,8 @@
 video's width/height (earlier ratio on a tie); every video is then resized (OpenCV bilinear) to width
 max(w, 512) for a landscape or square source, height max(h, 512) for a portrait one (stretched to the
 landscape ratio), and re-encoded with OpenCV's mp4v writer at the source fps; the metrics read that file.
-The metrics see the written file: OpenCV's mp4v writer stores an odd target side one pixel smaller
-(160x128 at 5:4 -> 512x409 -> 512x408), as it did for the official run; records keep both sizes.
+The metrics see the written file: with this OpenCV an odd target side comes back one pixel smaller
+(160x128 at 5:4 -> 512x409 -> 512x408 read back); records keep both sizes.
 "First video" is the first in sorted sample-id order: the official script took the unsorted filesystem
 listing, which is not reproducible (the same ratio whenever all videos share one aspect).
 `none`: the metrics see the native video.
