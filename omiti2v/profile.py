@@ -21,7 +21,7 @@ PAPER_JUDGE = {"model": "Qwen/Qwen2.5-VL-32B-Instruct", "fps": 8.0, "max_pixels"
 PAPER_METADATA_FPS = 2.0
 PAPER_TEACACHE_THRESHOLD = 0.15
 FRAMEPACK_SEED = 31337
-WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # what generation writes with
+WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # without model.video.crf
 PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # REFERENCE §3
 OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
@@ -105,8 +105,9 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
         out.append(f"{family}: official scripts not public: pipeline defaults of REFERENCE §3")
     else:
         out.append(f"{family}: not one of the paper's baselines: no official procedure to follow")
-    if family in OFFICIAL_CRF:
-        out.append(f"videos saved as H.264 crf {WRITE_VIDEO_CRF}; official {family}: crf {OFFICIAL_CRF[family]}")
+    crf = _get(model, "video.crf", WRITE_VIDEO_CRF)
+    if family in OFFICIAL_CRF and int(crf) != OFFICIAL_CRF[family]:
+        out.append(f"videos saved as H.264 crf {crf}; official {family}: crf {OFFICIAL_CRF[family]}")
     return out
 
 
