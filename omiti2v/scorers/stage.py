@@ -11,6 +11,7 @@ listing every missing file). Launches on one run folder share the videos through
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
