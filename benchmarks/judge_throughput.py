@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import tempfile
 import time
 import traceback
@@ -114,7 +115,7 @@ def stage_run(judge: VqaJudge, paths: list[Path], spec: VideoSpec, mode: str, ba
     for path in paths:
         sample_id = path.stem
         run.video(sample_id).parent.mkdir(parents=True, exist_ok=True)
-        run.video(sample_id).symlink_to(path.resolve())
+        shutil.copyfile(path, run.video(sample_id))  # a copy: run folders refuse links leading outside them
         questions = tuple(Question(str(i), q, "yes", "attribute") for i, q in enumerate(QUESTIONS))
         samples.append(Sample(sample_id, Path(), "", (0, 0), "", "", "", "", questions))
     settings = JudgeSettings(name="bench", model="bench", modes=(mode,), video=spec, max_new_tokens=128,
