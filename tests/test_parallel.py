@@ -33,10 +33,15 @@ def frame_hashes(run: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def single_process_videos(tmp_path_factory) -> dict[str, str]:
+def single_process_run(tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("single")
     assert generate(make_cfg("asm=scalar", limit=4), run)["ok"] == 4
-    return frame_hashes(run)
+    return run
+
+
+@pytest.fixture(scope="module")
+def single_process_videos(single_process_run) -> dict[str, str]:
+    return frame_hashes(single_process_run)
 
 
 def test_layout_groups_ranks_and_shards_the_groups():
@@ -78,13 +83,18 @@ def test_torchrun_two_ranks_generate_each_sample_once_and_one_summary(tmp_path, 
 
 
 @pytest.mark.slow
-def test_context_parallel_generation_matches_one_process(tmp_path, single_process_videos):
+def test_context_parallel_generation_matches_one_process(tmp_path, single_process_run):
     run = tmp_path / "run"
     torchrun("runners/generate.py", "model=wan2.1-tiny", *RUN, "parallel.context=2", f"run_dir={run}")
     records = list(read_jsonl(run / "generation.jsonl"))
     assert len(records) == 4 and {r["context_parallel"] for r in records} == {2}  # the writer alone logs
     assert {r["shard"] for r in records} == {"0/1"}
-    assert frame_hashes(run) == single_process_videos
+    # Ulysses splits the heads over the ranks: float rounding may differ, so a pixel can cross a uint8 level
+    # (and the encoder amplify it locally); the videos must agree to a fraction of one level on average.
+    for one in sorted((single_process_run / "videos").glob("*.mp4")):
+        a = read_video(one)[0].astype(float)
+        b = read_video(run / "videos" / one.name)[0].astype(float)
+        assert a.shape == b.shape and abs(a - b).mean() < 0.25, one.stem
 
 
 @pytest.mark.slow
