@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-# Hydra choices; empty MODEL means the smoke run (conf/smoke.yaml: mini set, tiny offline models).
+# Hydra choices; empty MODEL, or a MODEL ending in -tiny, means the smoke run (conf/smoke.yaml: mini set, tiny
+# offline judge and scorers) with that model: `make eval MODEL=framepack-tiny` is a dry run of FramePack's code.
 MODEL ?=
 ASM ?=
 SCHEDULE ?=
@@ -18,7 +19,10 @@ PYTEST_ARGS ?=
 TABLE ?= main
 DRY_RUN ?=
 
-CONFIG := $(if $(MODEL),,--config-name smoke)
+comma := ,
+CONFIG := $(if $(filter-out %-tiny,$(subst $(comma), ,$(MODEL))),,--config-name smoke)
+# Where runs, tables and plots live (the runners read the same variable through conf/config.yaml).
+RESULTS := $(or $(OMITI2V_RESULTS),results)
 OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
 	$(if $(DATA),data=$(DATA)) $(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
 
@@ -53,8 +57,8 @@ plan: install
 	$(BIN)/python runners/plan.py -m $(OVERRIDES)
 
 tables: install
-	$(BIN)/omiti2v tables --runs results/runs --out results/tables
-	$(BIN)/omiti2v plots --runs results/runs --out results/plots
+	$(BIN)/omiti2v tables --runs $(RESULTS)/runs --out $(RESULTS)/tables
+	$(BIN)/omiti2v plots --runs $(RESULTS)/runs --out $(RESULTS)/plots
 
 # Every run one paper table needs (conf/experiment/$(TABLE).yaml), resumed, then the table beside the paper's
 # numbers. DRY_RUN=1 prints the runs and their GPU-hours only; ARGS go to every run (hydra/launcher=slurm).

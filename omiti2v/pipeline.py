@@ -14,8 +14,10 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from .config_check import validate_config
 from .data import Benchmark, load_benchmark
 from .errors import SetupError
+from .preflight import preflight
 from .profile import profile_context
 from .runs import RunDir, atomic_write_json, atomic_write_text, config_hash
 from .summary import build_summary, validate_summary
@@ -73,7 +75,11 @@ def run_dir_from_config(cfg: DictConfig) -> RunDir:
 
 
 def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
-    """Run the named stages (default: cfg.stages) in order; stop with a clear message at a missing one."""
+    """Run the named stages (default: cfg.stages) in order; stop with a clear message at a missing one.
+
+    First the config is validated and the preflight checks what the stages need (`preflight=false` skips
+    the latter), so a mistake ends the run before any model loads."""
+    validate_config(cfg)
     stages = list(stages if stages is not None else cfg.stages)
     funcs = []
     for name in stages:
@@ -86,9 +92,10 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
             break
     from .generate import parallel
 
-    layout = parallel.start(cfg, [name for name, _ in funcs])
-    benchmark = benchmark_from_config(cfg.data)
     run = run_dir_from_config(cfg)
+    ran = [n for n, _ in funcs]
+    benchmark = preflight(cfg, ran, run) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
+    layout = parallel.start(cfg, ran)  # after the checks: a bad config never waits in a process group
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     for name, func in funcs:
         if name != "generate" and layout.world > 1:

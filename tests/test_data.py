@@ -160,7 +160,7 @@ def test_hf_source_offline_gives_one_clear_error(monkeypatch, tmp_path):
     with pytest.raises(DatasetUnavailableError) as err:
         load_benchmark("hf")
     msg = str(err.value)
-    assert "huggingface-cli download AIPeanutman/OmitI2V --repo-type dataset" in msg
+    assert "hf download AIPeanutman/OmitI2V --repo-type dataset" in msg
     assert "data.root" in msg and "OMITI2V_DATA" in msg
 
 

@@ -68,8 +68,9 @@ def test_missing_weights_stop_a_real_run_with_one_message_and_no_traceback(tmp_p
         capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
     )
     assert proc.returncode == 2
-    assert "error: weights for model 'framepack' are not available offline" in proc.stderr
-    assert "huggingface-cli download lllyasviel/FramePackI2V_HY    # config key model.transformer" in proc.stderr
+    assert "error: preflight: 3 problem(s) before any stage runs" in proc.stderr
+    assert ("error: generator checkpoint model.transformer='lllyasviel/FramePackI2V_HY' is missing: "
+            "`hf download lllyasviel/FramePackI2V_HY --local-dir DIR`, then model.transformer=DIR") in proc.stderr
     assert "Traceback" not in proc.stderr
     run = tmp_path / "runs" / "mini" / "framepack" / "scalar-paper"
     assert not (run / "generation.jsonl").exists() and not (run / "videos").exists()

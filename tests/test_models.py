@@ -102,8 +102,8 @@ def test_missing_pretrained_weights_give_one_clear_error(tmp_path, monkeypatch):
     message = str(err.value)
     for key, repo in (("checkpoint", "hunyuanvideo-community/HunyuanVideo"), ("transformer", "lllyasviel/FramePackI2V_HY"),
                       ("image_encoder", "lllyasviel/flux_redux_bfl")):
-        assert f"huggingface-cli download {repo}" in message and f"model.{key}" in message
-    assert "model.weights=random" in message
+        assert f"hf download {repo} --local-dir DIR    # then model.{key}=DIR" in message
+    assert "model=framepack-tiny" in message and "weights=tiny" not in message
 
 
 def test_bad_settings_are_named():

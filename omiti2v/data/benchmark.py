@@ -130,7 +130,7 @@ def download_hf(repo_id: str = HF_DATASET_ID, revision: str | None = None) -> Pa
         raise DatasetUnavailableError(
             f"The OmitI2V benchmark ({repo_id}) is not in the Hugging Face cache and cannot be downloaded "
             f"({type(exc).__name__}). Download it on a machine with network access, e.g.\n"
-            f"  huggingface-cli download {repo_id} --repo-type dataset --local-dir /path/to/OmitI2V\n"
+            f"  hf download {repo_id} --repo-type dataset --local-dir /path/to/OmitI2V\n"
             f"then point the harness at it with the Hydra override `data=local data.root=/path/to/OmitI2V` "
             f"or the environment variable {DATA_ROOT_ENV}=/path/to/OmitI2V."
         ) from exc

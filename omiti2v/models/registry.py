@@ -223,8 +223,10 @@ def _hub_offline() -> bool:
 
 def _missing_message(model: str, ids: Mapping[str, str]) -> str:
     lines = [f"weights for model {model!r} are not available offline. Download them, e.g.:"]
-    lines += [f"  huggingface-cli download {repo}    # config key model.{key}" for key, repo in ids.items()]
-    lines.append("or set model.<key>=/local/folder (Hydra override), or model.weights=random|tiny for a dry run.")
+    lines += [f"  hf download {repo} --local-dir DIR    # then model.{key}=DIR" for key, repo in ids.items()]
+    tiny = model.removesuffix("-tiny") + "-tiny"
+    lines.append(f"or set model.<key>=/local/folder (Hydra override); for a dry run without weights use "
+                 f"model={tiny} (`make eval MODEL={tiny}`).")
     return "\n".join(lines)
 
 

@@ -71,7 +71,7 @@ class WeightFile:
     def instructions(self, weights_dir: Path) -> str:
         if self.hub_id is not None:
             return (f"- {self.label}: Hugging Face model {self.hub_id!r}; put a snapshot folder at "
-                    f"{weights_dir / self.filename} (e.g. `huggingface-cli download {self.hub_id} --local-dir "
+                    f"{weights_dir / self.filename} (e.g. `hf download {self.hub_id} --local-dir "
                     f"{weights_dir / self.filename}`) or in the Hugging Face cache (HF_HOME)")
         return f"- {self.label}: download {self.url} and save it as {weights_dir / self.filename}"
 
