@@ -9,8 +9,10 @@ Rows are printed and appended to ${results_root}/plans.jsonl; `omiti2v plan --ta
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from omiti2v.config_check import validate_config
 from omiti2v.generate.planner import format_costs, plan_config, record_cost
 from omiti2v.pipeline import exit_on_setup_error
 
@@ -18,10 +20,12 @@ from omiti2v.pipeline import exit_on_setup_error
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
 @exit_on_setup_error
 def main(cfg: DictConfig) -> None:
+    validate_config(cfg)
     cost = plan_config(cfg)
     root = Path(hydra.utils.get_original_cwd()) / cfg.results_root
     record_cost(root / "plans.jsonl", cost)
-    print(format_costs([cost]), flush=True)
+    first = HydraConfig.get().job.num == 0  # a sweep prints the header and the footnote once
+    print(format_costs([cost], header=first, footer=first), flush=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--window", default="early", help="step window when --steps is not given")
     common.add_argument("--max-queries", type=int, default=None, help="query tokens sampled per attention call")
     common.add_argument("--seed", type=int, default=None, help="default: cfg.seed")
-    common.add_argument("--device", default="auto")
+    common.add_argument("--device", default="auto", help="auto (the GPU when there is one, else cpu) | cpu | cuda | cuda:N")
     common.add_argument("--out", default=None, help="output folder")
     common.add_argument("overrides", nargs="*", help="extra Hydra overrides")
 

@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--asm", default="none", help="comma-separated asm configs, e.g. none,scalar")
     p.add_argument("--schedule", default="paper", help="comma-separated schedule configs")
     p.add_argument("--samples", type=int, default=None, help="samples per config (default: 367, the benchmark)")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (this rank's GPU, else cpu) | cpu | cuda | cuda:N; "
+                                                    "real sizes need a GPU")
     p.add_argument("--out", default=None, help="append one JSON line per row to this file")
     p.add_argument("--table", default=None, metavar="JSONL", help="only print the rows recorded in JSONL")
     p.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. model.sampling.num_frames=33")
@@ -25,6 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from hydra import compose, initialize_config_dir
 
+    from omiti2v.config_check import validate_config
     from omiti2v.runs import read_jsonl
 
     from .planner import StepCost, format_costs, plan_config, record_cost
@@ -33,16 +35,18 @@ def _plan(args: argparse.Namespace) -> int:
         print(format_costs([StepCost(**r) for r in read_jsonl(args.table)]))
         return 0
     costs = []
+    print(format_costs([], footer=False), flush=True)  # header now, each row as it is measured, footer last
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         for model in args.model.split(","):
             for asm in args.asm.split(","):
                 for schedule in args.schedule.split(","):
                     cfg = compose("config", overrides=[f"model={model}", f"asm={asm}", f"schedule={schedule}",
                                                        f"device={args.device}", *args.overrides])
+                    validate_config(cfg)
                     cost = plan_config(cfg, samples=args.samples)
                     if args.out:
                         record_cost(args.out, cost)
                     costs.append(cost)
-                    print(format_costs([cost]).splitlines()[2], flush=True)
-    print(format_costs(costs))
+                    print(format_costs([cost], header=False, footer=False), flush=True)
+    print(format_costs(costs, header=False).splitlines()[-1])
     return 0

@@ -29,6 +29,7 @@ from omiti2v.cache import teacache_handle
 from omiti2v.models import baseline_for
 from omiti2v.runs import append_jsonl
 
+from ..errors import SetupError
 from ..runs import to_plain
 from .runner import Generator
 from .sharding import local_device
@@ -152,6 +153,10 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
     if settings["weights"] == "pretrained":
         settings["weights"] = "random"  # planning never downloads: same architecture, random weights
     device = local_device(str(cfg.get("device", "auto")))
+    if settings["weights"] != "tiny" and not device.startswith("cuda"):
+        raise SetupError(f"plan: a real-size {settings['name']} build needs a CUDA GPU (device resolved to {device}); "
+                         f"plan model={settings['name'].removesuffix('-tiny')}-tiny on a CPU, or read the published "
+                         "figures in README.md ('Measured on the GPU machine')")
     if device.startswith("cuda"):
         torch.empty(0, device=device)  # create the CUDA context: the peak counters need it
         torch.cuda.empty_cache()
@@ -209,17 +214,18 @@ def _device_name(device: str) -> str:
     return torch.cuda.get_device_name(device) if device.startswith("cuda") else "cpu"
 
 
-def format_costs(costs: list[StepCost]) -> str:
-    header = (f"{'model':20s} {'asm':10s} {'schedule':11s} {'HxWxF':>13s} {'tokens':>7s} {'s/fwd':>7s} "
-              f"{'s/step':>7s} {'steps':>5s} {'comp.':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
-    rows = [header, "-" * len(header)]
+def format_costs(costs: list[StepCost], header: bool = True, footer: bool = True) -> str:
+    """The cost table; a sweep prints the header once (first job) and rows as they come."""
+    title = (f"{'model':20s} {'asm':10s} {'schedule':11s} {'HxWxF':>13s} {'tokens':>7s} {'s/fwd':>7s} "
+             f"{'s/step':>7s} {'steps':>5s} {'comp.':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
+    rows = [title, "-" * len(title)] if header else []
     for c in costs:
         rows.append(f"{c.model:20s} {c.asm:10s} {c.schedule:11s} {f'{c.height}x{c.width}x{c.frames}':>13s} "
                     f"{c.video_tokens:7d} {c.seconds_per_forward:7.3f} {c.seconds_per_step:7.3f} {c.denoising_steps:5d} "
                     f"{c.computed_fraction:5.2f} "
                     f"{c.seconds_per_video:8.1f} {c.hours_per_config:8.2f} "
                     f"{'-' if c.peak_memory_gb is None else f'{c.peak_memory_gb:.1f}':>7s}")
-    if costs:
+    if costs and footer:
         rows.append(f"hours per config: {costs[0].samples} samples x seconds per video (transformer only), "
                     f"device {costs[0].device}; comp.: share of calls computed (TeaCache: assumed)")
     return "\n".join(rows)
