@@ -4,6 +4,7 @@ Used for issue 4's GPU check; avoids omiti2v.pipeline (the report stack) so it r
 dependencies only.
   python benchmarks/gpu_dry_run.py generate OUT_DIR model=wan2.1 model.weights=random data.limit=1 ...
   python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar
+Without a GPU it exits 2 unless a model=<name>-tiny override asks for the toy sizes.
 """
 
 import json
@@ -40,4 +41,8 @@ def main(mode: str, out: str, *overrides: str) -> None:
 
 
 if __name__ == "__main__":
+    if not any(arg.startswith("model=") and arg.endswith("-tiny") for arg in sys.argv[3:]):
+        from omiti2v.config_check import require_cuda
+
+        require_cuda("benchmarks/gpu_dry_run.py", "a CPU run needs a model=<name>-tiny override")
     main(*sys.argv[1:])

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from omiti2v.config_check import require_cuda
 from omiti2v.data.records import Question, Sample
 from omiti2v.judge import (
     JudgeSettings,
@@ -183,6 +184,8 @@ def main() -> None:
     ap.add_argument("--decode-workers", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None, help="folder for judge_throughput.json")
     args = ap.parse_args()
+    if not args.tiny:
+        require_cuda("benchmarks/judge_throughput.py", "run it with --tiny on a CPU")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     logging.getLogger("qwen_vl_utils").setLevel(logging.WARNING)  # one line per read otherwise
     splits = CountSplits()

@@ -32,6 +32,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from omiti2v.config_check import require_cuda  # noqa: E402
 from omiti2v.scorers import build_scorer, decode_clip, paper_resize_for, score_videos  # noqa: E402
 from omiti2v.scorers.aesthetic import CLIP_MEAN, CLIP_STD  # noqa: E402
 from omiti2v.scorers.dynamic_degree import motion_threshold, required_count  # noqa: E402
@@ -114,6 +115,8 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
+    if not args.tiny:
+        require_cuda("benchmarks/scorer_throughput.py", "run it with --tiny on a CPU")
     small = (3, 9, 128, 160) if args.tiny else (20, 81, 480, 832)
     n_videos, n_frames, height, width = (v if v is not None else d for v, d in
                                          zip((args.videos, args.frames, args.height, args.width), small, strict=True))
