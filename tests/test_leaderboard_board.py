@@ -17,17 +17,21 @@ CHROMIUM = Path("/usr/bin/chromium")
 SHA = "sha256:" + "0" * 64
 
 
-def make_entry(name: str, overall: float, modification: float, model: str = "m") -> dict:
+def make_entry(name: str, overall: float, modification: float, model: str = "m", smoke: bool = False) -> dict:
+    """An entry on the full benchmark, or (smoke) a tiny-model run on the 12-sample mini set."""
+    n = 12 if smoke else 367
+
     def cell(v):
-        return {"value": v, "n": 12, "ci95": [max(0.0, v - 5), min(100.0, v + 5)]}
+        return {"value": v, "n": n, "ci95": [max(0.0, v - 5), min(100.0, v + 5)]}
 
     return {
         "schema_version": "1.0", "name": name, "created": "2026-01-01T00:00:00+00:00",
         "submission": {"model": model, "method": "baseline", "parameters": {}, "contact": "x@y.z"},
-        "data": {"name": "mini", "source": "mini", "hash": SHA, "n_samples": 12},
+        "data": ({"name": "mini", "source": "mini", "hash": SHA, "n_samples": 12} if smoke
+                 else {"name": "omiti2v", "source": "hf:AIPeanutman/OmitI2V", "hash": SHA, "n_samples": 367}),
         "hashes": {"videos": SHA, "metadata": SHA, "summary": SHA},
         "evaluation": {"judge": "tiny", "scorer": "tiny", "judge_model": "tiny", "judge_mode": "parity", "config_hash": SHA},
-        "smoke": True, "comparable": False,
+        "smoke": smoke, "comparable": not smoke,
         "metrics": {"overall": cell(overall), "modification": cell(modification), "addition": cell(50.0),
                     "deletion": cell(40.0), "dynamic_degree": cell(30.0), "aesthetic_quality": cell(45.0)},
         "versions": versions(), "run_dir": f"runs/{name}",
@@ -39,7 +43,7 @@ def board(tmp_path) -> Path:
     entries = tmp_path / "entries"
     entries.mkdir()
     for e in (make_entry("alpha", 55.0, 10.0), make_entry("beta", 91.0, 20.0),
-              make_entry("gamma", 12.5, 99.0, model="<script>alert(1)</script>")):
+              make_entry("gamma", 12.5, 99.0, model="<script>alert(1)</script>"), make_entry("tinyrun", 99.5, 5.0, smoke=True)):
         (entries / f"{e['name']}.json").write_text(json.dumps(e))
     broken = make_entry("broken", 50.0, 50.0)
     del broken["hashes"]
@@ -61,13 +65,24 @@ def test_entry_schema_rejects_bad_fields():
 def test_csv_ordered_by_overall_with_paper_rows(board):
     frame = pd.read_csv(board / "leaderboard.csv")
     assert "broken" not in set(frame["name"])  # invalid entry skipped, the rest still listed
-    assert len(frame) == 3 + 10 + 3  # entries, paper rows, newer baselines (no numbers, listed last)
-    overall = frame["overall"].dropna().tolist()
-    assert overall == sorted(overall, reverse=True) and frame["overall"].iloc[-3:].isna().all()
-    assert frame.iloc[0]["name"] == "beta" and frame["rank"].tolist() == list(range(1, 17))
+    ranked = frame[frame["section"] == "ranked"]
+    assert len(ranked) == 3 + 10 + 3  # entries, paper rows, newer baselines (no numbers, listed last)
+    overall = ranked["overall"].dropna().tolist()
+    assert overall == sorted(overall, reverse=True) and ranked["overall"].iloc[-3:].isna().all()
+    assert ranked.iloc[0]["name"] == "beta" and ranked["rank"].tolist() == list(range(1, 17))
     paper = frame[frame["kind"] == "paper"]
     assert paper["deletion"].tolist().count(69.47) == 1
     assert frame.loc[frame["name"] == "beta", "overall_ci_low"].iloc[0] == 86.0
+
+
+def test_smoke_entries_are_listed_apart_and_never_ranked(board):
+    frame = pd.read_csv(board / "leaderboard.csv")
+    smoke = frame[frame["name"] == "tinyrun"].iloc[0]
+    # its overall (99.5) beats every ranked row, yet it has no rank and comes after all of them
+    assert smoke["section"] == "unranked" and pd.isna(smoke["rank"]) and frame.index[-1] == smoke.name
+    page = (board / "index.html").read_text()
+    ranked, _, unranked = page.partition("Not ranked: smoke runs and subsets")
+    assert "tinyrun" not in ranked and "tinyrun" in unranked and 'id="unranked"' in unranked
 
 
 def test_html_escapes_submitted_text(board):

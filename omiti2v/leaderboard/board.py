@@ -1,5 +1,6 @@
-"""The leaderboard: every entry plus the paper's rows, ordered by overall score, as CSV and one static,
-self-contained HTML page (inline CSS and a small sorting script; no network).
+"""The leaderboard: full-benchmark entries plus the paper's rows ranked by overall score, smoke runs and subsets
+in a separate unranked section, as CSV and one static, self-contained HTML page (inline CSS and a small sorting
+script; no network).
 
 Entries are untrusted files: each is parsed with bounds (omiti2v.safeload), checked against the schema and the
 cross-field rules, and skipped with a warning naming it when it breaks any; CSV cells are neutralised against
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ..paths import UnsafePathError, confined
 from ..report.paper import METRICS, PAPER_DIR, load_paper
+from ..report.runs import coverage
 from ..runs import atomic_write_text
 from ..safeload import ParseError, read_json
 
@@ -120,7 +122,8 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
     for e in entries:
         row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
                "data": e["data"]["name"], "smoke": e["smoke"], "comparable": e["comparable"], "created": e["created"],
-               "contact": e["submission"]["contact"], "dataset": dataset_link(e)}
+               "contact": e["submission"]["contact"], "dataset": dataset_link(e),
+               "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"]))}
         for m in COLUMNS:
             cell = e["metrics"].get(m) or {}
             ci = cell.get("ci95") or [None, None]
@@ -129,21 +132,26 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
     if paper is not None:
         for p in paper[paper["table"] == "main"].to_dict("records"):
             row = {"kind": "paper", "name": f"paper: {p['method']}", "model": p["model"], "method": p["asm"],
-                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": "", "dataset": ""}
+                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": "", "dataset": "",
+                   "coverage": "full"}
             for m in COLUMNS:
                 row.update({m: p.get(m), f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None})
             rows.append(row)
         for p in paper[paper["table"] == "newer_baselines"].to_dict("records"):  # listed, no paper numbers
             row = {"kind": "unreported", "name": f"{p['method']} (not in the paper)", "model": p["model"],
                    "method": p["asm"], "data": "omiti2v", "smoke": False, "comparable": True, "created": "",
-                   "contact": "", "dataset": ""}
+                   "contact": "", "dataset": "", "coverage": "full"}
             row.update({k: None for m in COLUMNS for k in (m, f"{m}_ci_low", f"{m}_ci_high", f"{m}_n")})
             rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    frame = frame.sort_values("overall", ascending=False, na_position="last", kind="stable").reset_index(drop=True)
-    frame.insert(0, "rank", range(1, len(frame) + 1))
+    # Only full-benchmark entries are ranked; smoke runs and subsets follow in their own section, unranked.
+    frame["section"] = frame["coverage"].map(lambda c: "ranked" if c == "full" else "unranked")
+    frame = frame.sort_values(["section", "overall"], ascending=[True, False], na_position="last",
+                              kind="stable").reset_index(drop=True)
+    ranked = frame["section"] == "ranked"
+    frame.insert(0, "rank", pd.Series(range(1, int(ranked.sum()) + 1), index=frame.index[ranked], dtype="Int64"))
     return frame
 
 
@@ -183,10 +191,9 @@ tr.paper{background:#f8f8ff;color:#445}
 .tag{font-size:.7rem;border-radius:3px;padding:0 .3rem;background:#fde2e2;color:#900}
 """
 
-# Sorts the table body by the clicked column: numbers by data-value (empty cells last), text by content.
+# Sorts each table's body by the clicked column: numbers by data-value (empty cells last), text by content.
 SCRIPT = """
-(function () {
-  var table = document.getElementById('leaderboard');
+document.querySelectorAll('table.board').forEach(function (table) {
   var headers = table.tHead.rows[0].cells;
   function key(row, i, numeric) {
     var cell = row.cells[i];
@@ -217,7 +224,7 @@ SCRIPT = """
   for (var i = 0; i < headers.length; i++) {
     headers[i].addEventListener('click', sortBy.bind(null, i));
   }
-})();
+});
 """
 
 
@@ -229,20 +236,35 @@ def _name_html(row: dict) -> str:
     return f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
 
 
-def render_html(frame: pd.DataFrame, generated: str) -> str:
+def _table_html(rows: list[dict], table_id: str) -> str:
     esc = html.escape
     head = ['<th data-type="number">#</th>', '<th data-type="text">Name</th>', '<th data-type="text">Model</th>',
             '<th data-type="text">Method</th>', '<th data-type="text">Data</th>']
     head += [f'<th data-type="number" data-metric="{m}">{esc(METRICS[m])}</th>' for m in COLUMNS]
     body = []
-    for row in frame.to_dict("records"):
+    for row in rows:
         tags = ('<span class="tag">smoke</span>' if row["smoke"] else "") + (
+            '<span class="tag">subset</span>' if row["coverage"] == "subset" else "") + (
             '<span class="tag">not comparable</span>' if not row["comparable"] and not row["smoke"] else "")
-        cells = [f'<td class="num" data-value="{row["rank"]}">{row["rank"]}</td>',
+        rank = "" if pd.isna(row["rank"]) else str(int(row["rank"]))
+        cells = [f'<td class="num" data-value="{rank}">{rank}</td>',
                  f'<td>{_name_html(row)} {tags}</td>', f'<td>{esc(str(row["model"]))}</td>',
                  f'<td>{esc(str(row["method"]))}</td>', f'<td>{esc(str(row["data"]))}</td>']
         cells += [_cell_html(row, m) for m in COLUMNS]
         body.append(f'<tr class="{esc(row["kind"])}">' + "".join(cells) + "</tr>")
+    return (f'<table class="board" id="{table_id}">\n<thead><tr>{"".join(head)}</tr></thead>\n<tbody>\n'
+            + "\n".join(body) + "\n</tbody></table>")
+
+
+def render_html(frame: pd.DataFrame, generated: str) -> str:
+    esc = html.escape
+    records = frame.to_dict("records")
+    ranked = _table_html([r for r in records if r["section"] == "ranked"], "leaderboard")
+    others = [r for r in records if r["section"] != "ranked"]
+    unranked = "" if not others else (
+        "<h2>Not ranked: smoke runs and subsets</h2>\n<p>These entries do not cover the full benchmark (tiny test "
+        "models, or fewer samples), so their numbers cannot be compared with the ranked ones.</p>\n"
+        + _table_html(others, "unranked"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -250,15 +272,12 @@ def render_html(frame: pd.DataFrame, generated: str) -> str:
 <style>{STYLE}</style></head>
 <body>
 <h1>OmitI2V leaderboard</h1>
-<p>Scores in percent; small print: 95 % percentile-bootstrap CI over samples and n. Rows ordered by Overall
-(VQA accuracy, macro over samples). Shaded rows: the paper's numbers (AlignVid, arXiv 2512.01334) for reference;
-<sup>†</sup> their Overall is derived from the category scores weighted by the benchmark's category shares.
-Rows tagged <em>smoke</em> come from tiny test models and mean nothing. Click a column header to sort.</p>
-<table id="leaderboard">
-<thead><tr>{''.join(head)}</tr></thead>
-<tbody>
-{chr(10).join(body)}
-</tbody></table>
+<p>Scores in percent; small print: 95 % percentile-bootstrap CI over samples and n. Ranked: entries on the full
+benchmark, ordered by Overall (VQA accuracy, macro over samples). Shaded rows: the paper's numbers (AlignVid,
+arXiv 2512.01334) for reference; <sup>†</sup> their Overall is derived from the category scores weighted by the
+benchmark's category shares. Click a column header to sort.</p>
+{ranked}
+{unranked}
 <p><small>Generated {esc(generated)} by omiti2v.</small></p>
 <script>{SCRIPT}</script>
 </body></html>

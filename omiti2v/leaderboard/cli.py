@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .archive import MiB, SubmissionRejected
@@ -9,13 +10,15 @@ from .validate import VideoLimits
 
 
 def register(sub) -> None:
+    board = f"{os.environ.get('OMITI2V_RESULTS', 'results')}/leaderboard"
     p = sub.add_parser("submit", help="validate a submission (folder or .zip of {id}.mp4 + submission.yaml), "
                                       "judge and score it, and add it to the leaderboard")
     p.add_argument("path", help="submission folder or .zip")
     p.add_argument("--data", default="omiti2v", help="Hydra data group the videos answer (mini | omiti2v | local)")
     p.add_argument("--judge", default="qwen2.5-vl-32b", help="Hydra judge group (tiny for a smoke test)")
     p.add_argument("--scorer", default="vbench", help="Hydra scorer group (tiny for a smoke test)")
-    p.add_argument("--leaderboard", default="results/leaderboard", help="leaderboard root (entries/, runs/, index.html)")
+    p.add_argument("--leaderboard", default=board, help="leaderboard root (entries/, runs/, index.html); "
+                                                       "default $OMITI2V_RESULTS/leaderboard")
     p.add_argument("--name", help="entry name (default: submission.yaml name, else model-method)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing entry of the same name")
     p.add_argument("--validate-only", action="store_true", help="check the submission and stop")
@@ -33,7 +36,7 @@ def register(sub) -> None:
     p.set_defaults(func=submit_cmd)
 
     lb = sub.add_parser("leaderboard", help="rebuild leaderboard.csv and index.html from the entries")
-    lb.add_argument("--leaderboard", default="results/leaderboard")
+    lb.add_argument("--leaderboard", default=board, help="leaderboard root; default $OMITI2V_RESULTS/leaderboard")
     lb.add_argument("--from-datasets", metavar="FOLDER",
                     help="rebuild the entries from the submission exports (`omiti2v export`) under FOLDER")
     lb.set_defaults(func=leaderboard_cmd)

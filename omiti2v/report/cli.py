@@ -2,46 +2,57 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .paper import PAPER_DIR, load_paper
-from .runs import discover_runs
+from .runs import discover_runs, group_by_benchmark
 
 
 def register(sub) -> None:
+    results = os.environ.get("OMITI2V_RESULTS", "results")
     for name, helptext in (("tables", "the paper's tables (Markdown, CSV, LaTeX) with CIs and paired deltas"),
                            ("plots", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--runs", default="results/runs", help="root of the run directories")
-        p.add_argument("--out", default=f"results/{name}", help="output folder; one subfolder per data set")
+        p.add_argument("--runs", default=f"{results}/runs", help="root of the run directories ($OMITI2V_RESULTS/runs)")
+        p.add_argument("--out", default=f"{results}/{name}",
+                       help="output folder; one subfolder per benchmark (data name, + content hash when several)")
         p.add_argument("--data", action="append", help="data set name(s) to report (default: every one found)")
         p.add_argument("--paper", default=str(PAPER_DIR), help="folder of the paper's CSVs")
         p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
         p.set_defaults(func=make_tables if name == "tables" else make_plots_cmd)
 
 
-def _selection(args):
-    runs = discover_runs(args.runs)
-    datas = args.data or sorted({r.data for r in runs}) or ["omiti2v"]
-    return runs, datas, load_paper(args.paper)
+def _selection(args) -> tuple[dict[str, list], object]:
+    """label -> runs of one benchmark (source + content hash), for the selected data names."""
+    runs = [r for r in discover_runs(args.runs) if not args.data or r.data in args.data]
+    groups = group_by_benchmark(runs) or {name: [] for name in (args.data or ["omiti2v"])}
+    return groups, load_paper(args.paper)
+
+
+def _describe(runs) -> str:
+    kinds = sorted({r.coverage for r in runs})
+    sizes = sorted({r.benchmark["n_samples"] for r in runs if r.benchmark["n_samples"] is not None})
+    return f"{len(runs)} run(s), {'/'.join(kinds) or 'no runs'}" + (f", {'/'.join(map(str, sizes))} samples" if sizes else "")
 
 
 def make_tables(args) -> int:
     from .tables import build_tables, write_tables
 
-    runs, datas, paper = _selection(args)
-    for data in datas:
-        written = write_tables(build_tables(runs, data, paper, args.seed), Path(args.out) / data)
-        n = sum(r.data == data for r in runs)
-        print(f"{data}: {n} run(s) -> {len(written)} files in {Path(args.out) / data}")
+    groups, paper = _selection(args)
+    for label, runs in groups.items():
+        data = runs[0].data if runs else label
+        written = write_tables(build_tables(runs, data, paper, args.seed), Path(args.out) / label)
+        print(f"{label}: {_describe(runs)} -> {len(written)} files in {Path(args.out) / label}")
     return 0
 
 
 def make_plots_cmd(args) -> int:
     from .plots import make_plots
 
-    runs, datas, paper = _selection(args)
-    for data in datas:
-        written = make_plots(runs, data, paper, Path(args.out) / data, args.seed)
-        print(f"{data}: {len(written)} figure files in {Path(args.out) / data}")
+    groups, paper = _selection(args)
+    for label, runs in groups.items():
+        data = runs[0].data if runs else label
+        written = make_plots(runs, data, paper, Path(args.out) / label, args.seed)
+        print(f"{label}: {_describe(runs)} -> {len(written)} figure files in {Path(args.out) / label}")
     return 0

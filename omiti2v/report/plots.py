@@ -38,6 +38,12 @@ def _err(value, ci) -> list[list[float]]:
     return [[value - ci[0]], [ci[1] - value]]
 
 
+def coverage_mark(runs: list[RunResult]) -> str:
+    """Title suffix for runs that do not cover the full benchmark: such figures must never pass as results."""
+    partial = sorted({r.coverage for r in runs} - {"full"})
+    return f" [{' + '.join(partial).upper()}: not the full benchmark]" if partial else ""
+
+
 def config_name(run: RunResult) -> str:
     name = f"{run.asm}-{run.schedule}"
     return name if run.gamma_is_default else f"{name} γ={run.gamma:g}"
@@ -75,7 +81,7 @@ def plot_gain_vs_cost(runs: list[RunResult], data: str, paper: pd.DataFrame, out
     ax.axvline(0, color="k", lw=0.5)
     ax.set_xlabel("aesthetic cost (baseline − config, points)")
     ax.set_ylabel("semantic gain: overall VQA (config − baseline, points)")
-    ax.set_title(f"Semantic gain vs aesthetic cost ({data}); squares: paper")
+    ax.set_title(f"Semantic gain vs aesthetic cost ({data}); squares: paper{coverage_mark(mine)}")
     return _save(fig, out_dir, "gain_vs_cost")
 
 
@@ -106,7 +112,7 @@ def plot_category_bars(runs: list[RunResult], data: str, paper: pd.DataFrame, ou
         ax.set_ylim(0, 100)
         ax.set_title(model_label(paper, model), fontsize=9)
         ax.legend(fontsize=7, ncol=min(4, len(configs)))
-    fig.suptitle(f"Per-category scores with 95 % bootstrap CIs ({data})")
+    fig.suptitle(f"Per-category scores with 95 % bootstrap CIs ({data}){coverage_mark(mine)}")
     return _save(fig, out_dir, "category_bars")
 
 
@@ -139,7 +145,8 @@ def plot_gamma_sweeps(runs: list[RunResult], data: str, paper: pd.DataFrame, out
             ax.errorbar(gammas, values, yerr=[lo, hi], marker="o", capsize=3, label=METRICS[metric])
         ax.set_xlabel("γ (logit multiplier γ_Q·γ_K; 1 = no ASM)")
         ax.set_ylabel("percent")
-        ax.set_title(f"{model_label(paper, model)}: ASM {asm}, schedule {schedule} ({data})", fontsize=9)
+        ax.set_title(f"{model_label(paper, model)}: ASM {asm}, schedule {schedule} ({data}){coverage_mark(sweep)}",
+                     fontsize=9)
         ax.legend(fontsize=7)
         paths += _save(fig, out_dir, f"gamma_{model}_{asm}_{schedule}")
     return paths

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Samples in OmitI2V: a run compares with the paper's numbers only when it covers all of them.
+FULL_BENCHMARK_SIZE = 367
+COVERAGE_MARKS = {"full": "", "subset": " (subset)", "smoke": " (smoke)"}
+
 # Default gamma of the model presets (REFERENCE §2); used where a config leaves gamma_q/gamma_k null.
 PRESET_GAMMA = 1.35
 SAMPLE_COLUMNS = ("main_category", "overall", *VISUAL_METRICS)
@@ -52,6 +56,22 @@ class RunResult:
         if self.summary is not None:
             return bool(self.summary.get("smoke"))
         return bool(self.config.get("smoke", False))
+
+    @cached_property
+    def benchmark(self) -> dict:
+        """{"source", "hash", "n_samples"} of the evaluated selection (summary.json, else recomputed; None if unknown)."""
+        recorded = (self.summary or {}).get("benchmark")
+        if recorded:
+            return {k: recorded.get(k) for k in ("source", "hash", "n_samples")}
+        bench = load_run_benchmark(self)
+        if bench is None:
+            return {"source": (self.config.get("data") or {}).get("source"), "hash": None, "n_samples": None}
+        return {"source": bench.source, "hash": bench.content_hash(), "n_samples": len(bench)}
+
+    @property
+    def coverage(self) -> str:
+        b = self.benchmark
+        return coverage(b["source"], b["n_samples"], self.smoke)
 
     @property
     def gamma(self) -> float | None:
@@ -113,6 +133,26 @@ class RunResult:
         else:
             series = frame[metric]
         return series.dropna().astype(float)
+
+
+def coverage(source: str | None, n_samples: int | None, smoke: bool) -> str:
+    """'smoke' (tiny models), 'full' (all of OmitI2V, from the hub or a local copy) or 'subset' (anything less)."""
+    if smoke:
+        return "smoke"
+    if source and source != "mini" and n_samples == FULL_BENCHMARK_SIZE:
+        return "full"
+    return "subset"
+
+
+def group_by_benchmark(runs: list[RunResult]) -> dict[str, list[RunResult]]:
+    """label -> runs on one benchmark (source + content hash). The label is the data name, suffixed with the
+    hash's first 12 hex digits when runs of one data name were made on different selections."""
+    groups: dict[tuple, list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault((r.data, r.benchmark["source"], r.benchmark["hash"]), []).append(r)
+    names = [data for data, _, _ in groups]
+    return {data if names.count(data) == 1 else f"{data}-{(digest or 'sha256:unknown').split(':')[-1][:12]}": members
+            for (data, _, digest), members in groups.items()}
 
 
 def frame_from_records(benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None,

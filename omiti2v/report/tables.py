@@ -18,7 +18,7 @@ from omegaconf import OmegaConf
 from ..runs import atomic_write_text
 from ..stats import paired_delta
 from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
-from .runs import RunResult, paired_values, pick_run
+from .runs import COVERAGE_MARKS, RunResult, paired_values, pick_run
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,9 @@ def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper
     run = pick_run(runs, data, model, spec.asm, spec.schedule)
     prow = paper_row(paper, model, spec.paper_asm) if spec.paper_asm else None
     row = {"kind": "run", "label": spec.label, "asm": spec.asm, "schedule": spec.schedule or (run.schedule if run else ""),
-           "run": str(run.path) if run else "", "smoke": bool(run and run.smoke)}
+           "run": str(run.path) if run else "", "smoke": bool(run and run.smoke),
+           "coverage": run.coverage if run else "", "n_samples": run.benchmark["n_samples"] if run else None}
+    compare = run is not None and run.coverage == "full"  # a smoke run or a subset is never set against the paper
     _empty_metrics(row)
     for m in METRICS:
         if run is not None:
@@ -88,7 +90,7 @@ def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = cell["ci95"]
         if prow is not None:
             row[f"{m}_paper"] = _num(prow.get(m))
-        if row[m] is not None and row[f"{m}_paper"] is not None:
+        if compare and row[m] is not None and row[f"{m}_paper"] is not None:
             row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
     return row
 
@@ -99,7 +101,9 @@ def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, pap
     pb = paper_row(paper, model, spec.base.paper_asm) if spec.base.paper_asm else None
     pt = paper_row(paper, model, spec.treated.paper_asm) if spec.treated.paper_asm else None
     row = {"kind": "delta", "label": spec.label, "asm": spec.treated.asm, "schedule": spec.treated.schedule or "",
-           "run": "", "smoke": bool((base and base.smoke) or (treated and treated.smoke))}
+           "run": "", "smoke": bool((base and base.smoke) or (treated and treated.smoke)),
+           "coverage": _weakest(r.coverage for r in (base, treated) if r), "n_samples": None}
+    compare = row["coverage"] == "full" and base is not None and treated is not None
     _empty_metrics(row)
     for m in METRICS:
         pair = paired_values(base, treated, m) if base and treated else None
@@ -110,9 +114,14 @@ def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, pap
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = d["ci95"]
         if pb is not None and pt is not None and _num(pb.get(m)) is not None and _num(pt.get(m)) is not None:
             row[f"{m}_paper"] = float(pt[m]) - float(pb[m])
-        if row[m] is not None and row[f"{m}_paper"] is not None:
+        if compare and row[m] is not None and row[f"{m}_paper"] is not None:
             row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
     return row
+
+
+def _weakest(coverages) -> str:
+    found = set(coverages)
+    return next((c for c in ("smoke", "subset", "full") if c in found), "")
 
 
 def table_specs(name: str, schedules: list[str]) -> list[CellSpec | DeltaSpec]:
@@ -180,7 +189,7 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return out
     out["Model"] = table["model_label"]
-    out["Row"] = table["label"] + table["smoke"].map(lambda s: " (smoke)" if s else "")
+    out["Row"] = table["label"] + table["coverage"].map(lambda c: COVERAGE_MARKS.get(c, ""))
     if "blocks" in table:
         out["Blocks"], out["Steps"] = table["blocks"], table["window"]
     for m, title in METRICS.items():
@@ -208,6 +217,10 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
 def to_markdown(table: pd.DataFrame, title: str) -> str:
     view = display_frame(table)
     lines = [f"## {title}", ""]
+    partial = sorted(set(table.get("coverage", pd.Series(dtype=str))) & {"smoke", "subset"})
+    if partial:
+        lines += [f"**Not the full benchmark** ({' and '.join(partial)} rows): their numbers are not comparable with "
+                  "the paper's, so no difference to the paper is computed.", ""]
     if view.empty:
         return "\n".join([*lines, "_no rows_", ""])
     cols = list(view.columns)
