@@ -4,7 +4,11 @@ deltas paired by sample id, paper numbers and differences, missing runs as empty
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +20,9 @@ from scipy import stats
 from omiti2v.data import load_benchmark
 from omiti2v.report import build_tables, discover_runs, load_paper, write_tables
 from omiti2v.report.cli import register
-from omiti2v.report.plots import gamma_sweeps, make_plots
+from omiti2v.report.plots import coverage_mark, gamma_sweeps, make_plots
+from omiti2v.report.runs import group_by_benchmark
+from omiti2v.report.tables import to_markdown
 
 SEED = 0
 
@@ -109,15 +115,67 @@ def test_alignvid_delta_paired_by_sample_id(runs, tables, metric):
     assert delta[f"{metric}_p"] == pytest.approx(perm.pvalue)
 
 
-def test_paper_numbers_and_differences(tables):
-    base = row(tables["baselines"], "wan2.1", "baseline")
+def as_full_benchmark(path: Path, **benchmark) -> None:
+    """Rewrite a run's summary.json as if it had been made on another benchmark selection."""
+    summary = json.loads((path / "summary.json").read_text())
+    summary["benchmark"].update(benchmark)
+    (path / "summary.json").write_text(json.dumps(summary))
+
+
+@pytest.fixture(scope="module")
+def full_tables(tmp_path_factory):
+    root = tmp_path_factory.mktemp("full")
+    for asm, seed in (("none", 1), ("scalar", 2), ("energy", 3)):
+        path, _ = make_run(root, "wan2.1", asm, "paper", seed=seed)
+        as_full_benchmark(path, source="hf:AIPeanutman/OmitI2V", n_samples=367)
+    return build_tables(discover_runs(root), "mini", load_paper(), seed=SEED)
+
+
+def test_paper_differences_only_for_full_benchmark_runs(tables, full_tables):
+    base = row(full_tables["baselines"], "wan2.1", "baseline")
+    assert base["coverage"] == "full"
     assert base["modification_paper"] == 72.35 and base["aesthetic_quality_paper"] == 63.12
     assert base["modification_diff"] == pytest.approx(base["modification"] - 72.35)
-    delta = row(tables["alignvid"], "wan2.1", "Δ AlignVid")
+    delta = row(full_tables["alignvid"], "wan2.1", "Δ AlignVid")
     assert delta["addition_paper"] == pytest.approx(79.54 - 71.75)
     assert delta["addition_diff"] == pytest.approx(delta["addition"] - (79.54 - 71.75))
-    energy = row(tables["modulation"], "wan2.1", "ASM energy")
+    energy = row(full_tables["modulation"], "wan2.1", "ASM energy")
     assert energy["deletion_paper"] == 67.86
+    # the same runs on the 12-sample mini set: the paper's number is shown, no difference is computed
+    mini = row(tables["baselines"], "wan2.1", "baseline")
+    assert mini["coverage"] == "subset" and mini["modification_paper"] == 72.35
+    assert all(pd.isna(mini[f"{m}_diff"]) for m in ("overall", "modification", "aesthetic_quality"))
+    assert pd.isna(row(tables["alignvid"], "wan2.1", "Δ AlignVid")["overall_diff"])
+    md = to_markdown(tables["baselines"], "Baselines")
+    assert "**Not the full benchmark** (subset rows)" in md and "| baseline (subset) |" in md
+    assert "Not the full benchmark" not in to_markdown(full_tables["baselines"], "Baselines")
+
+
+def test_runs_are_grouped_by_benchmark_and_smoke_is_marked(tmp_path):
+    a, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=1)
+    b, _ = make_run(tmp_path, "wan2.1", "scalar", "paper", seed=2)
+    as_full_benchmark(b, hash="sha256:" + "ab" * 32)  # same data name, another selection
+    summary = json.loads((a / "summary.json").read_text())
+    summary["smoke"] = True
+    (a / "summary.json").write_text(json.dumps(summary))
+    groups = group_by_benchmark(discover_runs(tmp_path))
+    assert sorted(groups) == sorted([f"mini-{summary['benchmark']['hash'][7:19]}", "mini-abababababab"])
+    assert [r.coverage for r in groups[f"mini-{summary['benchmark']['hash'][7:19]}"]] == ["smoke"]
+    assert main(["tables", "--runs", str(tmp_path), "--out", str(tmp_path / "t")]) == 0
+    smoke_md = (tmp_path / "t" / f"mini-{summary['benchmark']['hash'][7:19]}" / "baselines.md").read_text()
+    assert "| baseline (smoke) |" in smoke_md and "(smoke rows)" in smoke_md
+    other = pd.read_csv(tmp_path / "t" / "mini-abababababab" / "baselines.csv")
+    assert other.loc[other["model"] == "wan2.1", "overall"].isna().all()  # the smoke baseline is not in this group
+    assert coverage_mark(groups["mini-abababababab"]) == " [SUBSET: not the full benchmark]"
+
+
+def test_make_tables_honours_omiti2v_results(tmp_path):
+    make_run(tmp_path / "runs", "wan2.1", "none", "paper", seed=1)
+    env = {**os.environ, "OMITI2V_RESULTS": str(tmp_path)}
+    proc = subprocess.run(["make", "-s", "tables", f"VENV={Path(sys.executable).parents[1]}", "STAMP="],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "tables" / "mini" / "baselines.csv").is_file() and (tmp_path / "plots" / "mini").is_dir()
 
 
 def test_missing_runs_are_empty_cells(tables):
@@ -167,8 +225,6 @@ def test_summary_fallback_when_benchmark_unavailable(tmp_path):
     path, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=1)
     cfg = (path / "config.yaml").read_text().replace("source: mini", "source: local").replace("root: null", f"root: {tmp_path / 'nope'}", 1)
     (path / "config.yaml").write_text(cfg)
-    import json
-
     summary = json.loads((path / "summary.json").read_text())
     table = build_tables(discover_runs(tmp_path), "mini", load_paper())["baselines"]
     assert row(table, "wan2.1", "baseline")["overall"] == pytest.approx(summary["metrics"]["overall"]["value"])
