@@ -62,7 +62,7 @@ def benchmark_from_config(data: DictConfig) -> Benchmark:
     )
 
 
-def run_dir_from_config(cfg: DictConfig) -> RunDir:
+def run_path_from_config(cfg: DictConfig) -> Path:
     path = Path(cfg.run_dir)
     if not path.is_absolute():
         try:
@@ -71,7 +71,7 @@ def run_dir_from_config(cfg: DictConfig) -> RunDir:
             path = Path(get_original_cwd()) / path
         except (ImportError, ValueError):  # outside a Hydra app: relative to the current folder
             path = path.resolve()
-    return RunDir(path)
+    return path
 
 
 def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
@@ -92,10 +92,11 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
             break
     from .generate import parallel
 
-    run = run_dir_from_config(cfg)
+    path = run_path_from_config(cfg)
     ran = [n for n, _ in funcs]
-    benchmark = preflight(cfg, ran, run) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
+    benchmark = preflight(cfg, ran, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
     layout = parallel.start(cfg, ran)  # after the checks: a bad config never waits in a process group
+    run = RunDir(path)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     for name, func in funcs:
         if name != "generate" and layout.world > 1:

@@ -60,12 +60,13 @@ def missing_line(what: str, key: str, repo: str) -> str:
     return f"{what} {key}={repo!r} is missing: `hf download {repo} --local-dir DIR`, then {key}=DIR"
 
 
-def generator_problems(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> Iterable[str]:
+def generator_problems(cfg: DictConfig, run: RunDir | None, benchmark: Benchmark) -> Iterable[str]:
+    """Missing generator checkpoints, unless every video is already there (a resumed run needs none)."""
     from .models import baseline_for
 
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
-    if settings["weights"] != "pretrained" or all(run.video(sid).exists() for sid in benchmark.ids):
+    if settings["weights"] != "pretrained" or (run and all(run.video(sid).exists() for sid in benchmark.ids)):
         return
     for key, repo in baseline.pretrained_ids(settings).items():
         # a pipeline folder has model_index.json; component folders (transformer, image encoder) vary
@@ -109,26 +110,28 @@ def planned_video_bytes(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> i
     return total
 
 
-def storage_problems(cfg: DictConfig, run: RunDir, benchmark: Benchmark | None, stages: list[str]) -> Iterable[str]:
-    root = run.path
-    while not root.exists() and root != root.parent:
-        root = root.parent
+def writable_problem(run_path: Path) -> str | None:
+    """Why the run folder cannot be created or written, or None."""
     try:
-        with tempfile.NamedTemporaryFile(dir=root, prefix=".omiti2v-preflight-"):
+        run_path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=run_path, prefix=".omiti2v-preflight-"):
             pass
     except OSError as exc:
-        yield f"results root {root} is not writable ({exc.strerror}): set results_root=DIR or OMITI2V_RESULTS"
-        return
-    if benchmark is None or "generate" not in stages:
-        return
+        return (f"results root {run_path} is not writable ({exc.strerror or exc}): set results_root=DIR "
+                "or OMITI2V_RESULTS")
+    return None
+
+
+def disk_problem(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> str | None:
     need = planned_video_bytes(cfg, run, benchmark)
-    free = shutil.disk_usage(root).free
+    free = shutil.disk_usage(run.path).free
     if need > free:
-        yield (f"not enough free disk for the planned videos under {root}: about {need / 1e9:.1f} GB needed, "
-               f"{free / 1e9:.1f} GB free (results_root / OMITI2V_RESULTS)")
+        return (f"not enough free disk for the planned videos under {run.path}: about {need / 1e9:.1f} GB needed, "
+                f"{free / 1e9:.1f} GB free (results_root / OMITI2V_RESULTS)")
+    return None
 
 
-def preflight(cfg: DictConfig, stages: list[str], run: RunDir) -> Benchmark:
+def preflight(cfg: DictConfig, stages: list[str], run_path: Path) -> Benchmark:
     """The benchmark of the run, once everything the `stages` need is known to be there; else PreflightError."""
     from .pipeline import benchmark_from_config
 
@@ -138,13 +141,18 @@ def preflight(cfg: DictConfig, stages: list[str], run: RunDir) -> Benchmark:
         benchmark = benchmark_from_config(cfg.data)
     except (SetupError, ValueError, OSError) as exc:
         problems.append(f"benchmark (data.root / OMITI2V_DATA, data.hf_id): {str(exc).splitlines()[0]}")
+    unwritable = writable_problem(run_path)
+    if unwritable:
+        problems.append(unwritable)
+    run = RunDir(run_path) if not unwritable else None
     if benchmark is not None and "generate" in stages:
         problems += generator_problems(cfg, run, benchmark)
+        if run is not None:
+            problems += filter(None, [disk_problem(cfg, run, benchmark)])
     if "judge" in stages:
         problems += judge_problems(cfg)
     if "score" in stages:
         problems += scorer_problems(cfg)
-    problems += storage_problems(cfg, run, benchmark, stages)
     if problems:
         problems.append("(after fixing, rerun; experts can skip these checks with preflight=false)")
         raise PreflightError(f"preflight: {len(problems) - 1} problem(s) before any stage runs\nerror: "
