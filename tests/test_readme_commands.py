@@ -1,0 +1,210 @@
+"""Every shell command in README.md's code blocks runs, in a CI-safe form, so the README cannot drift.
+
+Commands are classified by prefix in COMMANDS (first match wins); a README command matching no prefix fails
+the test, so a new command needs an entry. How each kind runs (no GPU, offline, in a temporary results root):
+  make_dry     `make -n` only: the target exists and expands (`make test` would recurse; `make tables` is run
+               for real by test_report_tables, the smoke chain `make eval` expands to by test_eval_smoke)
+  hydra        the runner's config is composed from the command's overrides (a sweep: its first point) and
+               validated; with HF offline and an empty cache the preflight must pass for `-tiny` models and
+               stop with a SetupError (exit 2 in the runner) for real ones
+  plan_no_gpu  a real-size `make plan` without a GPU must end in one SetupError line before building
+  cli          `omiti2v <sub> ...` is parsed by the real parser (every option exists), not run
+  cli_run      run in-process, with README paths mapped to test paths (PATHS)
+Duplicated commands run once. To add a command to the README: if its prefix is not below, add a
+(prefix, kind) row; prefixes are tried in order, so put a specific one before a general one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hydra import compose, initialize_config_dir
+
+from omiti2v.cli import build_parser, main
+from omiti2v.config_check import validate_config
+from omiti2v.data.benchmark import MINI_ROOT
+from omiti2v.errors import SetupError
+from omiti2v.leaderboard.validate import read_metadata
+from omiti2v.preflight import preflight
+
+REPO = Path(__file__).resolve().parents[1]
+VENV = Path(sys.executable).parents[1]
+RUNNER_STAGES = {"eval": ["generate", "judge", "score", "report"], "generate": ["generate"], "judge": ["judge"],
+                 "score": ["score"], "report": ["report"]}
+
+COMMANDS: list[tuple[str, str]] = [
+    ("make test", "make_dry"),
+    ("make lint", "make_dry"),
+    ("make eval", "hydra"),
+    ("make generate", "hydra"), ("make judge", "hydra"), ("make score", "hydra"), ("make report", "hydra"),
+    ("make plan", "plan_no_gpu"),
+    ("make tables", "make_dry"),
+    (".venv/bin/python runners/", "hydra"),
+    (".venv/bin/omiti2v validate-data", "cli_run"),
+    (".venv/bin/omiti2v leaderboard", "cli_run"),
+    (".venv/bin/omiti2v submit my_submission", "cli_run"),
+    (".venv/bin/omiti2v ", "cli"),
+]
+# README placeholders -> what the test uses instead
+PATHS = {"/data/OmitI2V": str(MINI_ROOT)}
+
+
+def readme_commands() -> list[str]:
+    """Command lines of the bash code blocks, comments stripped, in order, without duplicates."""
+    text = (REPO / "README.md").read_text()
+    commands: list[str] = []
+    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S):
+        for line in block.splitlines():
+            line = re.sub(r"\s+#\s.*$", "", line).strip()
+            if line and not line.startswith("#") and line not in commands:
+                commands.append(line)
+    return commands
+
+
+def kind_of(command: str) -> str:
+    for prefix, kind in COMMANDS:
+        if command.startswith(prefix):
+            return kind
+    raise AssertionError(f"README command without an entry in COMMANDS (tests/test_readme_commands.py): {command}")
+
+
+def expand_make(command: str) -> list[str]:
+    """The runner command line `make` would execute (dry run)."""
+    proc = subprocess.run([*shlex.split(command), "-n", f"VENV={VENV}", "STAMP="], cwd=REPO, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, f"{command}: {proc.stderr}"
+    return shlex.split(proc.stdout.strip().splitlines()[-1])
+
+
+def first_point(overrides: list[str]) -> list[str]:
+    """A sweep's first point: the first value of every comma list outside brackets; launcher choices dropped."""
+    out = []
+    for o in overrides:
+        if o.startswith("hydra/launcher="):
+            assert (REPO / "conf" / "hydra" / "launcher" / f"{o.split('=', 1)[1]}.yaml").is_file(), o
+            continue
+        key, _, value = o.partition("=")
+        out.append(f"{key}={value.split(',')[0]}" if "," in value and not value.startswith("[") else o)
+    return out
+
+
+def composed(argv: list[str]):
+    """(config, runner name) of `python runners/<name>.py [--config-name X] [-m] overrides...`."""
+    runner = Path(argv[1]).stem
+    args = [a for a in argv[2:] if a != "-m"]
+    config = "config"
+    if "--config-name" in args:
+        i = args.index("--config-name")
+        config, args = args[i + 1], args[:i] + args[i + 2:]
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose(config, overrides=first_point(args)), runner
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.setenv("OMITI2V_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("OMITI2V_WEIGHTS", str(tmp_path / "no-weights"))
+    monkeypatch.delenv("OMITI2V_DATA", raising=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def check_hydra(command: str, tmp_path: Path) -> None:
+    argv = expand_make(command) if command.startswith("make ") else [sys.executable, *shlex.split(command)[1:]]
+    cfg, runner = composed(argv)
+    tiny = str(cfg.model.name).endswith("-tiny")
+    try:
+        validate_config(cfg)
+        cfg.scorer.allow_download = False  # the sandbox is offline even when the hub switch says nothing
+        preflight(cfg, RUNNER_STAGES[runner], tmp_path / "run")
+    except SetupError as exc:
+        assert not tiny, f"{command}: a -tiny run must pass its checks offline, got: {exc}"
+        return
+    assert tiny, f"{command}: a real-model run offline must stop in the checks (exit 2)"
+
+
+def check_plan(command: str) -> None:
+    from omiti2v.generate.planner import plan_config
+
+    cfg, _ = composed(expand_make(command))
+    validate_config(cfg)
+    with pytest.raises(SetupError, match="needs a CUDA GPU") as err:
+        plan_config(cfg)
+    assert "\n" not in str(err.value)
+
+
+def check_cli_run(command: str, tmp_path: Path, capsys) -> None:
+    argv = [PATHS.get(a, a) for a in shlex.split(command)[1:]]
+    if argv[0] == "submit":  # the smoke-submission recipe on hand-made 5-frame 64x32 videos, validated only
+        folder = tmp_path / argv[1]
+        make_smoke_like_videos(folder)
+        argv.append("--validate-only")
+        argv[1] = str(folder)
+    assert main(argv) == 0, f"{command}: {capsys.readouterr()}"
+
+
+def make_smoke_like_videos(folder: Path) -> None:
+    """What the smoke run writes (5 frames, 64x32, 16 fps, one per mini sample) plus README's submission.yaml."""
+    import numpy as np
+
+    from omiti2v.video import write_video
+
+    folder.mkdir(parents=True)
+    for sample_id in (p["id"] for p in yaml.safe_load((MINI_ROOT / "meta.json").read_text())):
+        write_video(folder / f"{sample_id}.mp4", np.zeros((5, 32, 64, 3), dtype=np.uint8), 16)
+    (folder / "submission.yaml").write_text(readme_yaml())
+
+
+def readme_yaml() -> str:
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
+    assert len(blocks) == 1, "README.md: expected one yaml block, the example submission.yaml"
+    return blocks[0]
+
+
+def test_every_readme_command_is_classified():
+    commands = readme_commands()
+    assert len(commands) >= 15
+    for command in commands:
+        kind_of(command)
+
+
+def test_example_submission_yaml_is_valid(tmp_path):
+    path = tmp_path / "submission.yaml"
+    path.write_text(readme_yaml())
+    assert read_metadata(path)["model"] == "my-i2v-model"
+
+
+def test_readme_commands_run_in_ci_safe_form(offline, tmp_path, capsys):
+    for command in readme_commands():
+        kind = kind_of(command)
+        if kind == "make_dry":
+            expand_make(command)
+        elif kind == "hydra":
+            check_hydra(command, tmp_path)
+        elif kind == "plan_no_gpu":
+            check_plan(command)
+        elif kind == "cli":
+            args = build_parser().parse_args(shlex.split(command)[1:])
+            assert callable(args.func)
+        else:
+            check_cli_run(command, tmp_path, capsys)
+    results = Path(os.environ["OMITI2V_RESULTS"])
+    assert (results / "leaderboard" / "index.html").is_file()  # `omiti2v leaderboard` honoured OMITI2V_RESULTS
+
+
+def test_make_targets_keep_the_smoke_config_for_tiny_models(monkeypatch, tmp_path):
+    monkeypatch.setenv("OMITI2V_RESULTS", str(tmp_path))
+    assert expand_make("make eval")[1:] == ["runners/eval.py", "--config-name", "smoke"]
+    assert expand_make("make eval MODEL=framepack-tiny")[1:] == ["runners/eval.py", "--config-name", "smoke", "model=framepack-tiny"]
+    assert expand_make("make eval MODEL=framepack")[1:] == ["runners/eval.py", "model=framepack"]
+    assert expand_make("make plan MODEL=wan2.1,framepack-tiny")[1:] == ["runners/plan.py", "-m", "model=wan2.1,framepack-tiny"]
+    assert expand_make("make tables")[1:] == ["plots", "--runs", f"{tmp_path}/runs", "--out", f"{tmp_path}/plots"]
