@@ -116,6 +116,7 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("OMITI2V_WEIGHTS", str(tmp_path / "no-weights"))
     monkeypatch.delenv("OMITI2V_DATA", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.chdir(tmp_path)  # README paths such as results/rebuilt land in the temporary folder
 
 
 def check_hydra(command: str, tmp_path: Path) -> None:
@@ -208,3 +209,11 @@ def test_make_targets_keep_the_smoke_config_for_tiny_models(monkeypatch, tmp_pat
     assert expand_make("make eval MODEL=framepack")[1:] == ["runners/eval.py", "model=framepack"]
     assert expand_make("make plan MODEL=wan2.1,framepack-tiny")[1:] == ["runners/plan.py", "-m", "model=wan2.1,framepack-tiny"]
     assert expand_make("make tables")[1:] == ["plots", "--runs", f"{tmp_path}/runs", "--out", f"{tmp_path}/plots"]
+
+
+def test_download_commands_are_todays_hf_cli():
+    """huggingface_hub 2.x ships `hf`; `huggingface-cli ...` commands in docs or messages no longer exist."""
+    texts = {p: p.read_text() for p in [REPO / "README.md", *(REPO / "omiti2v").rglob("*.py")]}
+    stale = [f"{p.relative_to(REPO)}: {m}" for p, t in texts.items() for m in re.findall(r"huggingface-cli \w+", t)]
+    assert stale == []
+    assert "hf download AIPeanutman/OmitI2V --repo-type dataset --local-dir /data/OmitI2V" in texts[REPO / "README.md"]

@@ -33,7 +33,7 @@ def offline() -> bool:
 def push_help(repo_id: str, later: str, reason: str) -> str:
     return (f"cannot push to the Hugging Face Hub dataset {repo_id}: {reason}. Nothing was uploaded. On a machine "
             f"with network access, set HF_TOKEN (a write token from https://huggingface.co/settings/tokens, or run "
-            f"`huggingface-cli login`) and run:\n  {later}")
+            f"`hf auth login`) and run:\n  {later}")
 
 
 def preflight(repo_id: str, later: str) -> str:
