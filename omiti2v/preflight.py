@@ -11,7 +11,6 @@ makes no network request, so online it trusts the hub.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterable
@@ -32,7 +31,9 @@ class PreflightError(SetupError, RuntimeError):
 
 
 def hub_offline() -> bool:
-    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    from .scorers.weights import downloads_allowed
+
+    return not downloads_allowed(True)  # HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE, read in one place
 
 
 def checkpoint_available(repo: str, marker: str | None) -> bool:
