@@ -139,7 +139,9 @@ def _registry_names(kind: str) -> tuple[str, ...]:
 
 
 def _rules() -> dict[str, Callable]:
+    from .asm.config import STRATEGIES
     from .data.records import MAIN_CATEGORIES
+    from .generate.compile import COMPILE_MODES
     from .models.registry import DTYPES, WEIGHTS
     from .pipeline import STAGES
 
@@ -153,12 +155,13 @@ def _rules() -> dict[str, Callable]:
         "model.baseline": one_of(*_registry_names("model")),
         "model.weights": one_of(*WEIGHTS),
         "model.dtype": one_of(*DTYPES),
-        "asm.strategy": one_of("scalar", "energy", "blur_key", "none"),
+        "asm.strategy": one_of(*STRATEGIES),
         "asm.gamma_q": number(gt=0, nullable=True),
         "asm.gamma_k": number(gt=0, nullable=True),
         "asm.energy_queries": number(ge=1, nullable=True, integer=True),
         "schedule.blocks": blocks,
         "schedule.window": window,
+        "generation.compile": one_of(*COMPILE_MODES),
         "judge.mode": one_of("parity", "fast", "both"),
         "judge.max_new_tokens": number(ge=1, integer=True),
         "scorer.metrics": subset_of(*_registry_names("metric")),
