@@ -32,7 +32,7 @@ from omiti2v.cli import build_parser, main
 from omiti2v.config_check import validate_config
 from omiti2v.data.benchmark import MINI_ROOT
 from omiti2v.errors import SetupError
-from omiti2v.leaderboard.validate import read_metadata
+from omiti2v.leaderboard.validate import metadata_problems
 from omiti2v.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[1]
@@ -181,7 +181,8 @@ def test_every_readme_command_is_classified():
 def test_example_submission_yaml_is_valid(tmp_path):
     path = tmp_path / "submission.yaml"
     path.write_text(readme_yaml())
-    assert read_metadata(path)["model"] == "my-i2v-model"
+    meta, problems = metadata_problems(path)
+    assert problems == [] and meta["model"] == "my-i2v-model"
 
 
 def test_readme_commands_run_in_ci_safe_form(offline, tmp_path, capsys):
