@@ -47,6 +47,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("make generate", "hydra"), ("make judge", "hydra"), ("make score", "hydra"), ("make report", "hydra"),
     ("make plan", "plan_no_gpu"),
     ("make tables", "make_dry"),
+    ("make reproduce", "make_dry"),
+    ("torchrun --nproc-per-node ", "torchrun"),
     (".venv/bin/python runners/", "hydra"),
     (".venv/bin/omiti2v validate-data", "cli_run"),
     (".venv/bin/omiti2v leaderboard", "cli_run"),
@@ -192,6 +194,8 @@ def test_readme_commands_run_in_ci_safe_form(offline, tmp_path, capsys):
             expand_make(command)
         elif kind == "hydra":
             check_hydra(command, tmp_path)
+        elif kind == "torchrun":  # the runner line torchrun starts on each rank
+            check_hydra(".venv/bin/python " + shlex.join(shlex.split(command)[3:]), tmp_path)
         elif kind == "plan_no_gpu":
             check_plan(command)
         elif kind == "cli":

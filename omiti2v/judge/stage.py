@@ -283,7 +283,7 @@ def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: 
 def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark."""
     settings = JudgeSettings.from_config(cfg.judge)
-    done = done_questions(run.judge_log, settings.model)
+    done = done_questions(run.judge_log, settings.model, video_sha256s(run, benchmark.ids))
     if all((s.id, str(q.id), m) in done for s in benchmark for q in s.questions for m in settings.modes):
         log.info("judge: all %d samples already judged in %s; the judge is not loaded", len(benchmark), run.judge_log)
         return
