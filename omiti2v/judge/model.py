@@ -37,9 +37,11 @@ DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch
 
 
 def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | None = "auto", device: str = "cpu",
-                     attn_implementation: str | None = "sdpa"):
-    """(model, processor) from a hub id or local folder; one clear error when the weights are not available."""
-    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
+                     attn_implementation: str | None = "sdpa", model_class: str = "Qwen2_5_VLForConditionalGeneration"):
+    """(model, processor) from a hub id or local folder; one clear error when the weights are not available.
+    `model_class`: the transformers class of the judge's family (omiti2v/judge/families.py)."""
+    import transformers
+    from transformers import AutoProcessor
 
     if dtype not in DTYPES:
         raise ValueError(f"judge.dtype: {dtype!r} is not one of {sorted(DTYPES)}")
@@ -50,11 +52,11 @@ def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | N
         kwargs["device_map"] = device_map
     try:
         processor = AutoProcessor.from_pretrained(model_id)
-        model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_id, **kwargs)
+        model = getattr(transformers, model_class).from_pretrained(model_id, **kwargs)
     except OSError as exc:
         where = "local folder" if Path(model_id).exists() else "hub id"
         raise JudgeWeightsError(
-            f"judge.model={model_id!r} ({where}): the Qwen2.5-VL weights are not available here "
+            f"judge.model={model_id!r} ({where}): the judge's weights are not available here "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Download them on a machine "
             f"with network access, e.g. `hf download {model_id if where == 'hub id' else 'Qwen/Qwen2.5-VL-32B-Instruct'} "
             f"--local-dir DIR`, then set judge.model=DIR (or point HF_HOME / HF_HUB_CACHE at a cache holding them)."
@@ -240,7 +242,7 @@ def default_device(device: str) -> str:
     return device
 
 
-def tiny_judge_folder() -> Path:
-    """Where the smoke run's tiny judge is built (a user cache folder; rebuilt when absent)."""
+def tiny_judge_folder(name: str = "tiny-qwen2.5-vl-judge") -> Path:
+    """Where a tiny judge is built (a user cache folder; rebuilt when absent)."""
     root = Path(os.environ.get("OMITI2V_CACHE", Path.home() / ".cache" / "omiti2v"))
-    return root / "tiny-qwen2.5-vl-judge"
+    return root / name

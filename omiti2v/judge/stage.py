@@ -17,7 +17,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -27,6 +27,7 @@ from ..claims import Claims, ClaimSettings, claimed_batches
 from ..data import Benchmark, Sample
 from ..runs import RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
+from .families import JUDGES
 from .model import SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
 from .video import (
@@ -280,21 +281,19 @@ def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: 
     return [record(job.sample, q, mode, model_label, **{kw: out}) for q, out in zip(questions, outs, strict=True)]
 
 
-def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
-    """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark."""
+def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
+    """(judge, settings, record label) for cfg.judge: its registry entry gives the family's loader, video
+    patch size and tiny builder. The label is the checkpoint, or the entry's name for a tiny judge."""
     settings = JudgeSettings.from_config(cfg.judge)
-    done = done_questions(run.judge_log, settings.model, video_sha256s(run, benchmark.ids))
-    if all((s.id, str(q.id), m) in done for s in benchmark for q in s.questions for m in settings.modes):
-        log.info("judge: all %d samples already judged in %s; the judge is not loaded", len(benchmark), run.judge_log)
-        return
+    entry = JUDGES.lookup(settings.name)
+    settings = replace(settings, video=replace(settings.video, merged_patch=entry.merged_patch))
     model_path = settings.model
     if settings.model == "tiny":
-        from .tiny import build_tiny_judge
-
+        folder = f"tiny-{entry.family}-judge"
         try:
-            model_path = str(build_tiny_judge(tiny_judge_folder()))
+            model_path = str(entry.build_tiny(tiny_judge_folder(folder)))
         except OSError:  # read-only home: build it in a temp folder instead
-            model_path = str(build_tiny_judge(Path(tempfile.mkdtemp(prefix="omiti2v-tiny-judge-"))))
+            model_path = str(entry.build_tiny(Path(tempfile.mkdtemp(prefix="omiti2v-tiny-judge-")) / folder))
         log.warning("judge: the tiny random-weight judge answers meaninglessly (smoke run only)")
     model, processor = load_judge_model(
         model_path,
@@ -302,6 +301,13 @@ def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
         device_map=settings.device_map,
         device=default_device(cfg.get("device", "auto")),
         attn_implementation=settings.attn_implementation,
+        model_class=entry.model_class,
     )
     judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens)
-    judge_samples(judge, settings, run, list(benchmark), settings.model, ClaimSettings.from_config(cfg.get("claims")))
+    return judge, settings, settings.name if settings.model == "tiny" else settings.model
+
+
+def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
+    """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark."""
+    judge, settings, label = open_judge(cfg)
+    judge_samples(judge, settings, run, list(benchmark), label, ClaimSettings.from_config(cfg.get("claims")))

@@ -170,18 +170,24 @@ def build_tiny_model(tokenizer, seed: int = 0):
     return model
 
 
-def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
-    """Write a tiny Qwen2.5-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
+def save_atomically(folder: str | Path, write) -> Path:
+    """`write(staging)` then rename staging to `folder`: a concurrent or killed build never leaves a half-written
+    folder. An existing folder is kept as is."""
     folder = Path(folder)
     if (folder / "config.json").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    processor = build_tiny_processor()
-    build_tiny_model(processor.tokenizer, seed).save_pretrained(staging)
-    processor.save_pretrained(staging)
+    write(staging)
     try:
-        staging.rename(folder)  # atomic: a concurrent or killed build never leaves a half-written folder
+        staging.rename(folder)
     except OSError:  # another process finished first
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen2.5-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
+    processor = build_tiny_processor()
+    return save_atomically(folder, lambda staging: (build_tiny_model(processor.tokenizer, seed).save_pretrained(staging),
+                                                    processor.save_pretrained(staging)))

@@ -31,6 +31,7 @@ class VideoSpec:
     max_pixels: int = PAPER_MAX_PIXELS
     min_pixels: int | None = None  # None: qwen-vl-utils' default, lowered to max_pixels when above it
     metadata_fps: float | None = PAPER_METADATA_FPS  # the sampled fps the processor is told; None: the true one
+    merged_patch: int = MERGED_PATCH  # pixels per LLM video token side: Qwen2.5-VL 28, Qwen3-VL 32 (patch 16)
 
     def pixel_range(self) -> tuple[int, int]:
         from qwen_vl_utils import vision_process
@@ -49,11 +50,12 @@ class VideoPlan:
     indices: tuple[int, ...]
     height: int
     width: int
+    merged_patch: int = MERGED_PATCH
 
     @property
     def video_tokens(self) -> int:
         """LLM tokens of the video after the processor's 2x2 spatial and 2-frame temporal merge."""
-        return (len(self.indices) // 2) * (self.height // MERGED_PATCH) * (self.width // MERGED_PATCH)
+        return (len(self.indices) // 2) * (self.height // self.merged_patch) * (self.width // self.merged_patch)
 
 
 @dataclass
@@ -77,9 +79,9 @@ def plan_judge_video(path: str | Path, spec: VideoSpec) -> VideoPlan:
     nframes = smart_nframes({"fps": spec.fps}, total_frames=info.num_frames, video_fps=info.fps)
     indices = torch.linspace(0, info.num_frames - 1, nframes).round().long().tolist()
     min_pixels, max_pixels = spec.pixel_range()
-    height, width = smart_resize(info.height, info.width, factor=MERGED_PATCH, min_pixels=min_pixels,
+    height, width = smart_resize(info.height, info.width, factor=spec.merged_patch, min_pixels=min_pixels,
                                  max_pixels=max_pixels)
-    return VideoPlan(info.fps, info.num_frames, tuple(indices), height, width)
+    return VideoPlan(info.fps, info.num_frames, tuple(indices), height, width, spec.merged_patch)
 
 
 def load_judge_video(path: str | Path, spec: VideoSpec, plan: VideoPlan | None = None) -> JudgeVideo:

@@ -1,0 +1,63 @@
+"""A tiny Qwen3-VL judge built offline: random weights, the tiny tokenizer of tiny.py, the real Qwen3-VL classes.
+
+It runs Qwen3-VL's own path (patch 16, timestamps between frames, interleaved M-RoPE, deepstack) through the
+same VqaJudge as Qwen2.5-VL, for the tests and the judge-agreement smoke run. Its answers are meaningless.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_tokenizer, save_atomically
+
+FRAME_SIZE = {"shortest_edge": 32 * 32, "longest_edge": 32 * 32 * 768}  # small floor so tiny test videos stay tiny
+
+
+def build_tiny_processor(tokenizer=None):
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    return Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(size=FRAME_SIZE, patch_size=16),
+        tokenizer=tokenizer or build_tiny_tokenizer(),
+        video_processor=Qwen3VLVideoProcessor(size=FRAME_SIZE, cap_pixels_per_frame=True),
+        chat_template=CHAT_TEMPLATE,
+    )
+
+
+def build_tiny_model(tokenizer, seed: int = 0):
+    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = Qwen3VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
+            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True,
+                                "rope_theta": 10000.0},
+            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
+            "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    torch.manual_seed(seed)
+    model = Qwen3VLForConditionalGeneration(config).eval()
+    gen = model.generation_config
+    gen.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    gen.pad_token_id = ids["<|endoftext|>"]
+    return model
+
+
+def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
+    """Write a tiny Qwen3-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
+    processor = build_tiny_processor()
+    return save_atomically(folder, lambda staging: (build_tiny_model(processor.tokenizer, seed).save_pretrained(staging),
+                                                    processor.save_pretrained(staging)))

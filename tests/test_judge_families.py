@@ -1,0 +1,96 @@
+"""Judge registry: every family's tiny model answers the paper prompt through the shared VqaJudge path offline,
+fast-mode P(yes) and parity replies equal asking each question alone (float32), and every judge config names a
+registry entry whose checkpoint it loads."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from omiti2v.judge import SampleItem, VideoSpec, VqaJudge, load_judge_model, load_judge_video, question_text
+from omiti2v.judge.families import JUDGES
+from omiti2v.judge.stage import JudgeSettings
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {"qwen2.5-vl": "tiny", "qwen3-vl": "tiny-qwen3-vl"}
+
+
+@pytest.fixture(scope="module", params=sorted(TINY))
+def family_judge(request, tmp_path_factory) -> tuple[str, VqaJudge, VideoSpec]:
+    """The family's tiny judge, attention sharpened (random-init attention is nearly uniform, so wrong positions
+    or a leaked question would barely change its outputs; sharpened, they do)."""
+    entry = JUDGES.lookup(TINY[request.param])
+    folder = entry.build_tiny(tmp_path_factory.mktemp("judges") / entry.name)
+    model, processor = load_judge_model(str(folder), dtype="float32", device_map=None, device="cpu",
+                                        model_class=entry.model_class)
+    model = copy.deepcopy(model)
+    with torch.no_grad():
+        for layer in model.model.language_model.layers:
+            layer.self_attn.q_proj.weight.mul_(8.0)
+            layer.self_attn.k_proj.weight.mul_(8.0)
+    spec = VideoSpec(fps=2, max_pixels=entry.merged_patch**2 * 4, metadata_fps=None, merged_patch=entry.merged_patch)
+    return request.param, VqaJudge(model, processor, max_new_tokens=8), spec
+
+
+@pytest.fixture(scope="module")
+def items(family_judge) -> list[SampleItem]:
+    _, _, spec = family_judge
+    shared_videos = REPO.parent / "shared" / "videos"
+    if not (shared_videos / "wan21_original_car.mp4").exists():
+        pytest.skip(f"real videos not found at {shared_videos}")
+    car = load_judge_video(shared_videos / "wan21_original_car.mp4", spec)
+    flowers = load_judge_video(shared_videos / "framepack_original_flowers.mp4", spec)
+    return [SampleItem(car, ["Is it red?", "Does the car turn left at the crossing and stop by the tree?"]),
+            SampleItem(flowers, ["Are there flowers?", "Is it raining?", "Do the petals fall while the wind blows?"])]
+
+
+def alone_p_yes(judge: VqaJudge, video, question: str) -> float:
+    logits = judge.model(**judge.full_inputs(video, question)).logits[0, -1]
+    return torch.softmax(logits[[judge.yes_id, judge.no_id]].double(), dim=-1)[0].item()
+
+
+def alone_reply(judge: VqaJudge, video, question: str) -> str:
+    inputs = judge.full_inputs(video, question)
+    out = judge.model.generate(**inputs, do_sample=False, max_new_tokens=judge.max_new_tokens)
+    return judge.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def test_family_prompt_is_the_papers(family_judge):
+    family, judge, _ = family_judge
+    text = judge.chat_text("Is there a car?")
+    assert question_text("Is there a car?") in text and text.count(judge.processor.video_token) == 1
+    if family == "qwen3-vl":  # the family's own processor expands the video with timestamps between frames
+        assert type(judge.processor).__name__ == "Qwen3VLProcessor"
+
+
+def test_family_fast_equals_asking_each_question_alone(family_judge, items):
+    _, judge, _ = family_judge
+    batched = judge.fast(items)
+    assert [len(b) for b in batched] == [2, 3]
+    for item, p_yes in zip(items, batched, strict=True):
+        for question, p in zip(item.questions, p_yes, strict=True):
+            assert p == pytest.approx(alone_p_yes(judge, item.video, question), abs=1e-5)
+    assert len({round(p, 6) for ps in batched for p in ps}) == 5  # questions do not leak into each other
+
+
+def test_family_parity_equals_generating_alone(family_judge, items):
+    _, judge, _ = family_judge
+    assert judge.parity(items) == [[alone_reply(judge, it.video, q) for q in it.questions] for it in items]
+
+
+def test_every_judge_config_is_a_registry_entry():
+    names = set()
+    for path in sorted((REPO / "conf" / "judge").glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        entry = JUDGES.lookup(JudgeSettings.from_config(cfg).name)
+        assert path.stem == entry.name
+        assert cfg.model == (entry.hub_id or "tiny")
+        names.add(entry.name)
+    assert names == set(JUDGES)
+    assert {JUDGES.lookup(n).family for n in names} >= {"qwen2.5-vl", "qwen3-vl"}
+    with pytest.raises(ValueError, match="judge.name"):
+        JUDGES.lookup("gpt-judge")
