@@ -16,6 +16,8 @@ COMMAND_MODULES = (
     "omiti2v.leaderboard.cli",
     "omiti2v.calibrate.cli",
     "omiti2v.export.cli",
+    "omiti2v.judge.rejudge",
+    "omiti2v.report.judge_report",
 )
 
 

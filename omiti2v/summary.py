@@ -151,6 +151,19 @@ def superseded_counts(run: RunDir) -> dict[str, dict[str, int]]:
     return out
 
 
+def per_judge_scores(run: RunDir, benchmark: Benchmark, seed: int = 0) -> dict:
+    """Semantic metrics per extra judge (run/judges/<name>/judge.jsonl, written by `omiti2v rejudge`), per mode."""
+    out = {}
+    for log in sorted(run.path.glob("judges/*/judge.jsonl")):
+        records = latest_records(read_jsonl(log), JUDGE_KEY)
+        modes = sorted({r["mode"] for r in records})
+        out[log.parent.name] = {
+            "judge_model": records[0]["judge_model"] if records else None,
+            "metrics": {m: vqa_metrics(judge_frame(run, benchmark, m, records=records), seed)[0] for m in modes},
+        }
+    return out
+
+
 def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
     """Assemble summary.json for a run. `context` carries run identity, models, seeds, flags, the profile,
     its deviations and the missing-video policy (default "wrong"); see the schema."""
@@ -195,6 +208,7 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "judge_agreement": agreement,
         "failures": failures,
         "superseded": superseded_counts(run),
+        **({"judges": judges} if (judges := per_judge_scores(run, benchmark, seed)) else {}),
     }
 
 

@@ -194,6 +194,11 @@ def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list
     return split_on_oom(judge.fast if mode == "fast" else judge.parity, items, f"{mode} batch")
 
 
+def claim_scope(run: RunDir) -> str:
+    """Claims per judge log: the run's judge and an extra judge (judges/<name>/) never block each other."""
+    return "judge" if run.judge_log.parent == run.path else f"judge-{run.judge_log.parent.name}"
+
+
 # Samples claimed at a time: each claimed group is then split into memory-planned batches.
 CLAIM_GROUP = 8
 
@@ -230,7 +235,7 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
                 and all((job.sample.id, str(q.id), m) in now for m, qs in job.pending.items() for q in qs)}
 
     with tqdm(total=total, desc=f"judge {settings.name} ({'+'.join(settings.modes)})", unit="q") as bar, \
-            Claims(run.path, "judge", claim_settings or ClaimSettings()) as claims:
+            Claims(run.path, claim_scope(run), claim_settings or ClaimSettings()) as claims:
         bar.update(len(failed))
         for group in claimed_batches(claims, jobs, CLAIM_GROUP, lambda job: job.sample.id, settled):
             judge_group(judge, settings, run, group, model_label, shas, bar)
@@ -308,6 +313,11 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
 
 
 def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
-    """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark."""
+    """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark. A run
+    judged by another judge already keeps its records: this judge's go to judges/<name>/ (as `rejudge`)."""
+    from .rejudge import JudgeRunDir
+
     judge, settings, label = open_judge(cfg)
-    judge_samples(judge, settings, run, list(benchmark), label, ClaimSettings.from_config(cfg.get("claims")))
+    headline = next((r.get("judge_model") for r in read_jsonl(run.judge_log)), label)
+    target = run if headline == label else JudgeRunDir(run, settings.name)
+    judge_samples(judge, settings, target, list(benchmark), label, ClaimSettings.from_config(cfg.get("claims")))

@@ -1,0 +1,107 @@
+"""Re-judge a finished run with another judge, beside the original records (issue 21: judge sensitivity).
+
+`omiti2v rejudge RUN_DIR judge=<name> [key=value ...]` judges the run's videos with conf/judge/<name>.yaml and
+appends to RUN_DIR/judges/<name>/judge.jsonl, resumably (the stage skips what that judge already answered).
+The run's own judge.jsonl is never opened for writing. summary.json then carries every judge's semantic
+scores under "judges". The judge stage with a judge override on a judged run does the same (see run_judge).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from ..data import Benchmark
+from ..errors import SetupError
+from ..runs import RunDir, atomic_write_json, read_jsonl
+from ..summary import latest_records
+
+log = logging.getLogger(__name__)
+
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class UnfinishedRunError(SetupError, ValueError):
+    """The folder is not a finished generation: no config.yaml, or a benchmark sample without a generation record."""
+
+
+class JudgeRunDir(RunDir):
+    """A run seen through one extra judge: videos are the run's, judge.jsonl is judges/<name>/judge.jsonl."""
+
+    def __init__(self, run: RunDir, judge_name: str):
+        super().__init__(run.path)
+        self.judge_name = judge_name
+
+    judge_log = property(lambda self: self.path / "judges" / self.judge_name / "judge.jsonl")
+
+
+def finished_run(path: str | Path) -> tuple[RunDir, DictConfig, Benchmark]:
+    """(run, its config, its benchmark), or UnfinishedRunError naming what is missing."""
+    from ..pipeline import benchmark_from_config
+
+    path = Path(path)
+    if not (path / "config.yaml").is_file():
+        raise UnfinishedRunError(f"{path}: not a run folder (no config.yaml); run the generation first")
+    cfg = OmegaConf.load(path / "config.yaml")
+    benchmark = benchmark_from_config(cfg.data)
+    logged = {r["sample_id"] for r in latest_records(read_jsonl(path / "generation.jsonl"), ("sample_id",))}
+    missing = [s.id for s in benchmark if s.id not in logged]
+    if missing:
+        raise UnfinishedRunError(f"{path}: generation unfinished, {len(missing)} of {len(benchmark)} samples have no "
+                                 f"generation record (first: {missing[0]}); finish the generate stage first")
+    return RunDir(path), cfg, benchmark
+
+
+def judge_config(name: str, overrides: list[str]) -> DictConfig:
+    """conf/judge/<name>.yaml with `key=value` overrides (with or without the `judge.` prefix)."""
+    path = CONF_DIR / "judge" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONF_DIR / "judge").glob("*.yaml"))
+        raise SetupError(f"judge={name}: no conf/judge/{name}.yaml; known judges: {', '.join(known)}")
+    dotlist = [o.removeprefix("judge.") for o in overrides]
+    return OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(dotlist))
+
+
+def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -> Path:
+    """Judge a finished run with `judge_cfg` into judges/<name>/judge.jsonl; refresh summary.json's "judges"."""
+    from .stage import judge_samples, open_judge
+
+    run, cfg, benchmark = finished_run(run_path)
+    view = JudgeRunDir(run, str(judge_cfg.name))
+    judge, settings, label = open_judge(OmegaConf.create({"judge": judge_cfg, "device": device}))
+    judge_samples(judge, settings, view, list(benchmark), label)
+    refresh_summary_judges(run, benchmark, int(cfg.get("seed", 0)))
+    return view.judge_log
+
+
+def refresh_summary_judges(run: RunDir, benchmark: Benchmark, seed: int) -> None:
+    """Rewrite summary.json's optional "judges" field (when the run has a summary already)."""
+    from ..summary import per_judge_scores, validate_summary
+
+    if not run.summary.exists():
+        return
+    summary = json.loads(run.summary.read_text(encoding="utf-8"))
+    summary["judges"] = per_judge_scores(run, benchmark, seed)
+    validate_summary(summary, str(run.summary))
+    atomic_write_json(run.summary, summary)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("rejudge", help="judge a finished run again with another judge (beside its records)")
+    p.add_argument("run_dir")
+    p.add_argument("overrides", nargs="+", metavar="judge=NAME [key=value]")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=_main)
+
+
+def _main(args: argparse.Namespace) -> int:
+    names = [o.split("=", 1)[1] for o in args.overrides if o.startswith("judge=")]
+    if len(names) != 1:
+        raise SetupError("rejudge: name the judge once, e.g. `omiti2v rejudge RUN_DIR judge=qwen3-vl-8b`")
+    rest = [o for o in args.overrides if not o.startswith("judge=")]
+    print(rejudge(args.run_dir, judge_config(names[0], rest), args.device))
+    return 0
