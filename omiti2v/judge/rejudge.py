@@ -48,7 +48,8 @@ def finished_run(path: str | Path) -> tuple[RunDir, DictConfig, Benchmark]:
         raise UnfinishedRunError(f"{path}: not a run folder (no config.yaml); run the generation first")
     cfg = OmegaConf.load(path / "config.yaml")
     benchmark = benchmark_from_config(cfg.data)
-    logged = {r["sample_id"] for r in latest_records(read_jsonl(path / "generation.jsonl"), ("sample_id",))}
+    logged = {r["sample_id"] for r in latest_records(read_jsonl(path / "generation.jsonl"), ("sample_id",))
+              if r.get("status") in ("ok", "failed")}  # not superseded: a video replaced and not redone
     missing = [s.id for s in benchmark if s.id not in logged]
     if missing:
         raise UnfinishedRunError(f"{path}: generation unfinished, {len(missing)} of {len(benchmark)} samples have no "
