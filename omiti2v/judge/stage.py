@@ -309,7 +309,12 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         model_class=entry.model_class,
     )
     judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens)
-    return judge, settings, settings.name if settings.model == "tiny" else settings.model
+    return judge, settings, record_label(settings)
+
+
+def record_label(settings: JudgeSettings) -> str:
+    """The judge_model of its records: the checkpoint, or the entry's name for a tiny judge."""
+    return settings.name if settings.model == "tiny" else settings.model
 
 
 def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
@@ -317,7 +322,13 @@ def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     judged by another judge already keeps its records: this judge's go to judges/<name>/ (as `rejudge`)."""
     from .rejudge import JudgeRunDir
 
-    judge, settings, label = open_judge(cfg)
+    settings = JudgeSettings.from_config(cfg.judge)
+    label = record_label(settings)
     headline = next((r.get("judge_model") for r in read_jsonl(run.judge_log)), label)
     target = run if headline == label else JudgeRunDir(run, settings.name)
+    done = done_questions(target.judge_log, label, video_sha256s(run, benchmark.ids))
+    if all((s.id, str(q.id), m) in done for s in benchmark for q in s.questions for m in settings.modes):
+        log.info("judge: all %d samples already judged in %s; the judge is not loaded", len(benchmark), target.judge_log)
+        return
+    judge, settings, label = open_judge(cfg)
     judge_samples(judge, settings, target, list(benchmark), label, ClaimSettings.from_config(cfg.get("claims")))
