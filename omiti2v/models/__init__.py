@@ -1,16 +1,10 @@
 """Model registry of the seven paper baselines and the newer ones (modern.py), with their builders
-(pretrained / random real-size / tiny)."""
+(pretrained / random real-size / tiny). Their numbers live in conf/model/<name>.yaml (`model_settings`)."""
 
-from . import framepack, modern  # noqa: F401  (register framepack/-f1 and the newer baselines)
-from .registry import (
-    DTYPES,
-    MODELS,
-    WEIGHTS,
-    Baseline,
-    WeightsNotFoundError,
-    get_baseline,
-    register_model,
-)
+from . import easyanimate, framepack, hunyuan, modern, skyreels, wan  # noqa: F401  (register the entries)
+from .base import DTYPES, WEIGHTS, Baseline, WeightsNotFoundError
+from .registry import MODELS, get_baseline, register_model
+from .settings import model_names, model_settings
 from .sizing import bucket_size, fit_image, max_area_size, target_size
 
 
@@ -20,4 +14,5 @@ def baseline_for(model_cfg) -> Baseline:
 
 
 __all__ = ["DTYPES", "MODELS", "WEIGHTS", "Baseline", "WeightsNotFoundError", "baseline_for", "bucket_size",
-           "fit_image", "get_baseline", "max_area_size", "register_model", "target_size"]
+           "fit_image", "get_baseline", "max_area_size", "model_names", "model_settings", "register_model",
+           "target_size"]

@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from . import components as C
-from .registry import HUNYUAN_FLOW, Baseline, register_model
+from .base import Baseline
+from .registry import register_model
 from .sizing import framepack_fit_image, target_size
 from .tokenizers import local_tokenizer
 
@@ -22,24 +23,8 @@ SCHEDULERS = ("framepack_unipc", "euler")
 class FramePack(Baseline):
     family = "framepack"
     pipeline = "HunyuanVideoFramepackPipeline"
-    checkpoint = "hunyuanvideo-community/HunyuanVideo"
-    extra_checkpoints = {"transformer": "lllyasviel/FramePackI2V_HY", "image_encoder": "lllyasviel/flux_redux_bfl"}
-    asm_preset = "framepack"
-    fps = 30
-    sizing = {"mode": "bucket", "bucket": 640}
-    # num_frames is the length of the saved video: 1 + sections * latent_window_size * 4 (6 s at 30 fps = 181).
-    sampling = {"sampling_type": "inverted_anti_drifting", "num_frames": 181, "latent_window_size": 9,
-                "num_inference_steps": 25, "guidance_scale": 10.0, "true_cfg_scale": 1.0,
-                "scheduler": "framepack_unipc"}
-    scheduler = HUNYUAN_FLOW  # what random/tiny builds start from; `euler` keeps it (pretrained: the checkpoint's)
-    memory = {"cpu_offload": False, "vae_tiling": True}
-    default_seed = 31337
-    seed_mode = "fixed"
-    teacache = {"enabled": True, "rel_l1_thresh": 0.15}
-    video = {"crf": 25, "uint8": "truncate"}  # imageio's default quality 5
-
-    def defaults(self) -> dict:
-        return {**super().defaults(), "seed": self.default_seed, "teacache": dict(self.teacache)}
+    extra_checkpoints = ("transformer", "image_encoder")
+    extra_keys = ("teacache",)
 
     def settings(self, model_cfg: Mapping | None = None) -> dict:
         settings = super().settings(model_cfg)
@@ -132,7 +117,4 @@ class FramePack(Baseline):
 
 @register_model("framepack-f1")
 class FramePackF1(FramePack):
-    extra_checkpoints = {**FramePack.extra_checkpoints, "transformer": "lllyasviel/FramePack_F1_I2V_HY_20250503"}
-    asm_preset = "framepack-f1"
-    fps = 24
-    sampling = {**FramePack.sampling, "sampling_type": "vanilla"}
+    """Same builders; the F1 transformer, vanilla (forward) sampling, 24 fps and its preset come from the YAML."""

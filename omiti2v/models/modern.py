@@ -28,9 +28,11 @@ from .architectures_modern import (
     qwen25vl_text_encoder,
     t5_xxl_encoder,
 )
-from .registry import UNIPC_FLOW, Baseline, _WanLike, register_model
+from .base import Baseline
+from .registry import register_model
 from .sizing import fit_image
 from .tokenizers import local_tokenizer
+from .wan import _WanLike
 
 
 class _ModernBaseline(Baseline):
@@ -49,16 +51,8 @@ class _ModernBaseline(Baseline):
 class Wan22I2V(_ModernBaseline, _WanLike):
     family = "wan2.2"
     pipeline = "WanImageToVideoPipeline"
-    checkpoint = "Wan-AI/Wan2.2-I2V-A14B-Diffusers"
-    asm_preset = "wan2.2"
     uses_image_encoder = False
     boundary_ratio = 0.9
-    fps = 16
-    sizing = {"mode": "max_area", "max_area": 480 * 832, "multiple": 16}
-    sampling = {"num_frames": 81, "num_inference_steps": 40, "guidance_scale": 3.5, "guidance_scale_2": 3.5,
-                "scheduler": {"class": "UniPCMultistepScheduler", "flow_shift": 5.0}}
-    scheduler = {**UNIPC_FLOW, "flow_shift": 5.0}
-    memory = {"cpu_offload": False, "vae_tiling": False}
 
     def components(self, size: str, transformer) -> dict:
         low_noise = self.build_transformer(size, transformer.dtype, transformer.device, seed=1)
@@ -81,18 +75,7 @@ _TINY_TEXT_LENGTHS = {"tokenizer_max_length": 24, "tokenizer_2_max_length": 8, "
 class HunyuanVideo15I2V(_ModernBaseline):
     family = "hunyuan-video-1.5"
     pipeline = "HunyuanVideo15ImageToVideoPipeline"
-    checkpoint = "hunyuanvideo-community/HunyuanVideo-1.5-480p_i2v"
-    asm_preset = "hunyuan-video-1.5"
-    fps = 24
-    # The pipeline picks (h, w) itself: the bucket of `target_size` (the transformer config's) nearest the aspect.
-    sizing = {"mode": "hunyuan15_bucket", "target_size": 480, "multiple": 16}
-    sampling = {"num_frames": 121, "num_inference_steps": 50}
-    guidance_scale = 6.0  # lives in the pipeline's `guider` component, not in the call
-    scheduler = {"class": "FlowMatchEulerDiscreteScheduler", "shift": 5.0}
-    memory = {"cpu_offload": False, "vae_tiling": True}
-
-    def defaults(self) -> dict:
-        return {**super().defaults(), "guidance_scale": self.guidance_scale}
+    extra_keys = ("guidance_scale",)  # the guider component's scale, not a call argument
 
     def forwards_per_step(self, sampling) -> int:
         return 2  # the guider's classifier-free guidance runs cond + uncond (guidance 6.0)
@@ -112,7 +95,7 @@ class HunyuanVideo15I2V(_ModernBaseline):
             "tokenizer": tokenizer,
             "text_encoder_2": byt5_encoder(size, cfg.text_embed_2_dim),
             "tokenizer_2": ByT5Tokenizer(),
-            "guider": ClassifierFreeGuidance(guidance_scale=self.guidance_scale),
+            "guider": ClassifierFreeGuidance(),
             "image_encoder": image_encoder,
             "feature_extractor": feature_extractor,
         }
@@ -128,6 +111,7 @@ class HunyuanVideo15I2V(_ModernBaseline):
         return pipe
 
     def prepare_image(self, image: Image.Image, settings: Mapping) -> tuple[Image.Image, int, int]:
+        """The pipeline's own rule: the bucket of `sizing.target_size` nearest the image's aspect."""
         from diffusers.pipelines.hunyuan_video1_5.image_processor import HunyuanVideo15ImageProcessor
 
         sizing = settings["sizing"]
@@ -148,14 +132,6 @@ class HunyuanVideo15I2V(_ModernBaseline):
 class LTXVideoI2V(_ModernBaseline):
     family = "ltx-video"
     pipeline = "LTXImageToVideoPipeline"
-    checkpoint = "Lightricks/LTX-Video"
-    asm_preset = "ltx-video"
-    fps = 24
-    sizing = {"mode": "fixed", "height": 480, "width": 704, "follow_orientation": True}
-    sampling = {"num_frames": 161, "num_inference_steps": 50, "guidance_scale": 3.0,
-                "negative_prompt": "worst quality, inconsistent motion, blurry, jittery, distorted"}
-    scheduler = {"class": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": True, "base_shift": 0.95,
-                 "max_shift": 2.05, "base_image_seq_len": 1024, "max_image_seq_len": 4096, "shift_terminal": 0.1}
 
     def check_sampling(self, sampling) -> None:
         n = int(sampling["num_frames"])

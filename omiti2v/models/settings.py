@@ -1,0 +1,45 @@
+"""Model settings from conf/model/<name>.yaml, the single source of every model number (checkpoints, fps,
+sizing, sampling, scheduler, memory, seed, video, ASM preset). Hydra composes `cfg.model` from the same files;
+code that runs without Hydra (benchmarks, tests, a baseline built by name) loads them here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+MODEL_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+
+
+def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) -> dict:
+    """conf/model/<name>.yaml with its defaults list resolved, then `overrides` (a dict or `key=value` strings
+    relative to `model.`, as on the command line) merged key by key."""
+    cfg = _load(name)
+    if overrides:
+        extra = OmegaConf.from_dotlist(list(overrides)) if _is_dotlist(overrides) else OmegaConf.create(dict(overrides))
+        cfg = OmegaConf.merge(cfg, extra)
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+def model_names() -> list[str]:
+    """Every selectable `model=<name>`."""
+    return sorted(p.stem for p in MODEL_CONF_DIR.glob("*.yaml"))
+
+
+def _is_dotlist(overrides) -> bool:
+    return not isinstance(overrides, Mapping) and all(isinstance(o, str) for o in overrides)
+
+
+def _load(name: str):
+    path = MODEL_CONF_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise KeyError(f"model={name!r}: no {path}; known: {', '.join(model_names())}")
+    own = OmegaConf.load(path)
+    defaults = own.pop("defaults", None) or ["_self_"]
+    merged = OmegaConf.create()
+    for entry in defaults:  # Hydra's order: listed configs, `_self_` where it stands
+        merged = OmegaConf.merge(merged, own if entry == "_self_" else _load(str(entry)))
+    if "_self_" not in defaults:
+        merged = OmegaConf.merge(merged, own)
+    return merged

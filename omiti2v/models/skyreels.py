@@ -1,0 +1,23 @@
+"""SkyReels-V2 I2V and diffusion-forcing (DF) 14B 540P: the Wan architecture (REFERENCE §3)."""
+
+from __future__ import annotations
+
+from .registry import register_model
+from .wan import _WanLike
+
+
+@register_model("skyreels-v2-i2v")
+class SkyReelsV2I2V(_WanLike):
+    family = "skyreels"
+    pipeline = "SkyReelsV2ImageToVideoPipeline"
+    image_encoder_projection = True
+
+
+@register_model("skyreels-v2-df")
+class SkyReelsV2DF(SkyReelsV2I2V):
+    family = "skyreels-df"
+    pipeline = "SkyReelsV2DiffusionForcingImageToVideoPipeline"
+    uses_image_encoder = False
+
+    def call_kwargs(self, pipe, image, prompt, height, width, settings) -> dict:
+        return {"fps": int(settings["fps"]), **super().call_kwargs(pipe, image, prompt, height, width, settings)}
