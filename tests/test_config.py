@@ -43,7 +43,7 @@ def test_tiny_variants_inherit_their_baseline():
             tiny = compose("config", overrides=[f"model={model}"]).model
             base = compose("config", overrides=[f"model={model.removesuffix('-tiny')}"]).model
             assert tiny.weights == "tiny" and base.weights == "pretrained"
-            assert (tiny.family, tiny.pipeline, tiny.asm_preset, tiny.fps) == (base.family, base.pipeline, base.asm_preset, base.fps)
+            assert (tiny.baseline, tiny.checkpoint, tiny.asm_preset, tiny.fps) == (base.baseline, base.checkpoint, base.asm_preset, base.fps)
 
 
 def test_reference_settings_of_the_paper_models():

@@ -1,5 +1,6 @@
 """Model registry: the seven baselines, their REFERENCE §3 settings, image sizing and the weights errors."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from omiti2v.generate import run_generation
 from omiti2v.models import (
     MODELS,
     WeightsNotFoundError,
@@ -14,10 +16,15 @@ from omiti2v.models import (
     bucket_size,
     get_baseline,
     max_area_size,
+    model_names,
+    model_settings,
     target_size,
 )
+from omiti2v.models.base import SETTINGS_KEYS
 from omiti2v.models.sizing import FRAMEPACK_BUCKETS_640, framepack_fit_image
-from omiti2v.runs import to_plain
+from omiti2v.pipeline import benchmark_from_config
+from omiti2v.runs import RunDir, to_plain
+from omiti2v.video import read_video
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 BASELINES = ["wan2.1", "hunyuan-i2v", "skyreels-v2-i2v", "skyreels-v2-df", "framepack", "framepack-f1", "easyanimate"]
@@ -32,30 +39,52 @@ def test_registry_holds_the_seven_baselines():
     assert set(BASELINES) <= set(MODELS)  # the newer ones: tests/test_models_modern.py
 
 
-@pytest.mark.parametrize("name", BASELINES)
-def test_yaml_matches_registry_defaults(name):
-    """The Hydra file and the registry entry agree on every REFERENCE setting (no silent drift)."""
+@pytest.mark.parametrize("name", model_names())
+def test_model_settings_is_what_hydra_composes(name):
+    """Code without Hydra (benchmarks, planner, tests) sees the same numbers as `model=<name>` on the command line."""
+    assert model_settings(name) == OmegaConf.to_container(model_cfg(name), resolve=True)
+
+
+@pytest.mark.parametrize("name", model_names())
+def test_every_yaml_key_is_read(name):
+    """A key in conf/model/*.yaml that no code reads would be an override that silently does nothing."""
     cfg = model_cfg(name)
     baseline = baseline_for(cfg)
-    defaults = baseline.defaults()
-    assert baseline.name == name and cfg.family == baseline.family
-    for key in ("pipeline", "checkpoint", "asm_preset", "fps", *baseline.extra_checkpoints):
-        assert cfg[key] == defaults[key], key
-    assert OmegaConf.to_container(cfg.sampling) == defaults["sampling"]
-    assert {k: v for k, v in OmegaConf.to_container(cfg.sizing).items()} == defaults["sizing"]
-    assert (cfg.get("seed") or None) == defaults["seed"]
-    assert cfg.get("seed_mode", "per_sample") == defaults["seed_mode"]
-    assert to_plain(cfg.get("teacache")) == defaults.get("teacache")
-    assert to_plain(cfg.get("video") or defaults["video"]) == defaults["video"]
+    assert set(baseline.settings(cfg)) == set(cfg)
+    unread = {**OmegaConf.to_container(cfg), "family": "wan"}
+    with pytest.raises(ValueError, match="family.*not read by baseline"):
+        baseline.settings(unread)
+
+
+def test_declared_keys_are_read_by_the_code():
+    """Each key `settings()` accepts is looked up somewhere in omiti2v/ (by ["key"] or .get("key"))."""
+    source = "\n".join(p.read_text() for p in (CONF.parent / "omiti2v").rglob("*.py"))
+    keys = {*SETTINGS_KEYS, *(k for cls in MODELS.values() for k in (*cls.extra_checkpoints, *cls.extra_keys))}
+    unread = sorted(k for k in keys if f'["{k}"]' not in source and f'.get("{k}"' not in source)
+    assert not unread
+
+
+def test_command_line_overrides_reach_the_runner(tmp_path):
+    """model.fps / model.sampling.* given on the command line are what the generated video uses."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["model=wan2.1-tiny", "asm=none", "data=mini", "data.limit=1", "device=cpu",
+                                           "model.fps=7", "model.sampling.num_inference_steps=3",
+                                           "model.sampling.num_frames=9"])
+    assert run_generation(cfg, RunDir(tmp_path), benchmark_from_config(cfg.data))["ok"] == 1
+    frames, info = read_video(tmp_path / "videos" / "mini_0.mp4")
+    sidecar = json.loads((tmp_path / "videos" / "mini_0.json").read_text())
+    assert (info.fps, info.num_frames, len(frames)) == (7, 9, 9)
+    assert sidecar["settings"]["sampling"]["num_inference_steps"] == 3
 
 
 def test_reference_settings():
-    wan, fp, f1, sky_df = (get_baseline(n) for n in ("wan2.1", "framepack", "framepack-f1", "skyreels-v2-df"))
-    assert (wan.fps, wan.sampling["num_frames"], wan.sampling["num_inference_steps"]) == (16, 81, 40)
-    assert wan.sampling["scheduler"]["flow_shift"] == 3.0
-    assert (fp.fps, f1.fps) == (30, 24) and f1.sampling["sampling_type"] == "vanilla"
-    assert fp.defaults()["seed"] == 31337
-    assert sky_df.sampling["ar_step"] == 0 and sky_df.sampling["base_num_frames"] == 97
+    wan, fp, f1, sky_df = (model_settings(n) for n in ("wan2.1", "framepack", "framepack-f1", "skyreels-v2-df"))
+    assert (wan["fps"], wan["sampling"]["num_frames"], wan["sampling"]["num_inference_steps"]) == (16, 81, 40)
+    assert wan["sampling"]["scheduler"]["flow_shift"] == 3.0 and wan["scheduler"]["flow_shift"] == 3.0
+    assert (fp["fps"], f1["fps"]) == (30, 24) and f1["sampling"]["sampling_type"] == "vanilla"
+    assert fp["seed"] == f1["seed"] == 31337 and f1["transformer"] != fp["transformer"]
+    assert sky_df["sampling"]["ar_step"] == 0 and sky_df["sampling"]["base_num_frames"] == 97
+    assert model_settings("wan2.1", ["sampling.num_inference_steps=3"])["sampling"]["num_inference_steps"] == 3
 
 
 def test_framepack_frames_are_sections_of_the_latent_window():

@@ -40,30 +40,25 @@ def test_registry_holds_paper_and_newer_baselines():
 
 
 @pytest.mark.parametrize("name", MODERN)
-def test_yaml_matches_registry_defaults(name):
+def test_presets_are_our_default(name):
     cfg = compose_cfg(name).model
-    baseline = baseline_for(cfg)
-    defaults = baseline.defaults()
-    assert baseline.name == name and cfg.family == baseline.family
-    for key in ("pipeline", "checkpoint", "asm_preset", "fps"):
-        assert cfg[key] == defaults[key], key
-    assert OmegaConf.to_container(cfg.sampling) == defaults["sampling"]
-    assert OmegaConf.to_container(cfg.sizing) == defaults["sizing"]
+    assert baseline_for(cfg).name == name
     assert ASMConfig.preset(cfg.asm_preset).gamma_k == 1.35 and ASMConfig.preset(cfg.asm_preset).window == "early"
 
 
 def test_official_settings_and_frame_rules():
-    wan, hv, ltx = (get_baseline(n) for n in MODERN)
-    assert (wan.fps, wan.sampling["num_frames"], wan.sampling["num_inference_steps"]) == (16, 81, 40)
-    assert wan.sampling["scheduler"]["flow_shift"] == 5.0 and wan.boundary_ratio == 0.9
+    wan, hv, ltx = (get_baseline(n).settings() for n in MODERN)
+    assert (wan["fps"], wan["sampling"]["num_frames"], wan["sampling"]["num_inference_steps"]) == (16, 81, 40)
+    assert wan["sampling"]["scheduler"]["flow_shift"] == 5.0 and get_baseline("wan2.2").boundary_ratio == 0.9
     wan_asm = ASMConfig.preset("wan2.2")
     assert wan_asm.logit_multiplier("cross_text") == pytest.approx(1.35**2) and wan_asm.preset_blocks is None
     assert ASMConfig.preset("ltx-video").logit_multiplier("cross_text") == 1.35
-    assert (hv.fps, hv.sampling["num_frames"], hv.sampling["num_inference_steps"]) == (24, 121, 50)
-    assert hv.forwards_per_step(hv.sampling) == 2  # guider CFG 6.0
-    assert (ltx.fps, ltx.sampling["num_frames"], ltx.sampling["num_inference_steps"]) == (24, 161, 50)
+    assert (hv["fps"], hv["sampling"]["num_frames"], hv["sampling"]["num_inference_steps"]) == (24, 121, 50)
+    assert hv["guidance_scale"] == 6.0
+    assert get_baseline("hunyuan-video-1.5").forwards_per_step(hv["sampling"]) == 2  # guider CFG 6.0
+    assert (ltx["fps"], ltx["sampling"]["num_frames"], ltx["sampling"]["num_inference_steps"]) == (24, 161, 50)
     with pytest.raises(ValueError, match="8k\\+1"):
-        ltx.settings({"sampling": {"num_frames": 85}})  # 4k+1 but not 8k+1
+        get_baseline("ltx-video").settings({"sampling": {"num_frames": 85}})  # 4k+1 but not 8k+1
     assert expected_frames(compose_cfg("ltx-video").model) == 161
 
 
