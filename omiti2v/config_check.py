@@ -142,7 +142,7 @@ def _rules() -> dict[str, Callable]:
     from .asm.config import STRATEGIES
     from .data.records import MAIN_CATEGORIES
     from .generate.compile import COMPILE_MODES
-    from .models.registry import DTYPES, WEIGHTS
+    from .models.base import DTYPES, WEIGHTS
     from .pipeline import STAGES
 
     return {

@@ -76,7 +76,9 @@ def scorer_deviations(scorer: Mapping) -> list[str]:
 
 
 def generation_deviations(model: Mapping, seed: int) -> list[str]:
-    family = _get(model, "family")
+    from .models import baseline_for
+
+    family = baseline_for(model).family  # behaviour, not a config value: it lives on the registry entry
     sampling = _get(model, "sampling", {})
     seed_mode = _get(model, "seed_mode", "per_sample")
     out = []

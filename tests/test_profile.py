@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
+from omiti2v.models import baseline_for
 from omiti2v.profile import PAPER_FAMILIES, deviations
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -39,7 +40,7 @@ def _compose(*overrides: str, name: str = "config"):
 def test_paper_profile_composes_for_every_model_with_only_the_named_deviations(model):
     paper_model = next((prefix for prefix in PAPER_GENERATION if model.startswith(prefix)), None)
     cfg = _compose(f"model={model}", *PAPER_GENERATION.get(paper_model, []))
-    family = cfg.model.family
+    family = baseline_for(cfg.model).family
     assert paper_model is None or family in REMAINING
     assert cfg.profile == "paper" and cfg.judge.missing_video == "exclude" and cfg.judge.metadata_fps == 2.0
     assert cfg.scorer.aspect_resize.mode == "paper" and cfg.model.seed_mode == "fixed"

@@ -95,7 +95,7 @@ def register(sub) -> None:
     p = sub.add_parser("rejudge", help="judge a finished run again with another judge (beside its records)")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="+", metavar="judge=NAME [key=value]")
-    p.add_argument("--device", default="auto")
+    p.add_argument("--device", default="auto", help="auto (the GPU when there is one, else cpu) | cpu | cuda | cuda:N")
     p.set_defaults(func=_main)
 
 
