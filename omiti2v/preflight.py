@@ -141,7 +141,8 @@ def preflight(cfg: DictConfig, stages: list[str], run_path: Path) -> Benchmark:
     try:
         benchmark = benchmark_from_config(cfg.data)
     except (SetupError, ValueError, OSError) as exc:
-        problems.append(f"benchmark (data.root / OMITI2V_DATA, data.hf_id): {str(exc).splitlines()[0]}")
+        detail = "\n  ".join(str(exc).splitlines())  # every record's problem, not only the first line
+        problems.append(f"benchmark (data.root / OMITI2V_DATA, data.hf_id): {detail}")
     unwritable = writable_problem(run_path)
     if unwritable:
         problems.append(unwritable)

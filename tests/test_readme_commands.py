@@ -80,8 +80,9 @@ def kind_of(command: str) -> str:
 
 def expand_make(command: str) -> list[str]:
     """The runner command line `make` would execute (dry run)."""
-    proc = subprocess.run([*shlex.split(command), "-n", f"VENV={VENV}", "STAMP="], cwd=REPO, capture_output=True,
-                          text=True, timeout=60)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # under `make test`
+    proc = subprocess.run([*shlex.split(command), "-n", "--no-print-directory", f"VENV={VENV}", "STAMP="], cwd=REPO,
+                          capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, f"{command}: {proc.stderr}"
     return shlex.split(proc.stdout.strip().splitlines()[-1])
 
