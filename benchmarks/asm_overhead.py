@@ -193,7 +193,7 @@ def main() -> None:
         raise SystemExit("real-size benchmark needs a CUDA GPU; use --tiny for the CPU smoke run")
     if args.memory_gb and device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory / 1e9
-        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb / total), device)
+        torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb / total), torch.cuda.current_device())
     results = []
     for name in args.models.split(","):
         if name not in CASES:

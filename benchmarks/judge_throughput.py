@@ -42,6 +42,7 @@ from omiti2v.judge import (
     question_text,
 )
 from omiti2v.judge.tiny import build_tiny_judge, build_tiny_processor, public_config
+from omiti2v.judge.vision_attention import install_batched_window_attention, remove_batched_window_attention
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.video import write_video
 
@@ -67,6 +68,7 @@ def real_size_judge(size: str):
         model = Qwen2_5_VLForConditionalGeneration._from_config(public_config(size, tok), dtype=torch.bfloat16,
                                                                 attn_implementation="sdpa")
     model.eval()
+    install_batched_window_attention(model)  # as load_judge_model does for the stage
     model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
     model.generation_config.pad_token_id = tok.convert_tokens_to_ids("<|endoftext|>")
     return model, processor
@@ -88,9 +90,18 @@ def write_videos(folder: Path, n: int, frames: int, width: int, height: int, fps
 
 
 def official_procedure(judge: VqaJudge, paths: list[Path], spec: VideoSpec, new_tokens: int) -> int:
-    """Per question: qwen-vl-utils reads and resamples the video, the processor processes it, generate."""
+    """Per question: qwen-vl-utils reads and resamples the video, the processor processes it, generate; with
+    transformers' stock vision attention (one SDPA call per window)."""
     from qwen_vl_utils import process_vision_info
 
+    remove_batched_window_attention(judge.model)
+    try:
+        return _official_questions(judge, paths, spec, new_tokens, process_vision_info)
+    finally:
+        install_batched_window_attention(judge.model)
+
+
+def _official_questions(judge: VqaJudge, paths: list[Path], spec: VideoSpec, new_tokens: int, process_vision_info) -> int:
     min_pixels, max_pixels = spec.pixel_range()
     n = 0
     for path in paths:
@@ -150,7 +161,31 @@ def timed(fn, *args) -> tuple[float, int]:
     return time.perf_counter() - start, n
 
 
-def checks(judge: VqaJudge, path: Path, spec: VideoSpec) -> dict:
+def vision_tower(judge: VqaJudge, videos) -> torch.Tensor:
+    """The vision tower's merged output for the first of `videos` (all of them in one call)."""
+    enc = judge.encode_prefixes(videos).to(judge.device)
+    with torch.inference_mode():
+        out = judge.model.model.visual(enc["pixel_values_videos"], grid_thw=enc["video_grid_thw"])
+    out = getattr(out, "pooler_output", out)  # transformers 5.2x: an output object; before: the merged tensor
+    out = out[0] if isinstance(out, tuple) else out
+    return out[: int(enc["video_grid_thw"][0].prod()) // judge.model.model.visual.spatial_merge_size ** 2].float()
+
+
+def vision_check(judge: VqaJudge, videos) -> dict:
+    """Batched window attention vs the stock per-window loop at real size, beside the bf16 noise floor: the
+    same video's output alone vs in a two-video call (equal math, other GEMM shapes)."""
+    batched = vision_tower(judge, videos[:1])
+    remove_batched_window_attention(judge.model)
+    try:
+        stock, stock_pair = vision_tower(judge, videos[:1]), vision_tower(judge, videos)
+    finally:
+        install_batched_window_attention(judge.model)
+    return {"vision_max_abs_output": float(stock.abs().max()),
+            "vision_batched_vs_stock_max_abs_diff": float((batched - stock).abs().max()),
+            "vision_noise_floor_max_abs_diff": float((stock_pair - stock).abs().max())}
+
+
+def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
     """Fast P(yes) vs the question alone; parity replies vs generate() on each question's own prompt. Identical in
     float32 (tests); in bf16 the layouts round differently, so near-ties of random weights may part ways."""
     video = load_judge_video(path, spec)
@@ -165,7 +200,7 @@ def checks(judge: VqaJudge, path: Path, spec: VideoSpec) -> dict:
             p_alone.append(torch.softmax(logits[[check.yes_id, check.no_id]], -1)[0].item())
             out = check.model.generate(**inputs, do_sample=False, max_new_tokens=8)
             alone.append(check.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    return {"video_tokens": video.video_tokens,
+    return {"video_tokens": video.video_tokens, **vision_check(judge, [video, load_judge_video(other, spec)]),
             "fast_vs_alone_p_yes_max_abs_diff": max(abs(a - b) for a, b in zip(p_fast, p_alone, strict=True)),
             "parity_vs_alone_identical_replies": f"{sum(a == b for a, b in zip(shared, alone, strict=True))}/2"}
 
@@ -212,7 +247,7 @@ def main() -> None:
                "videos": [p.name for p in paths], "questions_per_sample": len(QUESTIONS), "new_tokens": args.new_tokens,
                "batch_samples": args.batch_samples, "memory_gb": args.memory_gb,
                "weights_gb": sum(p.numel() * p.element_size() for p in model.parameters()) / 1e9,
-               **checks(judge, paths[0], spec)}
+               **checks(judge, paths[0], paths[-1], spec)}
     print(json.dumps(results), flush=True)
     official_procedure(judge, paths[:1], spec, 2)  # warm-up (kernels, allocator)
 

@@ -16,10 +16,11 @@ from the prefix's largest position + 1, the same in all three axes.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,6 +28,7 @@ import torch
 from ..errors import SetupError
 from .protocol import question_text
 from .video import JudgeVideo
+from .vision_attention import install_batched_window_attention
 
 
 class JudgeWeightsError(SetupError, RuntimeError):
@@ -63,10 +65,11 @@ def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | N
         ) from exc
     if not device_map:
         model.to(device)
+    install_batched_window_attention(model)
     return model.eval(), processor
 
 
-@dataclass
+@dataclasses.dataclass
 class SampleItem:
     """One sample to judge: its processed video and its question texts."""
 
@@ -203,7 +206,7 @@ class VqaJudge:
         enc = self.encode_prefixes([it.video for it in items])
         prefix_positions, following = self._prefix_positions(enc)
         enc = enc.to(self.device)
-        cache = self.model(**enc, use_cache=True, logits_to_keep=1).cache
+        cache = getattr(self.model(**enc, use_cache=True, logits_to_keep=1), kv_cache_field())
         n_prefix = cache.get_seq_length()
         replies: list[list[str]] = [[] for _ in items]
         for j in range(max(len(it.questions) for it in items)):
@@ -222,7 +225,7 @@ class VqaJudge:
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention_mask.to(self.device),
                 position_ids=torch.cat([prefix_positions, suffix_positions], dim=2).to(self.device),
-                cache=cache,
+                **{kv_cache_field(): cache},
                 do_sample=False,
                 max_new_tokens=self.max_new_tokens,
                 min_new_tokens=self.min_new_tokens or None,
@@ -233,6 +236,16 @@ class VqaJudge:
                 if j < len(items[r].questions):
                     replies[r].append(text)
         return replies
+
+
+@functools.cache
+def kv_cache_field() -> str:
+    """The name transformers gives the key/value cache in model outputs and `generate` kwargs: `cache` since
+    5.2x, `past_key_values` before (the project accepts transformers >= 5.0)."""
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    names = {field.name for field in dataclasses.fields(CausalLMOutputWithPast)}
+    return "cache" if "cache" in names else "past_key_values"
 
 
 def default_device(device: str) -> str:
