@@ -50,3 +50,15 @@ def test_plan_counts_framepacks_early_window_on_its_own_timesteps():
     # FramePack's UniPC timesteps at the 640-bucket shift: 11 of 25 per section have t > 900 (also bf16-cast).
     cost = plan("model=framepack-tiny", "asm=scalar", "schedule=paper", "model.sampling.num_inference_steps=25")
     assert cost.denoising_steps == 25 and cost.asm_active_steps == 11
+
+
+def test_plan_times_the_compiled_transformer_under_regional_compile():
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    eager = plan("model=wan2.1-tiny", "asm=scalar")
+    assert eager.compile == "none" and not torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    compiled = plan("model=wan2.1-tiny", "asm=scalar", "generation.compile=regional",
+                    "generation.compile_backend=aot_eager")
+    assert compiled.compile == "regional" and torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1

@@ -5,6 +5,8 @@ call's exact inputs (token count, text length, timestep, FramePack's clean laten
 transformer (with ASM installed as configured) is run on them: one warm-up, then `repeats` timed forwards.
 When ASM acts in a step window only, the forward is also timed at a timestep outside the window and the video
 estimate weights both by the number of steps the schedule spends in and out of the window.
+With `generation.compile=regional` the timed transformer is the compiled one (the warm-up forward compiles it),
+so planning a config with and without it gives both speeds; the cost records which (`compile`).
 Estimates cover the transformer only (text/image encoders and the VAE run once per video and are excluded).
 Guidance counts through the forwards per step (Wan2.1 at guidance 1.0: one; CFG 5: two). A step cache
 (TeaCache on FramePack) is removed before timing, so a forward is a full one, and the video estimate assumes
@@ -60,6 +62,7 @@ class StepCost:
     peak_memory_gb: float | None            # during the timed forwards: transformer weights + activations
     peak_memory_pipeline_gb: float | None   # up to the first step: encoders, VAE encode, transformer resident
     computed_fraction: float = 1.0          # share of calls that run the block stack (assumed, under TeaCache)
+    compile: str = "none"                    # generation.compile: the timed forwards ran eager or regionally compiled
 
 
 class _Captured(Exception):
@@ -200,7 +203,7 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
             denoising_steps=baseline.denoising_calls(sampling), asm_active_steps=active * calls_per_schedule,
             seconds_per_video=round(per_video, 2), samples=samples,
             hours_per_config=round(per_video * samples / 3600, 2), peak_memory_gb=peak,
-            peak_memory_pipeline_gb=pipeline_peak, computed_fraction=computed,
+            peak_memory_pipeline_gb=pipeline_peak, computed_fraction=computed, compile=generator.compile_mode,
         )
     finally:
         del generator
