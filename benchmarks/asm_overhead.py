@@ -16,6 +16,7 @@ making `generation.compile=regional` the default.
     python benchmarks/asm_overhead.py                 # real size, CUDA
     python benchmarks/asm_overhead.py --tiny          # tiny models on CPU (smoke check of the script)
     python benchmarks/asm_overhead.py --compile --models wan2.1-i2v-14b --memory-gb 80
+    python benchmarks/asm_overhead.py --models "" --pipeline ltx-video,hunyuan-video-1.5,wan2.2   # newer baselines
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from omiti2v.asm import ASMConfig, apply_asm
 from omiti2v.generate.compile import compile_regions
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 CASES = {
     # name: (family, preset, real-size latent (frames, height, width), tiny latent, denoising steps)
     "wan2.1-i2v-14b": ("wan", "wan2.1", (21, 60, 104), (2, 8, 8), 40),
@@ -154,23 +156,65 @@ def print_compile_result(result: dict) -> None:
 
 
 def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, warmup: int, repeats: int) -> dict:
-    """Settings are measured round-robin (baseline, scalar, energy, baseline, ...) so clock drift over the run
-    affects all three alike; medians over `repeats`, peaks are the max over the repeats."""
+    """One synthetic-input case of CASES: baseline vs the preset's scalar and energy ASM."""
     model, inputs, build_s, (frames, height, width) = _build_case(name, size, device, dtype)
     preset = CASES[name][1]
-    settings = ("baseline", "scalar", "energy")
+    configs = {setting: ASMConfig.preset(preset, strategy="none" if setting == "baseline" else setting)
+               for setting in ("baseline", "scalar", "energy")}
+    result = {"model": name, "size": size, "latent": [frames, height, width], "build_s": round(build_s, 1)}
+    result.update(compare_settings(model, inputs, configs, device, warmup, repeats))
+    del model, inputs
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def run_pipeline_case(name: str, device: torch.device, warmup: int, repeats: int) -> dict:
+    """A registered baseline (conf/model/NAME.yaml, e.g. a newer one without a CASES entry): its pipeline is built
+    as the planner builds it (random weights), its transformer's first call captured, and baseline vs scalar ASM
+    (the model's preset, resolved exactly as a run resolves it) timed on those inputs."""
+    from hydra import compose, initialize_config_dir
+
+    from omiti2v.generate.planner import first_transformer_call
+    from omiti2v.runs import to_plain
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        plain, scalar = (compose("config", overrides=["data=mini", f"model={name}", f"asm={asm}", f"device={device.type}"])
+                         for asm in ("none", "scalar"))
+    start = time.perf_counter()
+    generator, inputs = first_transformer_call(plain)
+    build_s = time.perf_counter() - start
+    height, width = inputs.pop("_size")
+    config = ASMConfig.from_hydra(generator.settings["asm_preset"], to_plain(scalar.asm), to_plain(scalar.schedule),
+                                  generator.settings["name"])
+    configs = {"baseline": ASMConfig(strategy="none"), "scalar": config}
+    result = {"model": name, "size": "pipeline", "video": [height, width], "build_s": round(build_s, 1)}
+    result.update(compare_settings(generator.pipe.transformer, inputs, configs, device, warmup, repeats))
+    del generator, inputs
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return result
+
+
+def compare_settings(model, inputs: dict, configs: dict[str, ASMConfig], device: torch.device, warmup: int,
+                     repeats: int) -> dict:
+    """Settings are measured round-robin (baseline, scalar, energy, baseline, ...) so clock drift over the run
+    affects all alike; medians over `repeats`, peaks are the max over the repeats. `configs` starts with the
+    baseline."""
+    settings = tuple(configs)
     samples: dict[str, list[tuple[float, float]]] = {s: [] for s in settings}
     modulated = {}
     with torch.inference_mode():
         for round_index in range(warmup + repeats):
             for setting in settings:
-                config = ASMConfig.preset(preset, strategy="none" if setting == "baseline" else setting)
-                with apply_asm(model, config) as handle:
+                with apply_asm(model, configs[setting]) as handle:
                     modulated[setting] = len(handle.module_names)
                     sample = _timed_forward(model, inputs, device)
                 if round_index >= warmup:
                     samples[setting].append(sample)
-    result = {"model": name, "size": size, "latent": [frames, height, width], "build_s": round(build_s, 1)}
+    result = {}
     base_s = statistics.median(s for s, _ in samples["baseline"])
     base_mem = max(m for _, m in samples["baseline"])
     result["baseline"] = {"seconds": base_s, "peak_gb": base_mem, "all_seconds": [s for s, _ in samples["baseline"]]}
@@ -181,17 +225,27 @@ def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, war
                            "memory_ratio": peak / base_mem if device.type == "cuda" else None,
                            "modulated_modules": modulated[setting],
                            "all_seconds": [s for s, _ in samples[setting]]}
-    del model, inputs
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
     return result
+
+
+def print_case_result(result: dict) -> None:
+    shape = f"latent {result['latent']}" if "latent" in result else f"video {result['video']}"
+    print(f"{result['model']} ({result['size']}, {shape}, build {result['build_s']} s): baseline "
+          f"{result['baseline']['seconds']:.4f} s/forward, peak {result['baseline']['peak_gb']:.2f} GB")
+    for strategy in ("scalar", "energy"):
+        if strategy in result:
+            r = result[strategy]
+            memory = f"{r['memory_ratio']:.4f}" if r["memory_ratio"] is not None else "n/a"
+            print(f"  {strategy:6s} time x{r['time_ratio']:.4f}  peak memory x{memory}  "
+                  f"({r['modulated_modules']} attention modules)", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tiny", action="store_true", help="tiny models on CPU")
-    parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)}")
+    parser.add_argument("--models", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)} ('' for none)")
+    parser.add_argument("--pipeline", default="", help="comma-separated conf/model names timed through their pipeline's "
+                        "first transformer call (random weights; --tiny uses NAME-tiny), e.g. ltx-video,wan2.2")
     parser.add_argument("--repeats", type=int, default=5, help="timed forwards per setting (median reported)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--output", type=Path, help="write the results as JSON here")
@@ -208,7 +262,7 @@ def main() -> None:
         total = torch.cuda.get_device_properties(device).total_memory / 1e9
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb / total), torch.cuda.current_device())
     results = []
-    for name in args.models.split(","):
+    for name in filter(None, args.models.split(",")):
         if name not in CASES:
             raise SystemExit(f"unknown model {name!r}; expected one of {list(CASES)}")
         if args.compile:
@@ -218,15 +272,11 @@ def main() -> None:
             gc.collect()
             torch.cuda.empty_cache() if device.type == "cuda" else None
             continue
-        result = run_case(name, size, device, dtype, args.warmup, args.repeats)
-        results.append(result)
-        print(f"{name} ({size}, latent {result['latent']}, build {result['build_s']} s): baseline "
-              f"{result['baseline']['seconds']:.4f} s/forward, peak {result['baseline']['peak_gb']:.2f} GB")
-        for strategy in ("scalar", "energy"):
-            r = result[strategy]
-            memory = f"{r['memory_ratio']:.4f}" if r["memory_ratio"] is not None else "n/a"
-            print(f"  {strategy:6s} time x{r['time_ratio']:.4f}  peak memory x{memory}  "
-                  f"({r['modulated_modules']} attention modules)", flush=True)
+        results.append(run_case(name, size, device, dtype, args.warmup, args.repeats))
+        print_case_result(results[-1])
+    for name in filter(None, args.pipeline.split(",")):
+        results.append(run_pipeline_case(f"{name}-tiny" if args.tiny else name, device, args.warmup, args.repeats))
+        print_case_result(results[-1])
     if args.output:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps({"device": str(device), "torch": torch.__version__,

@@ -243,6 +243,10 @@ def test_compile_benchmark_tiny_mode_counts_no_new_graph_over_the_sweep():
     assert result["sweep"]["new_graphs"] == 0
     assert result["asm_compiled_max_abs_diff_vs_eager"] < 1e-5 < result["eager_asm_max_abs"]
     assert {"baseline", "scalar"} == set(result["eager"]) == set(result["compiled"])
+    # the floor's config (gamma moved between Q and K) has the preset's logit multipliers, so it is reported
+    assert result["noise_floor_max_abs_diff"] is not None and result["noise_floor_max_abs_diff"] < 1e-5
+    pipeline = bench.run_pipeline_case("ltx-video-tiny", torch.device("cpu"), 0, 1)
+    assert pipeline["scalar"]["modulated_modules"] > 0 and pipeline["scalar"]["time_ratio"] > 0
 
 
 def test_summary_records_the_compile_mode_and_the_schema_checks_it():

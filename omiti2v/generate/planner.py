@@ -144,13 +144,11 @@ def _schedule_timesteps(pipe, steps: int) -> list[float]:
     return [float(t) for t in scheduler.timesteps]
 
 
-def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
-                image_size: tuple[int, int] = (832, 480), prompt: str = "a person walks out of the scene") -> StepCost:
-    """StepCost of cfg.model x cfg.asm x cfg.schedule; real-size random weights unless the config asks for tiny."""
-    plan_cfg = to_plain(cfg.get("plan")) or {}
-    samples = int(samples or plan_cfg.get("samples") or BENCHMARK_SIZE)
-    repeats = int(plan_cfg.get("repeats", repeats))
-    image_size = tuple(plan_cfg.get("image_size", image_size))
+def first_transformer_call(cfg: DictConfig, image_size: tuple[int, int] = (832, 480),
+                           prompt: str = "a person walks out of the scene") -> tuple[Generator, dict]:
+    """The run's generator (pipeline, ASM and compile as configured; pretrained weights become random ones) and
+    the keyword inputs of its transformer's first call on a synthetic image of `image_size` (key `_size`: the
+    pipeline's height and width)."""
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
     if settings["weights"] == "pretrained":
@@ -165,9 +163,20 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     generator = Generator(cfg, baseline, settings, device)
+    gradient = Image.linear_gradient("L").resize(image_size).convert("RGB")
+    return generator, _capture_first_call(generator, gradient, prompt)
+
+
+def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
+                image_size: tuple[int, int] = (832, 480), prompt: str = "a person walks out of the scene") -> StepCost:
+    """StepCost of cfg.model x cfg.asm x cfg.schedule; real-size random weights unless the config asks for tiny."""
+    plan_cfg = to_plain(cfg.get("plan")) or {}
+    samples = int(samples or plan_cfg.get("samples") or BENCHMARK_SIZE)
+    repeats = int(plan_cfg.get("repeats", repeats))
+    image_size = tuple(plan_cfg.get("image_size", image_size))
+    generator, inputs = first_transformer_call(cfg, image_size, prompt)
+    baseline, settings, device = generator.baseline, generator.settings, generator.device
     try:
-        gradient = Image.linear_gradient("L").resize(image_size).convert("RGB")
-        inputs = _capture_first_call(generator, gradient, prompt)
         height, width = inputs.pop("_size")
         transformer = generator.pipe.transformer
         pipeline_peak = _peak_gb(device)
