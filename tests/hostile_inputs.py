@@ -43,6 +43,14 @@ def png_bytes(width: int, height: int, idat: bytes) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
+def write_raw_or_dumped(path: Path, content, dump) -> None:
+    """Bytes and text go in as given (a crafted file), anything else as `dump(content)` (a well-formed one)."""
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content if isinstance(content, str) else dump(content), encoding="utf-8")
+
+
 def dataset_root(folder: Path, records: list | dict | str | bytes, image: bytes | None = None) -> Path:
     folder.mkdir(parents=True)
     (folder / "images").mkdir()
@@ -50,11 +58,7 @@ def dataset_root(folder: Path, records: list | dict | str | bytes, image: bytes 
         shutil.copy(MINI_ROOT / RECORD["image-path"], folder / RECORD["image-path"])
     else:
         (folder / RECORD["image-path"]).write_bytes(image)
-    meta = folder / "meta.json"
-    if isinstance(records, bytes):
-        meta.write_bytes(records)
-    else:
-        meta.write_text(records if isinstance(records, str) else json.dumps(records), encoding="utf-8")
+    write_raw_or_dumped(folder / "meta.json", records, json.dumps)
     return folder
 
 
@@ -153,11 +157,7 @@ def submission_folder(folder: Path, metadata: dict | str | bytes | None = METADA
         pixels = np.random.default_rng(i).integers(0, 255, (4, 48, 64, 3), dtype=np.uint8)
         write_video(folder / f"{sid}.mp4", pixels, fps=8)
     if metadata is not None:
-        target = folder / "submission.yaml"
-        if isinstance(metadata, bytes):
-            target.write_bytes(metadata)
-        else:
-            target.write_text(metadata if isinstance(metadata, str) else yaml.safe_dump(metadata), encoding="utf-8")
+        write_raw_or_dumped(folder / "submission.yaml", metadata, yaml.safe_dump)
     return folder
 
 
@@ -166,7 +166,8 @@ def copy_of(valid: Path, dest: Path) -> Path:
     return dest
 
 
-def zip_of(folder: Path, dest: Path, extra: list = (), skip=(), method=zipfile.ZIP_DEFLATED) -> Path:
+def zip_of(folder: Path, dest: Path, extra: list[tuple[zipfile.ZipInfo | str, bytes]] = (), skip=(),
+           method=zipfile.ZIP_DEFLATED) -> Path:
     with zipfile.ZipFile(dest, "w", method) as zf:
         for p in sorted(folder.iterdir()):
             if p.name not in skip:

@@ -70,6 +70,14 @@ def test_a_record_without_the_optional_style_keeps_its_hash(tmp_path):
     assert bench.content_hash() == Benchmark(MINI.root, tuple(samples), "x").content_hash()  # ... and hashes as such
 
 
+def validation_errors(rows: list[dict], folder) -> list[str]:
+    """The problems `load_local` reports for a datasets copy of `rows` saved at `folder` (it must refuse it)."""
+    datasets.Dataset.from_list(rows).save_to_disk(str(folder))
+    with pytest.raises(DataValidationError) as info:
+        load_local(folder)
+    return info.value.errors
+
+
 def test_same_validation_rules_every_record_problem_listed(tmp_path):
     rows = benchmark_to_dataset(list(MINI)).cast_column("image", datasets.Image(decode=False)).to_list()
     rows[0]["main-category"] = "recolour"
@@ -77,20 +85,14 @@ def test_same_validation_rules_every_record_problem_listed(tmp_path):
     rows[2]["image-path"] = "../../escape.png"
     rows[3]["resolution"] = [1, 1]
     rows[4]["image"] = {"bytes": b"not an image", "path": "x.png"}
-    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "bad"))
-    with pytest.raises(DataValidationError) as info:
-        load_local(tmp_path / "bad")
-    errors = "\n".join(info.value.errors)
+    problems = validation_errors(rows, tmp_path / "bad")
+    errors = "\n".join(problems)
     assert f"record 0 (id='{MINI.ids[0]}'): field 'main-category': unknown value 'recolour'" in errors
     assert f"record 1 (id='{MINI.ids[1]}'): field 'image': no image bytes" in errors
     assert f"record 2 (id='{MINI.ids[2]}'): field 'image-path': '../../escape.png' points outside" in errors
     assert not (tmp_path / "escape.png").exists() and not (tmp_path.parent / "escape.png").exists()
-    assert len(info.value.errors) == 3  # image checks wait until every image could be written
-    rows = rows[3:]
-    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "images"))
-    with pytest.raises(DataValidationError) as info:
-        load_local(tmp_path / "images")
-    errors = "\n".join(info.value.errors)
+    assert len(problems) == 3  # image checks wait until every image could be written
+    errors = "\n".join(validation_errors(rows[3:], tmp_path / "images"))
     assert f"id='{MINI.ids[3]}'): field 'resolution': [1, 1] does not match the image size" in errors
     assert f"id='{MINI.ids[4]}'): field 'image-path': unreadable image" in errors
 

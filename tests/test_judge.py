@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from judge_reference import alone_p_yes, alone_reply
 from omegaconf import OmegaConf
 
 from omiti2v.data import load_benchmark
@@ -46,18 +47,6 @@ def tiny_folder(tmp_path_factory) -> Path:
 def judge(tiny_folder) -> VqaJudge:
     model, processor = load_judge_model(str(tiny_folder), dtype="float32", device_map=None, device="cpu")
     return VqaJudge(model, processor, max_new_tokens=6)
-
-
-def one_at_a_time_p_yes(judge: VqaJudge, video, question: str) -> float:
-    """The unshared reference: the full prompt with its own video, one forward."""
-    logits = judge.model(**judge.full_inputs(video, question)).logits[0, -1]
-    return torch.softmax(logits[[judge.yes_id, judge.no_id]].double(), dim=-1)[0].item()
-
-
-def one_at_a_time_reply(judge: VqaJudge, video, question: str) -> str:
-    inputs = judge.full_inputs(video, question)
-    out = judge.model.generate(**inputs, do_sample=False, max_new_tokens=judge.max_new_tokens)
-    return judge.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
 # --- protocol -------------------------------------------------------------------------------------------
@@ -144,7 +133,7 @@ def test_fast_batched_equals_one_at_a_time(judge, real_items):
     for item, p_yes in zip(real_items, batched, strict=True):
         for question, p in zip(item.questions, p_yes, strict=True):
             assert 0.0 < p < 1.0
-            assert p == pytest.approx(one_at_a_time_p_yes(judge, item.video, question), abs=1e-5)
+            assert p == pytest.approx(alone_p_yes(judge, item.video, question), abs=1e-5)
     # the shared prefix must not leak between rows: different questions give different probabilities
     assert len({round(p, 7) for ps in batched for p in ps}) == 5
 
@@ -152,7 +141,7 @@ def test_fast_batched_equals_one_at_a_time(judge, real_items):
 def test_parity_batched_equals_one_at_a_time(judge, real_items):
     batched = judge.parity(real_items)
     for item, replies in zip(real_items, batched, strict=True):
-        assert replies == [one_at_a_time_reply(judge, item.video, q) for q in item.questions]
+        assert replies == [alone_reply(judge, item.video, q) for q in item.questions]
 
 
 
@@ -195,7 +184,7 @@ def test_parity_shares_the_prefix_and_equals_generating_alone(sharp_judge, uneve
         hook.remove()
     assert grids == [len(uneven_items)]  # one vision call for the batch, one video per sample
 
-    alone = [[one_at_a_time_reply(sharp_judge, item.video, q) for q in item.questions] for item in uneven_items]
+    alone = [[alone_reply(sharp_judge, item.video, q) for q in item.questions] for item in uneven_items]
     assert batched == alone
     assert len({r for rs in alone for r in rs}) == 5  # the questions lead to different replies here
     # one sample at a time gives the same replies as the batch of samples (prefix padding is harmless)
@@ -206,7 +195,7 @@ def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):
     batched = sharp_judge.fast(uneven_items)
     for item, p_yes in zip(uneven_items, batched, strict=True):
         for question, p in zip(item.questions, p_yes, strict=True):
-            assert p == pytest.approx(one_at_a_time_p_yes(sharp_judge, item.video, question), abs=1e-5)
+            assert p == pytest.approx(alone_p_yes(sharp_judge, item.video, question), abs=1e-5)
 
 # --- the stage ------------------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from judge_reference import alone_p_yes, alone_reply
 from omegaconf import OmegaConf
 
 from omiti2v.judge import SampleItem, VideoSpec, VqaJudge, load_judge_model, load_judge_video, question_text
@@ -46,17 +47,6 @@ def items(family_judge) -> list[SampleItem]:
     flowers = load_judge_video(shared_videos / "framepack_original_flowers.mp4", spec)
     return [SampleItem(car, ["Is it red?", "Does the car turn left at the crossing and stop by the tree?"]),
             SampleItem(flowers, ["Are there flowers?", "Is it raining?", "Do the petals fall while the wind blows?"])]
-
-
-def alone_p_yes(judge: VqaJudge, video, question: str) -> float:
-    logits = judge.model(**judge.full_inputs(video, question)).logits[0, -1]
-    return torch.softmax(logits[[judge.yes_id, judge.no_id]].double(), dim=-1)[0].item()
-
-
-def alone_reply(judge: VqaJudge, video, question: str) -> str:
-    inputs = judge.full_inputs(video, question)
-    out = judge.model.generate(**inputs, do_sample=False, max_new_tokens=judge.max_new_tokens)
-    return judge.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
 
 
 def test_family_prompt_is_the_papers(family_judge):

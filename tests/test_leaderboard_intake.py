@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hostile_inputs import METADATA, zip_of
 
 from omiti2v.data import load_benchmark
 from omiti2v.leaderboard.archive import IntakeLimits, SubmissionRejected
@@ -19,7 +20,6 @@ from omiti2v.video import write_video
 IDS = load_benchmark("mini").ids
 VIDEO_LIMITS = VideoLimits(min_frames=4, min_side=32)
 LIMITS = IntakeLimits(max_files=len(IDS) + 1, max_file_bytes=1 << 20, max_total_bytes=8 << 20)
-METADATA = {"model": "tiny-test", "method": "baseline", "parameters": {"steps": 2}, "contact": "a@b.c"}
 
 
 def write_submission(folder: Path, ids=IDS, frames: int = 4) -> Path:
@@ -34,16 +34,6 @@ def write_submission(folder: Path, ids=IDS, frames: int = 4) -> Path:
 @pytest.fixture(scope="module")
 def valid_folder(tmp_path_factory) -> Path:
     return write_submission(tmp_path_factory.mktemp("valid") / "sub")
-
-
-def zip_of(folder: Path, dest: Path, extra: list[tuple[zipfile.ZipInfo | str, bytes]] = (), skip=()) -> Path:
-    with zipfile.ZipFile(dest, "w", zipfile.ZIP_DEFLATED) as zf:
-        for p in sorted(folder.iterdir()):
-            if p.name not in skip:
-                zf.write(p, p.name)
-        for info, data in extra:
-            zf.writestr(info, data)
-    return dest
 
 
 def files_under(path: Path) -> list[Path]:

@@ -9,6 +9,7 @@ transformers, not here. Adding a judge = one entry below + one conf/judge/<name>
 
 from __future__ import annotations
 
+from importlib import import_module
 from pathlib import Path
 
 from ..registry import Registry
@@ -24,66 +25,42 @@ class JudgeFamily:
     hub_id: str | None = None  # None: built offline (tiny)
     model_class: str
     merged_patch: int  # pixels per side of one LLM video token (patch x spatial merge)
+    tiny_module: str  # module of this package whose `build_tiny_judge` writes the tiny offline variant
 
     @classmethod
     def build_tiny(cls, folder: str | Path) -> Path:
-        raise NotImplementedError
+        """Write the family's tiny judge to `folder`; its builder module is imported only when one is asked for."""
+        return import_module(f".{cls.tiny_module}", __package__).build_tiny_judge(folder)
 
 
 class Qwen25VL(JudgeFamily):
     family = "qwen2.5-vl"
     model_class = "Qwen2_5_VLForConditionalGeneration"
     merged_patch = 28
-
-    @classmethod
-    def build_tiny(cls, folder: str | Path) -> Path:
-        from .tiny import build_tiny_judge
-
-        return build_tiny_judge(folder)
+    tiny_module = "tiny"
 
 
 class Qwen3VL(JudgeFamily):
     family = "qwen3-vl"
     model_class = "Qwen3VLForConditionalGeneration"
     merged_patch = 32
-
-    @classmethod
-    def build_tiny(cls, folder: str | Path) -> Path:
-        from .tiny_qwen3 import build_tiny_judge
-
-        return build_tiny_judge(folder)
+    tiny_module = "tiny_qwen3"
 
 
-@JUDGES.register("qwen2.5-vl-32b")
-class Qwen25VL32B(Qwen25VL):
-    hub_id = "Qwen/Qwen2.5-VL-32B-Instruct"
+def register_checkpoints(family: type[JudgeFamily], hub_ids: dict[str, str | None]) -> None:
+    """One registry entry per judge name: `family` at that hub checkpoint (None: its tiny offline build)."""
+    for name, hub_id in hub_ids.items():
+        JUDGES.register(name)(type(f"{family.__name__}[{name}]", (family,), {"hub_id": hub_id}))
 
 
-@JUDGES.register("qwen2.5-vl-7b")
-class Qwen25VL7B(Qwen25VL):
-    hub_id = "Qwen/Qwen2.5-VL-7B-Instruct"
-
-
-@JUDGES.register("qwen2.5-vl-72b")
-class Qwen25VL72B(Qwen25VL):
-    hub_id = "Qwen/Qwen2.5-VL-72B-Instruct"
-
-
-@JUDGES.register("qwen3-vl-8b")
-class Qwen3VL8B(Qwen3VL):
-    hub_id = "Qwen/Qwen3-VL-8B-Instruct"
-
-
-@JUDGES.register("qwen3-vl-32b")
-class Qwen3VL32B(Qwen3VL):
-    hub_id = "Qwen/Qwen3-VL-32B-Instruct"
-
-
-@JUDGES.register("tiny")
-class TinyQwen25VL(Qwen25VL):
-    pass
-
-
-@JUDGES.register("tiny-qwen3-vl")
-class TinyQwen3VL(Qwen3VL):
-    pass
+register_checkpoints(Qwen25VL, {
+    "qwen2.5-vl-32b": "Qwen/Qwen2.5-VL-32B-Instruct",
+    "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
+    "qwen2.5-vl-72b": "Qwen/Qwen2.5-VL-72B-Instruct",
+    "tiny": None,
+})
+register_checkpoints(Qwen3VL, {
+    "qwen3-vl-8b": "Qwen/Qwen3-VL-8B-Instruct",
+    "qwen3-vl-32b": "Qwen/Qwen3-VL-32B-Instruct",
+    "tiny-qwen3-vl": None,
+})

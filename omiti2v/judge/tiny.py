@@ -70,12 +70,33 @@ PUBLIC_VISION_SHAPES = {
 }
 
 
+def special_token_ids(tokenizer) -> dict[str, int]:
+    """Token -> id of every special token, as the configs below wire them."""
+    return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+
+
+def vision_token_ids(ids: dict[str, int]) -> dict[str, int]:
+    """The placeholder-token keywords every Qwen-VL config takes, from `special_token_ids`."""
+    return dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+
+
+def random_chat_model(model_class, config, ids: dict[str, int], seed: int):
+    """`model_class(config)` with weights drawn from `seed`, generating until <|im_end|> (or <|endoftext|>) and
+    padding with <|endoftext|>, as the chat checkpoints do."""
+    torch.manual_seed(seed)
+    model = model_class(config).eval()
+    model.generation_config.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
+    model.generation_config.pad_token_id = ids["<|endoftext|>"]
+    return model
+
+
 def public_config(size: str, tokenizer):
     """A Qwen2_5_VLConfig with the published shapes of `size` ("7b" | "32b"), wired to `tokenizer`'s special
     tokens (the vocabulary keeps the checkpoints' 152064 rows)."""
     from transformers import Qwen2_5_VLConfig
 
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    ids = special_token_ids(tokenizer)
     return Qwen2_5_VLConfig(
         text_config={
             **PUBLIC_TEXT_SHAPES[size], "vocab_size": 152064, "max_position_embeddings": 128000, "rms_norm_eps": 1e-6,
@@ -87,10 +108,7 @@ def public_config(size: str, tokenizer):
             "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
             "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2, "hidden_act": "silu",
         },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_token_ids(ids),
     )
 
 
@@ -128,7 +146,7 @@ def build_tiny_processor(tokenizer=None):
 def build_tiny_model(tokenizer, seed: int = 0):
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    ids = special_token_ids(tokenizer)
     config = Qwen2_5_VLConfig(
         text_config={
             "vocab_size": len(tokenizer),
@@ -156,17 +174,10 @@ def build_tiny_model(tokenizer, seed: int = 0):
             "fullatt_block_indexes": [1],
             "tokens_per_second": 2,
         },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_token_ids(ids),
     )
-    torch.manual_seed(seed)
-    model = Qwen2_5_VLForConditionalGeneration(config).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    gen.pad_token_id = ids["<|endoftext|>"]
-    gen.bos_token_id = ids["<|endoftext|>"]
+    model = random_chat_model(Qwen2_5_VLForConditionalGeneration, config, ids, seed)
+    model.generation_config.bos_token_id = ids["<|endoftext|>"]
     return model
 
 

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
-from .tiny import CHAT_TEMPLATE, SPECIAL_TOKENS, build_tiny_tokenizer, save_atomically
+from .tiny import (
+    CHAT_TEMPLATE,
+    build_tiny_tokenizer,
+    random_chat_model,
+    save_atomically,
+    special_token_ids,
+    vision_token_ids,
+)
 
 FRAME_SIZE = {"shortest_edge": 32 * 32, "longest_edge": 32 * 32 * 768}  # small floor so tiny test videos stay tiny
 
@@ -29,7 +34,7 @@ def build_tiny_processor(tokenizer=None):
 def build_tiny_model(tokenizer, seed: int = 0):
     from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
 
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    ids = special_token_ids(tokenizer)
     config = Qwen3VLConfig(
         text_config={
             "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
@@ -43,17 +48,9 @@ def build_tiny_model(tokenizer, seed: int = 0):
             "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
             "deepstack_visual_indexes": [0],
         },
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_token_ids(ids),
     )
-    torch.manual_seed(seed)
-    model = Qwen3VLForConditionalGeneration(config).eval()
-    gen = model.generation_config
-    gen.eos_token_id = [ids["<|im_end|>"], ids["<|endoftext|>"]]
-    gen.pad_token_id = ids["<|endoftext|>"]
-    return model
+    return random_chat_model(Qwen3VLForConditionalGeneration, config, ids, seed)
 
 
 def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:

@@ -37,6 +37,23 @@ TRANSFORMER_CLASSES: dict[str, type[torch.nn.Module]] = {
     "easyanimate": EasyAnimateTransformer3DModel,
 }
 
+
+def _family_configs(wan: dict[str, Any], hunyuan: dict[str, Any], framepack_image_proj_dim: int,
+                    easyanimate: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The six families at one size from the shared bases: SkyReels-V2 is the Wan architecture and FramePack the
+    HunyuanVideo one, each with its own switches, so real and tiny configs cannot drift apart."""
+    return {
+        "wan": wan,
+        "skyreels": {**wan, "inject_sample_info": False},
+        "skyreels-df": {**wan, "in_channels": 16, "image_dim": None, "added_kv_proj_dim": None,
+                        "inject_sample_info": True},
+        "hunyuan": {**hunyuan, "image_condition_type": "token_replace"},
+        "framepack": {**hunyuan, "image_condition_type": None, "has_image_proj": True,
+                      "image_proj_dim": framepack_image_proj_dim, "has_clean_x_embedder": True},
+        "easyanimate": easyanimate,
+    }
+
+
 # Published configs (the `transformer/config.json` of each checkpoint, defaults omitted where equal).
 _WAN_14B_I2V = dict(
     patch_size=(1, 2, 2), num_attention_heads=40, attention_head_dim=128, in_channels=36, out_channels=16,
@@ -49,21 +66,12 @@ _HUNYUAN_13B = dict(
     guidance_embeds=True, text_embed_dim=4096, pooled_projection_dim=768, rope_theta=256.0,
     rope_axes_dim=(16, 56, 56),
 )
-_REAL: dict[str, dict[str, Any]] = {
-    "wan": _WAN_14B_I2V,
-    "skyreels": {**_WAN_14B_I2V, "inject_sample_info": False},
-    "skyreels-df": {**_WAN_14B_I2V, "in_channels": 16, "image_dim": None, "added_kv_proj_dim": None,
-                    "inject_sample_info": True},
-    "hunyuan": {**_HUNYUAN_13B, "image_condition_type": "token_replace"},
-    "framepack": {**_HUNYUAN_13B, "image_condition_type": None, "has_image_proj": True, "image_proj_dim": 1152,
-                  "has_clean_x_embedder": True},
-    "easyanimate": dict(
-        num_attention_heads=48, attention_head_dim=64, in_channels=33, out_channels=16, patch_size=2,
-        sample_width=128, sample_height=128, num_layers=48, mmdit_layers=48, time_embed_dim=512,
-        add_norm_text_encoder=True, text_embed_dim=3584, text_embed_dim_t5=None, norm_eps=1e-5,
-        time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
-    ),
-}
+_REAL = _family_configs(_WAN_14B_I2V, _HUNYUAN_13B, framepack_image_proj_dim=1152, easyanimate=dict(
+    num_attention_heads=48, attention_head_dim=64, in_channels=33, out_channels=16, patch_size=2,
+    sample_width=128, sample_height=128, num_layers=48, mmdit_layers=48, time_embed_dim=512,
+    add_norm_text_encoder=True, text_embed_dim=3584, text_embed_dim_t5=None, norm_eps=1e-5,
+    time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
+))
 
 # Tiny: 2 heads, a handful of blocks; channel counts as in the real models so tiny VAEs stay compatible.
 _WAN_TINY = dict(
@@ -76,21 +84,12 @@ _HUNYUAN_TINY = dict(
     num_single_layers=3, num_refiner_layers=1, mlp_ratio=2.0, patch_size=2, patch_size_t=1, qk_norm="rms_norm",
     guidance_embeds=True, text_embed_dim=32, pooled_projection_dim=16, rope_theta=256.0, rope_axes_dim=(2, 4, 4),
 )
-_TINY: dict[str, dict[str, Any]] = {
-    "wan": _WAN_TINY,
-    "skyreels": {**_WAN_TINY, "inject_sample_info": False},
-    "skyreels-df": {**_WAN_TINY, "in_channels": 16, "image_dim": None, "added_kv_proj_dim": None,
-                    "inject_sample_info": True},
-    "hunyuan": {**_HUNYUAN_TINY, "image_condition_type": "token_replace"},
-    "framepack": {**_HUNYUAN_TINY, "image_condition_type": None, "has_image_proj": True, "image_proj_dim": 32,
-                  "has_clean_x_embedder": True},
-    "easyanimate": dict(
-        num_attention_heads=2, attention_head_dim=16, in_channels=33, out_channels=16, patch_size=2,
-        sample_width=16, sample_height=16, num_layers=3, mmdit_layers=3, time_embed_dim=16,
-        add_norm_text_encoder=True, text_embed_dim=32, text_embed_dim_t5=None, norm_eps=1e-5,
-        time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
-    ),
-}
+_TINY = _family_configs(_WAN_TINY, _HUNYUAN_TINY, framepack_image_proj_dim=32, easyanimate=dict(
+    num_attention_heads=2, attention_head_dim=16, in_channels=33, out_channels=16, patch_size=2,
+    sample_width=16, sample_height=16, num_layers=3, mmdit_layers=3, time_embed_dim=16,
+    add_norm_text_encoder=True, text_embed_dim=32, text_embed_dim_t5=None, norm_eps=1e-5,
+    time_position_encoding_type="3d_rope", enable_text_attention_mask=True,
+))
 
 
 def _check(family: str, size: str) -> None:

@@ -114,26 +114,27 @@ def qwen25vl_text_encoder(size: str, width: int) -> Qwen2_5_VLTextModel:
     return Qwen2_5_VLTextModel(config).eval()
 
 
+def _t5_encoder(size: str, width: int, real: dict[str, Any], tiny: dict[str, Any]) -> T5EncoderModel:
+    """A gated-GELU T5 encoder: the `real` shapes with an untied head as published, or one toy layer of `width`
+    with the `tiny` vocabulary and head width."""
+    if size == "real":
+        config = T5Config(**real, feed_forward_proj="gated-gelu", tie_word_embeddings=False)
+    else:
+        config = T5Config(**tiny, d_model=width, d_ff=32, num_heads=2, num_layers=1, feed_forward_proj="gated-gelu",
+                          relative_attention_num_buckets=8)
+    return T5EncoderModel(config).eval()
+
+
 def byt5_encoder(size: str, width: int) -> T5EncoderModel:
     """byT5-small encoder (Glyph-SDXL-v2 weights in HunyuanVideo-1.5): encodes quoted text in the prompt."""
-    if size == "real":
-        config = T5Config(vocab_size=384, d_model=1472, d_ff=3584, d_kv=64, num_heads=6, num_layers=12,
-                          feed_forward_proj="gated-gelu", tie_word_embeddings=False)
-    else:
-        config = T5Config(vocab_size=384, d_model=width, d_ff=32, d_kv=8, num_heads=2, num_layers=1,
-                          feed_forward_proj="gated-gelu", relative_attention_num_buckets=8)
-    return T5EncoderModel(config).eval()
+    published = dict(vocab_size=384, d_model=1472, d_ff=3584, d_kv=64, num_heads=6, num_layers=12)
+    return _t5_encoder(size, width, real=published, tiny=dict(vocab_size=384, d_kv=8))
 
 
 def t5_xxl_encoder(size: str, width: int) -> T5EncoderModel:
     """T5-v1.1-XXL encoder (LTX-Video's prompt encoder)."""
-    if size == "real":
-        config = T5Config(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24,
-                          feed_forward_proj="gated-gelu", tie_word_embeddings=False)
-    else:
-        config = T5Config(vocab_size=TINY_VOCAB, d_model=width, d_ff=32, d_kv=width // 2, num_heads=2,
-                          num_layers=1, feed_forward_proj="gated-gelu", relative_attention_num_buckets=8)
-    return T5EncoderModel(config).eval()
+    published = dict(vocab_size=32128, d_model=4096, d_ff=10240, d_kv=64, num_heads=64, num_layers=24)
+    return _t5_encoder(size, width, real=published, tiny=dict(vocab_size=TINY_VOCAB, d_kv=width // 2))
 
 
 # ---- VAEs ---------------------------------------------------------------------------------------------------
