@@ -197,6 +197,21 @@ def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):
         for question, p in zip(item.questions, p_yes, strict=True):
             assert p == pytest.approx(alone_p_yes(sharp_judge, item.video, question), abs=1e-5)
 
+def test_both_reads_fast_from_the_parity_pass_with_one_vision_call(sharp_judge, uneven_items):
+    """judge.mode=both: one pass over the prefixes gives the parity replies and the fast P(yes) of each question."""
+    grids: list[int] = []
+    hook = sharp_judge.model.model.visual.register_forward_pre_hook(lambda m, a, k: grids.append(1), with_kwargs=True)
+    try:
+        both = sharp_judge.both(uneven_items)
+    finally:
+        hook.remove()
+    assert grids == [1]
+    assert [replies for replies, _ in both] == sharp_judge.parity(uneven_items)
+    for (_, p_yes), fast in zip(both, sharp_judge.fast(uneven_items), strict=True):
+        assert p_yes == pytest.approx(fast, abs=1e-5)
+    assert len({round(p, 6) for _, ps in both for p in ps}) == 5  # each question its own probability
+
+
 # --- the stage ------------------------------------------------------------------------------------------
 
 def write_mini_videos(run: RunDir, benchmark) -> None:

@@ -197,18 +197,28 @@ class VqaJudge:
         ).logits[0].float()
         return torch.softmax(logits[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
 
-    @torch.inference_mode()
     def parity(self, items: Sequence[SampleItem]) -> list[list[str]]:
         """Free-text replies by greedy generation: prefixes prefilled once, then one `generate` per question round
         (all samples' j-th question) from that cache. A sample with fewer questions repeats its last one in the
         later rounds; that reply is dropped. Rows are [prefix (left padded) | question (left padded)]: the padding
         between them is masked and the explicit 3-D positions skip it."""
+        return [replies for replies, _ in self._generate_rounds(items, with_p_yes=False)]
+
+    def both(self, items: Sequence[SampleItem]) -> list[tuple[list[str], list[float]]]:
+        """(parity replies, fast P(yes)) per sample from one pass over the prefix: P(yes) is read from the raw
+        logits of each round's first generated token, which are the next-token logits after the question's own
+        prompt, i.e. what `fast` computes (equal within float rounding)."""
+        return self._generate_rounds(items, with_p_yes=True)
+
+    @torch.inference_mode()
+    def _generate_rounds(self, items: Sequence[SampleItem], with_p_yes: bool) -> list[tuple[list[str], list[float]]]:
         enc = self.encode_prefixes([it.video for it in items])
         prefix_positions, following = self._prefix_positions(enc)
         enc = enc.to(self.device)
         cache = getattr(self.model(**enc, use_cache=True, logits_to_keep=1), kv_cache_field())
         n_prefix = cache.get_seq_length()
         replies: list[list[str]] = [[] for _ in items]
+        p_yes: list[list[float]] = [[] for _ in items]
         for j in range(max(len(it.questions) for it in items)):
             suffixes = [self.suffix_ids(it.questions[min(j, len(it.questions) - 1)]) for it in items]
             width = max(len(s) for s in suffixes)
@@ -229,13 +239,18 @@ class VqaJudge:
                 do_sample=False,
                 max_new_tokens=self.max_new_tokens,
                 min_new_tokens=self.min_new_tokens or None,
+                output_logits=with_p_yes,
+                return_dict_in_generate=True,
             )
             cache.crop(n_prefix - cache.get_seq_length())  # back to the shared prefix for the next round
-            texts = self.tokenizer.batch_decode(generated[:, input_ids.shape[1]:], skip_special_tokens=True)
+            texts = self.tokenizer.batch_decode(generated.sequences[:, input_ids.shape[1]:], skip_special_tokens=True)
+            first = (torch.softmax(generated.logits[0].float()[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
+                     if with_p_yes else [float("nan")] * len(items))
             for r, text in enumerate(texts):
                 if j < len(items[r].questions):
                     replies[r].append(text)
-        return replies
+                    p_yes[r].append(first[r])
+        return list(zip(replies, p_yes, strict=True))
 
 
 @functools.cache

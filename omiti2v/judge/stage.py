@@ -189,9 +189,11 @@ def prefetched(batches: Sequence[Sequence[JudgeJob]], spec: VideoSpec, workers: 
             yield batch, [v for v, _ in loaded], sum(t for _, t in loaded), waited
 
 
-def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list[list | Exception]:
-    """Answers per sample; a batch that runs out of memory is split and retried (see `split_on_oom`)."""
-    return split_on_oom(judge.fast if mode == "fast" else judge.parity, items, f"{mode} batch")
+def judge_batch(judge: VqaJudge, mode: str, items: Sequence[SampleItem]) -> list[list | tuple | Exception]:
+    """Answers per sample (`both`: (replies, P(yes)) pairs); a batch that runs out of memory is split and retried
+    (see `split_on_oom`)."""
+    answer = {"fast": judge.fast, "parity": judge.parity, "both": judge.both}[mode]
+    return split_on_oom(answer, items, f"{mode} batch")
 
 
 def claim_scope(run: RunDir) -> str:
@@ -255,8 +257,17 @@ def judge_group(judge: VqaJudge, settings: JudgeSettings, run: RunDir, jobs: lis
                 records += error_records(job.sample, job.pending, error, model_label)
             else:
                 ready.append((job, video))
+        # judge.mode=both: samples pending the same questions in both modes get both from one pass over the prefix
+        shared = [(job, video) for job, video in ready
+                  if len(settings.modes) == 2 and job.pending["parity"] and job.pending["parity"] == job.pending["fast"]]
+        shared_jobs = {id(job) for job, _ in shared}
+        if shared:
+            items = [SampleItem(video, [q.question for q in job.pending["parity"]]) for job, video in shared]
+            for (job, _), outs in zip(shared, judge_batch(judge, "both", items), strict=True):
+                replies, p_yes = (outs, outs) if isinstance(outs, Exception) else outs
+                records += mode_records(job, "parity", replies, model_label) + mode_records(job, "fast", p_yes, model_label)
         for mode in settings.modes:
-            group = [(job, video) for job, video in ready if job.pending[mode]]
+            group = [(job, video) for job, video in ready if job.pending[mode] and id(job) not in shared_jobs]
             if not group:
                 continue
             items = [SampleItem(video, [q.question for q in job.pending[mode]]) for job, video in group]
