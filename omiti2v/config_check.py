@@ -2,22 +2,30 @@
 
 Every runner calls `validate_config` first, so a typo (`asm.strategy=foo`, `data.limit=-1`) costs one line and
 exit code 2 instead of a traceback after minutes of model loading. Only the keys listed here are checked:
-keys this module does not know (added by other groups or later branches) pass untouched.
+keys this module does not know (added by other groups or later branches) pass untouched. The launcher is
+checked by a Hydra callback (`LauncherCheck`), since with `-m` the runner's own code runs only inside the jobs.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
-from collections.abc import Callable, Iterable
+import shutil
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
+from hydra.core.config_store import ConfigStore
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from .errors import SetupError
 
 MISSING = object()
+SLURM_PLUGIN_MODULES = ("hydra_plugins.hydra_submitit_launcher", "submitit")
+SLURM_COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and refuses to start without srun
 
 
 class ConfigError(SetupError, ValueError):
@@ -218,3 +226,51 @@ def validate_config(cfg: DictConfig) -> None:
     violations = config_violations(cfg)
     if violations:
         raise ConfigError(violations)
+
+
+def slurm_plugin_installed() -> bool:
+    try:
+        return all(importlib.util.find_spec(module) is not None for module in SLURM_PLUGIN_MODULES)
+    except ModuleNotFoundError:  # no hydra_plugins package at all
+        return False
+
+
+def launcher_problem(choices: Mapping[str, str | None], multirun: bool) -> str | None:
+    """Why the chosen Hydra launcher (`choices["hydra/launcher"]`) cannot submit from this machine, or None."""
+    if choices.get("hydra/launcher") != "slurm":
+        return None
+    if not slurm_plugin_installed():
+        return ("hydra/launcher=slurm needs hydra-submitit-launcher, which is not installed: "
+                "`pip install hydra-submitit-launcher`, or drop hydra/launcher=slurm to run locally")
+    missing = [command for command in SLURM_COMMANDS if shutil.which(command) is None]
+    if missing:
+        return (f"hydra/launcher=slurm: no {' or '.join(f'`{c}`' for c in missing)} on PATH, so this machine is not "
+                "a Slurm cluster; run on a login node of a Slurm cluster, or drop hydra/launcher=slurm to run locally")
+    if not multirun:
+        return ("hydra/launcher=slurm submits only a multirun: add -m (with make: ARGS=\"hydra/launcher=slurm -m\"), "
+                "or drop hydra/launcher=slurm to run on this machine")
+    return None
+
+
+def exit_on_launcher_problem(choices: Mapping[str, str | None], multirun: bool) -> None:
+    problem = launcher_problem(choices, multirun)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+
+
+class LauncherCheck(Callback):
+    """Hydra callback (conf/config.yaml): before the run or the first submission, a launcher that cannot work
+    here stops the process with one line and exit code 2."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        exit_on_launcher_problem(config.hydra.runtime.choices, multirun=False)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        exit_on_launcher_problem(config.hydra.runtime.choices, multirun=True)
+
+
+if not slurm_plugin_installed():
+    # conf/hydra/launcher/slurm.yaml builds on the plugin's `submitit_slurm`; an empty stand-in lets it compose,
+    # so that LauncherCheck, not a config-loading error, names the missing package
+    ConfigStore.instance().store(group="hydra/launcher", name="submitit_slurm", node={})

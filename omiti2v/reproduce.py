@@ -19,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from .config_check import exit_on_launcher_problem
 from .costs import RunCost, measured_entry, published_costs, run_cost
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,12 +39,12 @@ class PlannedRun:
     cost_note: str
 
 
-def compose(overrides: Sequence[str]) -> DictConfig:
+def compose(overrides: Sequence[str], with_hydra: bool = False) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return hydra_compose("config", overrides=list(overrides))
+        return hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
 def config_overrides(args: Sequence[str]) -> list[str]:
@@ -122,6 +123,8 @@ def multirun_commands(runs: Sequence[PlannedRun], args: Sequence[str]) -> list[l
 
 
 def reproduce(table: str, args: Sequence[str] = (), dry_run: bool = False) -> int:
+    if not dry_run:  # hydra/launcher=slurm off a cluster: one line before the plan, nothing submitted
+        exit_on_launcher_problem(compose(run_arguments(args), with_hydra=True).hydra.runtime.choices, multirun=True)
     experiment, runs = plan_runs(table, args)
     print(format_plan(table, runs), flush=True)
     if dry_run:
