@@ -19,8 +19,8 @@ from .data import Benchmark, load_benchmark
 from .errors import SetupError
 from .preflight import preflight
 from .profile import profile_context
-from .runs import RunDir, atomic_write_json, atomic_write_text, config_hash
-from .summary import build_summary, validate_summary
+from .runs import RunDir, atomic_write_text, config_hash
+from .summary import reported_judge_mode, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -125,35 +125,39 @@ def exit_on_setup_error(func):
 
 
 def summary_context(cfg: DictConfig) -> dict:
+    """summary.json's identity, models, seeds and profile fields. A leaderboard submission (`submission.model`,
+    set by `omiti2v submit`) brought its own videos: no generator, ASM or schedule of ours enters them."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    weights = cfg.model.get("weights")
-    generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
+    submitted = (cfg.get("submission") or {}).get("model")
+    if submitted:
+        run = {"model": submitted, "asm": "submission", "schedule": "submission"}
+        hashed, generator, base_seed = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", int(cfg.seed)
+    else:
+        run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
+               "variant": str(cfg.get("variant") or ""),
+               "compile": str((cfg.get("generation") or {}).get("compile") or "none")}
+        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed")
+        weights = cfg.model.get("weights")
+        generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
+        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
+        base_seed = int(cfg.model.get("seed") or cfg.seed)
+    smoke = bool(cfg.get("smoke", False))
     return {
-        "run": {
-            "name": cfg.run_name,
-            "data": cfg.data.name,
-            "model": cfg.model.name,
-            "asm": cfg.asm.name,
-            "schedule": cfg.schedule.name,
-            "compile": str((cfg.get("generation") or {}).get("compile") or "none"),
-            "config_hash": config_hash({k: resolved[k] for k in ("data", "model", "asm", "schedule", "judge", "scorer", "seed")}),
-        },
-        "smoke": bool(cfg.get("smoke", False)),
-        "comparable": not bool(cfg.get("smoke", False)),
+        "run": {"name": cfg.run_name, "data": cfg.data.name, **run,
+                "config_hash": config_hash({k: resolved[k] for k in hashed})},
+        "smoke": smoke,
+        "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
-        "seeds": {"base": int(cfg.model.get("seed") or cfg.seed)},
-        **profile_context(cfg),
+        "seeds": {"base": base_seed},
+        **profile_context(cfg, generation=not submitted),
     }
 
 
 def run_report(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
-    """Write summary.json (validated against the schema) and print the headline numbers."""
-    mode = cfg.judge.get("mode")
-    summary = build_summary(run, benchmark, summary_context(cfg), "parity" if mode in ("parity", "both") else mode, seed=int(cfg.seed))
-    validate_summary(summary, str(run.summary))
-    atomic_write_json(run.summary, summary)
+    """Write samples.csv and summary.json (validated against the schema) and print the headline numbers."""
+    summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
+                            seed=int(cfg.seed))
     print(format_summary(summary))
     return summary
 

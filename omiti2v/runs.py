@@ -7,6 +7,7 @@ Layout of one run (`results/runs/<data>/<model>/<asm>-<schedule>/`):
     judge.jsonl          one record per question
     scores.jsonl         one record per video and metric
     summary.json         the run's numbers, schema in omiti2v/schemas/summary.schema.json
+    samples.csv          one row per sample with every per-sample metric (omiti2v.summary.sample_table)
     .claims/<stage>/     who works on which sample now (omiti2v.claims), empty when no launch runs
 """
 
@@ -48,6 +49,7 @@ class RunDir:
     judge_log = property(lambda self: self.path / "judge.jsonl")
     scores_log = property(lambda self: self.path / "scores.jsonl")
     summary = property(lambda self: self.path / "summary.json")
+    samples = property(lambda self: self.path / "samples.csv")
     config = property(lambda self: self.path / "config.yaml")
 
     def video(self, sample_id: str) -> Path:

@@ -1,5 +1,9 @@
 """The run summary: per-sample results from judge.jsonl and scores.jsonl turned into the paper's metrics.
 
+The report stage writes the two files everything downstream reads (tables, plots, the leaderboard), so no
+reader reloads the benchmark or re-derives a setting: summary.json (the cells, the run's identity and the ASM
+its videos were made with, `resolved_asm`) and samples.csv (one row per sample with every per-sample metric).
+
 VQA numbers follow the paper: per-sample accuracy (correct / questions), averaged over samples overall, per
 main category and per domain (macro); per question category over questions (micro). Visual metrics are means
 over videos. All in percent with n and a seeded 95 % bootstrap CI. A sample whose video file is missing is,
@@ -19,12 +23,13 @@ import pandas as pd
 
 from .data import MAIN_CATEGORIES, Benchmark
 from .judge.protocol import parse_answer
-from .runs import RunDir, read_jsonl, versions
+from .runs import RunDir, atomic_write_json, atomic_write_text, read_jsonl, versions
 from .stats import mean_cell
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
 VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
+SAMPLE_COLUMNS = ("main_category", "domain", "overall", *VISUAL_METRICS)
 
 
 def latest_records(records, key: tuple[str, ...]) -> list[dict]:
@@ -80,6 +85,11 @@ def verdict_correct(record: dict, expected: str) -> bool:
     if record.get("mode") == "parity" and isinstance(record.get("response"), str):
         return parse_answer(record["response"]) == expected
     return bool(record.get("correct"))
+
+
+def reported_judge_mode(mode: str | None) -> str | None:
+    """The judge mode whose verdicts a run reports: `both` reports parity (fast enters judge_agreement)."""
+    return "parity" if mode in ("parity", "both") else mode
 
 
 def vqa_metrics(frame: pd.DataFrame, seed: int) -> tuple[dict, dict]:
@@ -164,6 +174,59 @@ def per_judge_scores(run: RunDir, benchmark: Benchmark, seed: int = 0) -> dict:
     return out
 
 
+def resolved_asm(generation_records: list[dict], selected: set[str], log: str) -> dict | None:
+    """The ASM the selection's videos were made with: the `resolved_asm` of their ok generation records (what the
+    generation stage installed). None when no record carries one: a submission's videos, or videos made before
+    it was recorded. One run folder holds one configuration, so records that disagree raise."""
+    found = {json.dumps(r["resolved_asm"], sort_keys=True) for r in generation_records
+             if r.get("status") == "ok" and r["sample_id"] in selected and r.get("resolved_asm") is not None}
+    if len(found) > 1:
+        raise ValueError(f"{log}: the videos were made with {len(found)} different ASM settings (resolved_asm); "
+                         "give each configuration its own run folder (variant=-<name>)")
+    return json.loads(found.pop()) if found else None
+
+
+def sample_table(benchmark: Benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None,
+                 excluded: frozenset[str] = frozenset()) -> pd.DataFrame:
+    """One row per benchmark sample (index sample_id): main category, domain, VQA accuracy `overall` (judge_frame's
+    rules) and each visual metric, all in 0..1, NaN where there is no value: no judge log (`judge_records`
+    None), a sample the summary left out of the VQA means (`excluded`), a metric not scored."""
+    frame = pd.DataFrame(index=pd.Index(benchmark.ids, name="sample_id"), columns=list(SAMPLE_COLUMNS), dtype=float)
+    frame["main_category"] = [s.main_category for s in benchmark]
+    frame["domain"] = [s.domain for s in benchmark]
+    if judge_records is not None:
+        judged = judge_frame(None, benchmark, judge_mode, records=judge_records)
+        judged = judged.loc[~judged["sample_id"].isin(excluded)]
+        frame["overall"] = judged.groupby("sample_id", sort=False)["correct"].mean().reindex(frame.index).astype(float)
+    ids = set(benchmark.ids)
+    for rec in latest_records(score_records, ("sample_id", "metric")):
+        metric, sid = rec.get("metric"), rec.get("sample_id")
+        if metric in VISUAL_METRICS and sid in ids and rec.get("error") is None and rec.get("value") is not None:
+            frame.loc[sid, metric] = float(rec["value"])
+    return frame
+
+
+def read_sample_table(path) -> pd.DataFrame:
+    """samples.csv back as `sample_table` wrote it: ids and categories as text (an id "NA" stays "NA"), floats
+    bit for bit, empty cells NaN."""
+    return pd.read_csv(path, index_col="sample_id", float_precision="round_trip", keep_default_na=False,
+                       na_values=[""], dtype={"sample_id": str, "main_category": str, "domain": str})
+
+
+def write_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None,
+                  seed: int = 0) -> dict:
+    """The report stage's files: samples.csv, then summary.json (validated against its schema, written last so
+    a run with a summary has its table); returns the summary."""
+    summary = build_summary(run, benchmark, context, judge_mode, seed)
+    validate_summary(summary, str(run.summary))
+    judged = latest_judge_records(run) if run.judge_log.exists() else None
+    table = sample_table(benchmark, judged, read_jsonl(run.scores_log), judge_mode,
+                         frozenset(summary["failures"]["excluded"]))
+    atomic_write_text(run.samples, table.to_csv())
+    atomic_write_json(run.summary, summary)
+    return summary
+
+
 def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
     """Assemble summary.json for a run. `context` carries run identity, models, seeds, flags, the profile,
     its deviations and the missing-video policy (default "wrong"); see the schema."""
@@ -205,6 +268,7 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "versions": versions(),
         "metrics": metrics,
         "breakdown": breakdown,
+        "resolved_asm": resolved_asm(gen, selected, str(run.generation_log)),
         "judge_agreement": agreement,
         "failures": failures,
         "superseded": superseded_counts(run),

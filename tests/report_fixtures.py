@@ -7,9 +7,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from omiti2v.asm import ASMConfig
+from omiti2v.asm.presets import NEWER_PRESETS, PRESETS
 from omiti2v.data import load_benchmark
-from omiti2v.runs import RunDir, append_jsonl, atomic_write_json
-from omiti2v.summary import build_summary
+from omiti2v.runs import RunDir, append_jsonl
+from omiti2v.summary import write_summary
 
 SCHEDULE_AXES = {
     name: {"blocks": cfg["blocks"], "window": cfg["window"]}
@@ -17,13 +19,30 @@ SCHEDULE_AXES = {
 }
 
 
+REAL_BLOCKS = 40  # Wan2.1-I2V-14B's block count: the preset's BGS list fits it whole
+
+
+def recorded_asm(model: str, asm: dict, schedule: dict) -> dict | None:
+    """The `resolved_asm` the generation stage records for this model, ASM and schedule (the same
+    `ASMConfig.record`, installed in every block of a 40-block model that the schedule selects); None for a
+    model without a preset."""
+    if model not in PRESETS | NEWER_PRESETS:
+        return None
+    config = ASMConfig.from_hydra(model, asm, schedule, model)
+    installed = [] if config.strategy == "none" else [b for b in range(REAL_BLOCKS) if config.block_selected(b)]
+    return {**config.record(installed), "schedule": {k: schedule[k] for k in ("blocks", "window")}}
+
+
 def make_run(root: Path, model: str, asm: str, schedule: str, seed: int, gamma_q=None, dirname: str | None = None,
-             reverse: bool = False) -> tuple[Path, dict]:
-    """A mini-benchmark run with seeded random verdicts and scores; returns (path, truth).
+             reverse: bool = False, profile: str | None = None, without_video: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    """A reported mini-benchmark run (summary.json, samples.csv) with seeded random verdicts and scores and the
+    generation records of its videos; returns (path, truth).
 
     truth: {"correct": {(sample, question): bool}, "dynamic_degree": {sample: v}, "aesthetic_quality": {sample: v}}.
     A stale, superseded judge line is written first for every question to prove latest-record handling;
     `reverse` writes the logs in reverse sample order, so pairing must go by sample id, not position.
+    `without_video`: the run is reported under `profile` with judge.missing_video=exclude, every other sample
+    having a (placeholder) video file.
     """
     bench = load_benchmark("mini")
     rng = np.random.default_rng(seed)
@@ -39,6 +58,9 @@ def make_run(root: Path, model: str, asm: str, schedule: str, seed: int, gamma_q
         "seed": 42, "smoke": False,
     }
     run.config.write_text(yaml.safe_dump(config))
+    resolved = recorded_asm(model, config["asm"], config["schedule"])
+    append_jsonl(run.generation_log, [{"sample_id": s.id, "status": "ok", "error": None, "resolved_asm": resolved}
+                                      for s in bench])
     truth: dict = {"correct": {}, "dynamic_degree": {}, "aesthetic_quality": {}}
     judge, scores = [], []
     for s in (list(bench)[::-1] if reverse else bench):
@@ -60,8 +82,13 @@ def make_run(root: Path, model: str, asm: str, schedule: str, seed: int, gamma_q
     append_jsonl(run.judge_log, judge)
     append_jsonl(run.scores_log, scores)
     context = {"run": {"name": f"mini/{model}/{asm}-{schedule}", "data": "mini", "model": model, "asm": asm,
-                       "schedule": schedule}, "smoke": False}
-    atomic_write_json(run.summary, build_summary(run, bench, context, "parity", seed=42))
+                       "schedule": schedule}, "smoke": False, "profile": profile}
+    if without_video:
+        run.videos.mkdir()
+        for sid in set(bench.ids) - set(without_video):
+            run.video(sid).write_bytes(b"")
+        context["missing_video"] = "exclude"
+    write_summary(run, bench, context, "parity", seed=42)
     return path, truth
 
 

@@ -121,6 +121,23 @@ def test_wan_text_only_query_factor_moves_to_the_text_key():
     assert multipliers[("blocks.1.attn2", "cross_text")] == 1.0  # block 1 is not in the BGS list
 
 
+@pytest.mark.parametrize("family, overrides", [("wan", {"gamma_q": 1.2}), ("framepack", {}), ("hunyuan", {"gamma_k": 1.5})])
+def test_record_is_what_the_hooks_apply(family, overrides):
+    """`resolved_asm` (ASMHandle.record) names exactly the factors the hooks put on the logits in a forward inside
+    the window: its multiplier per site in its blocks, 1 everywhere else."""
+    model = build_transformer(family, seed=0)
+    with apply_asm(model, ASMConfig.preset(PRESET_OF[family], **overrides)) as handle:
+        _forward(model, _inputs(family))
+        applied, record, modulated = handle.logit_multipliers(), handle.record(), handle.module_names
+    selected = {key: factor for key, factor in applied.items() if int(key[0].split(".")[1]) in record["blocks"]
+                and key[1] in record["sites"]}
+    assert selected and record["blocks"] == sorted({int(name.split(".")[1]) for name in modulated})
+    for (_, site), factor in selected.items():
+        assert factor == pytest.approx(record["logit_multipliers"][site], rel=1e-6)
+    assert all(factor == 1.0 for key, factor in applied.items() if key not in selected)
+    assert record["window"] == [900.0, None] and record["preset_gamma"] is (not overrides)
+
+
 class _SDPALogits(torch.overrides.TorchFunctionMode):
     def __init__(self):
         super().__init__()

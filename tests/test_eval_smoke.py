@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from omiti2v.asm.presets import WAN21_BGS_BLOCKS
 from omiti2v.runs import read_jsonl
-from omiti2v.summary import validate_summary
+from omiti2v.summary import read_sample_table, validate_summary
 from omiti2v.video import probe_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -52,6 +53,15 @@ def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
     assert "UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)" in summary["deviations"]
     assert all(r["details"]["resize"]["mode"] == "paper" and r["details"]["size"][0] >= 512 for r in scored)
     assert "SMOKE RUN" in proc.stdout
+    # What the generation installed is recorded once (every sidecar) and read back into the summary.
+    recorded = [json.loads((run / "videos" / f"{sid}.json").read_text())["resolved_asm"] for sid in ids]
+    assert all(r == recorded[0] for r in recorded) and summary["resolved_asm"] == recorded[0]
+    assert recorded[0]["logit_multipliers"] == pytest.approx({"cross_image": 1.35, "cross_text": 1.35 * 1.35})
+    assert recorded[0]["blocks"] and set(recorded[0]["blocks"]) <= set(WAN21_BGS_BLOCKS)
+    assert recorded[0]["schedule"] == {"blocks": "preset", "window": "early"} and recorded[0]["preset_gamma"] is True
+    samples = read_sample_table(run / "samples.csv")
+    assert list(samples.index) == ids and 100 * samples["overall"].mean() == pytest.approx(
+        summary["metrics"]["overall"]["value"])
 
     # A second invocation finds everything done: no new video, judge or score records.
     stamps = {p.name: p.stat().st_mtime_ns for p in (run / "videos").glob("*.mp4")}

@@ -86,7 +86,8 @@ def test_tables_from_exports_equal_tables_from_runs(runs):
     root, exports, paths, _ = runs
     from_runs = build_tables(discover_runs(root), "mini", load_paper(), seed=0)
     from_exports = build_tables(discover_runs(exports), "mini", load_paper(), seed=0)
-    assert [r.export is not None for r in discover_runs(exports)] == [True, True]
+    # read as exports: per-sample values from the splits (the summary.json beside them has no samples.csv)
+    assert [r.samples is not None for r in discover_runs(exports)] == [True, True]
     single = exports / paths["none"][0].relative_to(root)
     assert [r.path for r in discover_runs(single)] == [single]  # `tables --runs EXPORT` works too
     assert from_runs.keys() == from_exports.keys()
@@ -207,7 +208,7 @@ def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
     assert downloaded.judge_records() == exported.judge_records()
     assert downloaded.score_records() == exported.score_records()
     assert downloaded.benchmark().ids == exported.benchmark().ids
-    assert discover_runs(tmp_path)[0].export is not None
+    assert discover_runs(tmp_path)[0].samples is not None  # read as an export, values from its splits
     (tmp_path / "data" / "videos-00000-of-00001.parquet").unlink()
     with pytest.raises(ExportError, match=r"split\(s\) \['videos'\] missing"):
         load_export(tmp_path)

@@ -16,7 +16,7 @@ from omiti2v.data import load_benchmark
 from omiti2v.leaderboard.board import validate_entry
 from omiti2v.leaderboard.cli import register
 from omiti2v.runs import RunDir
-from omiti2v.summary import judge_frame
+from omiti2v.summary import judge_frame, read_sample_table
 
 TINY = ["--data", "mini", "--judge", "tiny", "--scorer", "tiny", "--min-frames", "4", "--min-side", "32"]
 
@@ -62,6 +62,11 @@ def test_valid_tiny_submission_end_to_end(tmp_path, capsys):
     assert entry["metrics"]["overall"]["value"] == pytest.approx(100 * frame.groupby("sample_id")["correct"].mean().mean())
     assert entry["metrics"]["overall"]["n"] == 12 and entry["metrics"]["dynamic_degree"]["n"] == 12
     assert not (board / "staging").exists()
+    # evaluated as any run is (judge, score, report stages): the report stage's files, no ASM of ours
+    summary = json.loads(run.summary.read_text())
+    assert summary["run"]["asm"] == "submission" and summary["resolved_asm"] is None
+    assert summary["models"]["generator"] == "submission:" + entry["submission"]["model"]
+    assert list(read_sample_table(run.samples).index) == list(IDS)
 
     table = pd.read_csv(board / "leaderboard.csv")
     assert table.loc[table["name"] == "tiny-test", "overall"].iloc[0] == pytest.approx(entry["metrics"]["overall"]["value"])

@@ -20,7 +20,7 @@ from scipy import stats
 from omiti2v.data import load_benchmark
 from omiti2v.report import build_tables, discover_runs, load_paper, write_tables
 from omiti2v.report.cli import register
-from omiti2v.report.plots import coverage_mark, gamma_sweeps, make_plots
+from omiti2v.report.plots import config_name, coverage_mark, gamma_sweeps, make_plots
 from omiti2v.report.runs import group_by_benchmark
 from omiti2v.report.tables import to_markdown
 
@@ -199,7 +199,18 @@ def test_default_gamma_run_is_the_table_run_and_sweep_is_found(runs, tables):
     assert cell["run"].endswith("scalar-paper")
     sweeps = gamma_sweeps(discover_runs(runs[0]), "mini")
     assert list(sweeps) == [("wan2.1", "scalar", "paper")]
-    assert [r.gamma for r in sweeps[("wan2.1", "scalar", "paper")]] == [1.0, 1.2, 1.35]
+    points = sweeps[("wan2.1", "scalar", "paper")]
+    assert [g for g, _ in points] == pytest.approx([1.0, 1.2 * 1.35, 1.35 * 1.35])
+    assert [r.path.name for _, r in points] == ["none-paper", "scalar-paper-g1.2", "scalar-paper"]
+
+
+def test_gamma_label_comes_from_the_recorded_multipliers(runs):
+    """Wan2.1 with asm.gamma_q=1.2: the image branch ran at 1.2, the text branch at 1.2 x the preset's gamma_k
+    1.35 (its key is scaled too); the label says both, not "γ=1.2"."""
+    found = {r.path.name: r for r in discover_runs(runs[0]) if r.model == "wan2.1"}
+    assert config_name(found["scalar-paper-g1.2"]) == "scalar-paper (logits ×1.2 cross_image, ×1.62 cross_text)"
+    assert config_name(found["scalar-paper"]) == "scalar-paper"  # the preset's gamma: no label
+    assert found["scalar-paper"].multiplier_label == "logits ×1.35 cross_image, ×1.8225 cross_text"
 
 
 def test_write_tables_and_cli(runs, tables, tmp_path):
@@ -221,13 +232,38 @@ def test_no_runs_gives_paper_only_tables(tmp_path):
     assert base["overall"].isna().all() and base["deletion_paper"].notna().sum() == 7  # newer baselines: empty
 
 
-def test_summary_fallback_when_benchmark_unavailable(tmp_path):
-    path, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=1)
-    cfg = (path / "config.yaml").read_text().replace("source: mini", "source: local").replace("root: null", f"root: {tmp_path / 'nope'}", 1)
-    (path / "config.yaml").write_text(cfg)
-    summary = json.loads((path / "summary.json").read_text())
-    table = build_tables(discover_runs(tmp_path), "mini", load_paper())["baselines"]
-    assert row(table, "wan2.1", "baseline")["overall"] == pytest.approx(summary["metrics"]["overall"]["value"])
+def test_tables_build_offline_with_the_benchmark_unavailable(runs, tables, monkeypatch):
+    """Every cell, CI and paired delta comes from summary.json and samples.csv: no benchmark is loaded."""
+    import omiti2v.data
+    import omiti2v.data.benchmark
+    import omiti2v.pipeline
+    from omiti2v.data import DatasetUnavailableError
+
+    def unavailable(*args, **kwargs):
+        raise DatasetUnavailableError("offline: no benchmark")
+
+    for module in (omiti2v.data, omiti2v.data.benchmark, omiti2v.pipeline):
+        monkeypatch.setattr(module, "load_benchmark", unavailable)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    offline = build_tables(discover_runs(runs[0]), "mini", load_paper(), seed=SEED)
+    delta = row(offline["alignvid"], "wan2.1", "Δ AlignVid")
+    assert delta["overall_n"] == 12 and delta["overall_ci_low"] is not None and delta["overall_p"] is not None
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(offline[name], table)
+
+
+def test_run_reported_before_samples_csv_keeps_its_summary_cells(tmp_path, caplog):
+    base, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=1)
+    make_run(tmp_path, "wan2.1", "scalar", "paper", seed=2)
+    (base / "samples.csv").unlink()
+    summary = json.loads((base / "summary.json").read_text())
+    with caplog.at_level("WARNING", logger="omiti2v.report.runs"):
+        tables = build_tables(discover_runs(tmp_path), "mini", load_paper())
+    assert f"{base / 'samples.csv'}: missing (reported before per-sample tables)" in caplog.text
+    cell = row(tables["baselines"], "wan2.1", "baseline")
+    assert (cell["overall"], cell["overall_n"]) == (summary["metrics"]["overall"]["value"], 12)
+    assert [cell["overall_ci_low"], cell["overall_ci_high"]] == summary["metrics"]["overall"]["ci95"]
+    assert pd.isna(row(tables["alignvid"], "wan2.1", "Δ AlignVid")["overall"])  # no per-sample values to pair
 
 
 def test_plots_written(runs, tmp_path):

@@ -3,12 +3,20 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from omiti2v.data import load_benchmark
 from omiti2v.runs import RunDir, append_jsonl, atomic_write_json, read_jsonl, sample_seed
 from omiti2v.stats import bootstrap_ci, mean_cell
-from omiti2v.summary import build_summary, validate_summary
+from omiti2v.summary import (
+    SAMPLE_COLUMNS,
+    build_summary,
+    read_sample_table,
+    sample_table,
+    validate_summary,
+    write_summary,
+)
 
 CONTEXT = {
     "run": {"name": "mini/m/scalar-paper", "data": "mini", "model": "m", "asm": "scalar", "schedule": "paper"},
@@ -175,3 +183,52 @@ def test_parity_replies_are_reparsed_with_the_official_rule(tmp_path):
     append_jsonl(run.judge_log, recs)
     summary = build_summary(run, bench, CONTEXT, "parity")
     assert summary["metrics"]["overall"]["value"] == pytest.approx(100 / 3)
+
+
+def test_report_writes_samples_csv_that_reads_back_bit_for_bit(tmp_path):
+    """samples.csv: one row per sample with every per-sample metric, equal to the frame the summary came from."""
+    bench = load_benchmark("mini")
+    run = RunDir(tmp_path / "run")
+    append_jsonl(run.judge_log, judge_records(bench, lambda s, q: q.id != "q2"))  # thirds and halves: long floats
+    append_jsonl(run.scores_log, [{"sample_id": s.id, "metric": "aesthetic_quality", "value": 0.1 + i / 7,
+                                   "details": {}, "backend": "clip", "comparable": True, "error": None}
+                                  for i, s in enumerate(bench) if s.id != "mini_4"])
+    summary = write_summary(run, bench, CONTEXT, "parity")
+    assert json.loads(run.summary.read_text()) == summary
+    table = read_sample_table(run.samples)
+    expected = sample_table(bench, list(read_jsonl(run.judge_log)), list(read_jsonl(run.scores_log)), "parity")
+    pd.testing.assert_frame_equal(table, expected, check_exact=True)
+    assert list(table.index) == bench.ids and list(table.columns) == list(SAMPLE_COLUMNS)
+    assert np.isnan(table.loc["mini_4", "aesthetic_quality"]) and table["imaging_quality"].isna().all()
+    assert table.loc["mini_0", "domain"] == bench["mini_0"].domain
+    assert 100 * table["overall"].mean() == pytest.approx(summary["metrics"]["overall"]["value"])
+
+
+def test_sample_ids_that_look_like_missing_values_stay_text(tmp_path):
+    frame = pd.DataFrame({"main_category": ["addition", "deletion"], "domain": ["NA", "x"], "overall": [0.5, None]},
+                         index=pd.Index(["NA", "007"], name="sample_id"))
+    frame.to_csv(tmp_path / "samples.csv")
+    back = read_sample_table(tmp_path / "samples.csv")
+    assert list(back.index) == ["NA", "007"] and list(back["domain"]) == ["NA", "x"]
+    assert np.isnan(back.loc["007", "overall"])
+
+
+WAN_TEXT_1_2 = {"strategy": "scalar", "preset": "wan2.1", "sites": ["cross_image", "cross_text"],
+                "logit_multipliers": {"cross_image": 1.2, "cross_text": 1.62}, "blocks": [0, 2],
+                "window": [900.0, None], "preset_gamma": False, "schedule": {"blocks": "preset", "window": "early"}}
+
+
+def test_summary_carries_the_asm_its_videos_were_made_with(tmp_path):
+    bench = load_benchmark("mini", limit=3)
+    run = RunDir(tmp_path / "run")
+    append_jsonl(run.generation_log, [{"sample_id": "mini_0", "status": "failed", "error": "oom"}]
+                 + [{"sample_id": s.id, "status": "ok", "error": None, "resolved_asm": WAN_TEXT_1_2} for s in bench])
+    summary = build_summary(run, bench, CONTEXT, None)
+    validate_summary(summary)
+    assert summary["resolved_asm"] == WAN_TEXT_1_2 and summary["schema_version"] == "1.2"
+    assert build_summary(RunDir(tmp_path / "submission"), bench, CONTEXT, None)["resolved_asm"] is None
+    other = {**WAN_TEXT_1_2, "logit_multipliers": {"cross_image": 1.35, "cross_text": 1.8225}}
+    append_jsonl(run.generation_log, [{"sample_id": "mini_1", "status": "ok", "error": None, "resolved_asm": other}])
+    append_jsonl(run.generation_log, [{"sample_id": "mini_2", "status": "ok", "error": None}])  # before 1.2: no record
+    with pytest.raises(ValueError, match=r"generation.jsonl: the videos were made with 2 different ASM settings"):
+        build_summary(run, bench, CONTEXT, None)

@@ -147,6 +147,32 @@ class ASMConfig:
         """Scalar-ASM factor on the softmax logits at `site` (1.0 where the site is not modulated)."""
         return (self.gamma_q if site in self.q_sites else 1.0) * (self.gamma_k if site in self.k_sites else 1.0)
 
+    @property
+    def preset_gamma(self) -> bool | None:
+        """Whether gamma_q and gamma_k are the preset's (the recipe's own strength); None without a preset."""
+        if self.preset_name is None:
+            return None
+        preset = get_preset(self.preset_name)
+        return (self.gamma_q, self.gamma_k) == (preset.gamma_q, preset.gamma_k)
+
+    def record(self, blocks: Sequence[int]) -> dict[str, Any]:
+        """What this config does, for a run's records (sidecars, summary.json: `resolved_asm`), once installed in
+        `blocks` (block indices within each stack; empty when nothing is installed). `logit_multipliers`: per
+        modulated site, the factor on the logits in those blocks and steps (energy: its maximum; none and
+        blur_key scale nothing). `window`: [t_lo, t_hi] with null for an unbounded side, None when not installed."""
+        installed = self.strategy != "none" and bool(blocks)
+        scaled = installed and self.strategy in ("scalar", "energy")
+        window = [None if math.isinf(t) else t for t in resolve_window(self.window)] if installed else None
+        return {
+            "strategy": self.strategy,
+            "preset": self.preset_name,
+            "sites": list(self.sites) if installed else [],
+            "logit_multipliers": {site: self.logit_multiplier(site) for site in self.sites} if scaled else {},
+            "blocks": sorted(set(blocks)),
+            "window": window,
+            "preset_gamma": self.preset_gamma,
+        }
+
     def block_selected(self, block: int) -> bool:
         if self.blocks == "all" or (self.blocks == "preset" and self.preset_blocks is None):
             return True

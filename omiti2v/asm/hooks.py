@@ -79,6 +79,7 @@ class InterceptedAttention(TimestepTracker):
         super().__init__(transformer)
         self.config = config
         selected = [s for s in candidates if config.block_selected(s.block)]
+        self.blocks = sorted({s.block for s in selected})
         self._counts = {(s.module_name, site): 0 for s in selected for site in s.sites if site in config.sites}
         self._seen_in_window = False
         handler = INTERCEPTING_STRATEGIES[config.strategy](config, self)
@@ -132,6 +133,12 @@ class ASMHandle:
         """Scalar ASM: {(attention module, role): logit factor} of the latest forward (see `ScaledAttention`)."""
         return {key: value for part in self._parts if isinstance(part, ScaledAttention)
                 for key, value in part.logit_multipliers().items()}
+
+    def record(self) -> dict[str, Any]:
+        """`ASMConfig.record` of what is installed: the sites as resolved on the model (a preset-less config gets
+        the model's default recipe) and the blocks that exist in it (a longer preset list is trimmed)."""
+        config = self._parts[0].config if self._parts else self.config
+        return config.record(sorted({block for part in self._parts for block in part.blocks}))
 
     def remove(self) -> None:
         for part in self._parts:

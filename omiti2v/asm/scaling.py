@@ -104,6 +104,7 @@ class ScaledAttention(TimestepTracker):
         super().__init__(transformer)
         self.config = config
         self.module_names = [site.module_name for site in selected]
+        self.blocks = sorted({site.block for site in selected})
         chosen = {site.module_name for site in selected}
         # modules, not their buffers: `model.to(...)` (and CPU offload) replaces buffer tensors
         self._active_values: list[tuple[torch.nn.Module, float]] = []

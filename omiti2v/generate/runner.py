@@ -203,6 +203,7 @@ class Generator:
         self.layout = layout or parallel.Layout()
         self.base_seed = base_seed(cfg, settings)
         self.input_blur = to_plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
+        self.resolved_asm: dict | None = None
         self.config_hash = generation_config_hash(cfg, settings)
         self.pipe = self._build()
         if self.layout.context > 1:
@@ -231,15 +232,19 @@ class Generator:
         return pipe
 
     def _apply_asm(self):
+        """Install the run's ASM on every denoiser (both experts of Wan2.2); returns its config, None for strategy
+        none. Keeps what was installed as `resolved_asm` (every sidecar carries it, summary.json reads it back)
+        with the schedule's blocks and window as written, before resolution."""
         asm = self.cfg.get("asm")
-        if asm is None or asm.get("strategy", "none") == "none":
+        if asm is None:
             return None
         from omiti2v.asm import ASMConfig, apply_asm
 
-        config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm),
-                                      to_plain(self.cfg.get("schedule") or {}), self.settings["name"])
-        apply_asm(self.pipe, config)  # every denoiser: both experts of Wan2.2
-        return config
+        schedule = to_plain(self.cfg.get("schedule") or {})
+        config = ASMConfig.from_hydra(self.settings["asm_preset"], to_plain(asm), schedule, self.settings["name"])
+        handle = apply_asm(self.pipe, config)  # strategy none installs nothing
+        self.resolved_asm = {**handle.record(), "schedule": {k: schedule.get(k) for k in ("blocks", "window")}}
+        return None if config.strategy == "none" else config
 
     def record(self, run: RunDir, sample: Sample, shard: Shard) -> dict:
         """Generate `sample`; returns its ok record. Raises on any failure (the caller records it)."""
@@ -276,7 +281,8 @@ class Generator:
             "model": self.settings["name"], "baseline": self.baseline.name, "weights": self.settings["weights"],
             "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
             "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
-            "input_blur": self.input_blur, "compile": self.compile_mode, "config_hash": self.config_hash,
+            "resolved_asm": self.resolved_asm, "input_blur": self.input_blur, "compile": self.compile_mode,
+            "config_hash": self.config_hash,
             "teacache": None if teacache is None else teacache.stats(),
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
                          "sampling": self.settings["sampling"], "dtype": self.settings["dtype"], "video": video},

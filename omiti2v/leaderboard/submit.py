@@ -3,14 +3,16 @@
 Intake and validation happen in a private staging folder under <leaderboard>/staging/, removed afterwards
 whatever happens (its path never appears in a message); a rejected submission leaves no file behind, and
 `--validate-only` applies exactly the same rules, the entry name included. An accepted one becomes a run folder
-<leaderboard>/runs/<name>/ (videos/, judge.jsonl, scores.jsonl, summary.json, submission.json), goes through
-the registered judge and score stages with a composed Hydra config, and gets an entry
-<leaderboard>/entries/<name>.json (schema: omiti2v/schemas/leaderboard_entry.schema.json).
+<leaderboard>/runs/<name>/ (videos/, judge.jsonl, scores.jsonl, samples.csv, summary.json, submission.json), is
+evaluated like any run, `run_stages(cfg, ["judge", "score", "report"])` with one composed Hydra config, and gets
+an entry <leaderboard>/entries/<name>.json (schema: omiti2v/schemas/leaderboard_entry.schema.json) from the
+summary.json the report stage wrote.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import uuid
@@ -19,13 +21,11 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..paths import confined
-from ..pipeline import benchmark_from_config, resolve_stage
-from ..profile import profile_context
-from ..runs import RunDir, atomic_write_json, atomic_write_text, config_hash, versions
-from ..summary import build_summary, validate_summary
+from ..pipeline import benchmark_from_config, resolve_stage, run_stages
+from ..runs import RunDir, atomic_write_json, versions
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
 from .board import rebuild_leaderboard, validate_entry
 from .validate import StagedSubmission, VideoLimits, validate_staged
@@ -35,17 +35,21 @@ CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 class EvaluationError(RuntimeError):
     """An accepted submission's judge, score or summary step failed; its run folder is kept for a rerun."""
+
+
 SMOKE_GROUPS = {"tiny"}
+EVALUATION_STAGES = ["judge", "score", "report"]
 
 
-def compose_config(data: str, judge: str, scorer: str, run_dir: Path, name: str, overrides: list[str] = ()) -> DictConfig:
-    """The evaluation config: conf/config.yaml with the data, judge and scorer groups chosen."""
+def compose_config(data: str, judge: str, scorer: str, overrides: list[str] = ()) -> DictConfig:
+    """The evaluation config, composed once: conf/config.yaml with the data, judge and scorer groups chosen and
+    the evaluation stages; `for_entry` fills in the entry's run folder and submitted model after intake."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
     smoke = judge in SMOKE_GROUPS or scorer in SMOKE_GROUPS
-    args = [f"data={data}", f"judge={judge}", f"scorer={scorer}", f"run_dir={run_dir}", f"run_name=leaderboard/{name}",
-            f"smoke={str(smoke).lower()}", "stages=[judge,score]", "profile=leaderboard"]
+    args = [f"data={data}", f"judge={judge}", f"scorer={scorer}", f"smoke={str(smoke).lower()}",
+            f"stages=[{','.join(EVALUATION_STAGES)}]", "profile=leaderboard"]
     if smoke:
         args.append("notes=['smoke evaluation: tiny judge or scorer, numbers are meaningless']")
     args += list(overrides)
@@ -53,6 +57,12 @@ def compose_config(data: str, judge: str, scorer: str, run_dir: Path, name: str,
         return compose(config_name="config", overrides=args)
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="config", overrides=args)
+
+
+def for_entry(cfg: DictConfig, run: RunDir, name: str, model: str) -> DictConfig:
+    """`cfg` for one entry: its run folder and name, and the submitted model (summary.json's identity)."""
+    cfg.run_dir, cfg.run_name, cfg.submission = str(run.path), f"leaderboard/{name}", {"model": model}
+    return cfg
 
 
 def entry_name(metadata: dict, requested: str | None) -> str:
@@ -129,9 +139,10 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
     source, leaderboard = Path(source), Path(leaderboard).resolve()
     video_limits = video_limits or VideoLimits()
     if not validate_only:  # fail before any work when the stages are not installed
-        judge_stage, score_stage = resolve_stage("judge"), resolve_stage("score")
-    probe_cfg = compose_config(data, judge, scorer, leaderboard / "runs" / "_", "_", overrides)
-    benchmark = benchmark_from_config(probe_cfg.data)
+        for stage in EVALUATION_STAGES:
+            resolve_stage(stage)
+    cfg = compose_config(data, judge, scorer, overrides)
+    benchmark = benchmark_from_config(cfg.data)
     default = IntakeLimits(max_files=len(benchmark) + 1)  # every id once, plus submission.yaml
     limits = IntakeLimits(default.max_files, max_file_bytes or default.max_file_bytes,
                           max_total_bytes or default.max_total_bytes)
@@ -143,14 +154,14 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
 
     name, run, staged = intake(source, benchmark.ids, leaderboard, limits, video_limits, name, overwrite)
     try:  # until the evaluation starts, a failure leaves nothing behind (the name stays free for a retry)
-        cfg = compose_config(data, judge, scorer, run.path, name, overrides)
-        atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
+        for_entry(cfg, run, name, staged.metadata["model"])
         atomic_write_json(run.path / "submission.json", {"metadata": staged.metadata, "videos": staged.video_info})
     except BaseException:
         shutil.rmtree(run.path, ignore_errors=True)
         raise
     try:
-        summary = evaluate(cfg, run, benchmark, staged, name, judge_stage, score_stage)
+        run_stages(cfg, EVALUATION_STAGES)
+        summary = json.loads(run.summary.read_text(encoding="utf-8"))
     except Exception as exc:
         raise EvaluationError(f"{run.path}: evaluation failed, the videos are kept there; fix the cause and "
                               f"resubmit with --overwrite:\n{exc}") from exc
@@ -160,34 +171,6 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
     atomic_write_json(entry_path, entry)
     rebuild_leaderboard(leaderboard)
     return entry
-
-
-def summary_context(cfg: DictConfig, staged: StagedSubmission, name: str) -> dict:
-    resolved = OmegaConf.to_container(cfg, resolve=True)
-    return {
-        "run": {"name": f"leaderboard/{name}", "data": cfg.data.name, "model": staged.metadata["model"],
-                "asm": "submission", "schedule": "submission",
-                "config_hash": config_hash({k: resolved[k] for k in ("data", "judge", "scorer", "seed")})},
-        "smoke": bool(cfg.smoke), "comparable": not bool(cfg.smoke), "notes": list(cfg.notes or []),
-        "models": {"generator": f"submission:{staged.metadata['model']}", "judge": cfg.judge.get("model")},
-        "seeds": {"base": int(cfg.seed)},
-        **profile_context(cfg, generation=False),
-    }
-
-
-def judge_mode_of(cfg: DictConfig) -> str | None:
-    mode = cfg.judge.get("mode")
-    return "parity" if mode in ("parity", "both") else mode
-
-
-def evaluate(cfg, run: RunDir, benchmark, staged: StagedSubmission, name: str, judge_stage, score_stage) -> dict:
-    """Judge and score the videos, then write the run's summary.json (validated against its schema)."""
-    judge_stage(cfg, run, benchmark)
-    score_stage(cfg, run, benchmark)
-    summary = build_summary(run, benchmark, summary_context(cfg, staged, name), judge_mode_of(cfg), seed=int(cfg.seed))
-    validate_summary(summary, str(run.summary))
-    atomic_write_json(run.summary, summary)
-    return summary
 
 
 def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: dict, leaderboard: Path) -> dict:
@@ -201,7 +184,7 @@ def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: d
         "hashes": {"videos": videos_hash(staged), "metadata": "sha256:" + staged.metadata_sha256,
                    "summary": "sha256:" + hashlib.sha256(run.summary.read_bytes()).hexdigest()},
         "evaluation": {"judge": cfg.judge.name, "scorer": cfg.scorer.name, "judge_model": summary["models"].get("judge"),
-                       "judge_mode": judge_mode_of(cfg), "scorers": summary["models"].get("scorers", {}),
+                       "judge_mode": summary["models"].get("judge_mode"), "scorers": summary["models"].get("scorers", {}),
                        "config_hash": summary["run"]["config_hash"], "seed": int(cfg.seed)},
         "videos": {"count": len(staged.videos), **{k: _range(staged, k) for k in ("fps", "num_frames", "width", "height")}},
         "smoke": summary["smoke"],

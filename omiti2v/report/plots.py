@@ -1,5 +1,5 @@
 """Figures from run directories (matplotlib Agg, PNG + SVG): semantic gain vs aesthetic cost, per-category
-bars with CIs, and metrics against gamma where a gamma sweep exists."""
+bars with CIs, and metrics against the recorded logit multiplier where a gamma sweep exists."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def coverage_mark(runs: list[RunResult]) -> str:
 
 
 def config_name(run: RunResult) -> str:
+    """The run's asm-schedule, with its recorded logit multipliers unless it ran the preset's gamma."""
     name = f"{run.asm}-{run.schedule}"
-    return name if run.gamma_is_default else f"{name} γ={run.gamma:g}"
+    return name if (run.resolved_asm or {}).get("preset_gamma") is True else f"{name} ({run.multiplier_label})"
 
 
 def plot_gain_vs_cost(runs: list[RunResult], data: str, paper: pd.DataFrame, out_dir: Path, seed: int = 0) -> list[Path]:
@@ -116,34 +117,35 @@ def plot_category_bars(runs: list[RunResult], data: str, paper: pd.DataFrame, ou
     return _save(fig, out_dir, "category_bars")
 
 
-def gamma_sweeps(runs: list[RunResult], data: str) -> dict[tuple[str, str, str], list[RunResult]]:
-    """(model, asm, schedule) -> runs at two or more distinct gammas, with the model's baseline at gamma 1."""
+def gamma_sweeps(runs: list[RunResult], data: str) -> dict[tuple[str, str, str], list[tuple[float, RunResult]]]:
+    """(model, asm, schedule) -> (strongest logit multiplier, run) at two or more distinct recorded multipliers
+    (the first run of each), in increasing order, with the model's baseline at 1."""
     groups: dict[tuple[str, str, str], dict[float, RunResult]] = defaultdict(dict)
     for r in runs:
-        if r.data == data and r.asm != "none" and r.gamma is not None:
-            groups[(r.model, r.asm, r.schedule)].setdefault(r.gamma, r)
+        if r.data == data and r.asm != "none" and r.strongest_multiplier is not None:
+            groups[(r.model, r.asm, r.schedule)].setdefault(r.strongest_multiplier, r)
     sweeps = {}
     for key, by_gamma in groups.items():
         if len(by_gamma) >= 2:
             base = pick_run(runs, data, key[0], "none")
             if base is not None:
                 by_gamma.setdefault(1.0, base)
-            sweeps[key] = [by_gamma[g] for g in sorted(by_gamma)]
+            sweeps[key] = sorted(by_gamma.items(), key=lambda item: item[0])
     return sweeps
 
 
 def plot_gamma_sweeps(runs: list[RunResult], data: str, paper: pd.DataFrame, out_dir: Path, seed: int = 0) -> list[Path]:
     paths = []
-    for (model, asm, schedule), sweep in gamma_sweeps(runs, data).items():
+    for (model, asm, schedule), points in gamma_sweeps(runs, data).items():
         fig, ax = plt.subplots(figsize=(6, 4))
-        gammas = [r.gamma for r in sweep]
+        gammas, sweep = [g for g, _ in points], [r for _, r in points]
         for metric in BAR_METRICS:
             cells = [r.cell(metric, seed) for r in sweep]
             values = [np.nan if c["value"] is None else c["value"] for c in cells]
             lo = [0 if not c["ci95"] else c["value"] - c["ci95"][0] for c in cells]
             hi = [0 if not c["ci95"] else c["ci95"][1] - c["value"] for c in cells]
             ax.errorbar(gammas, values, yerr=[lo, hi], marker="o", capsize=3, label=METRICS[metric])
-        ax.set_xlabel("γ (logit multiplier γ_Q·γ_K; 1 = no ASM)")
+        ax.set_xlabel("strongest logit multiplier over the modulated sites (recorded; 1 = no ASM)")
         ax.set_ylabel("percent")
         ax.set_title(f"{model_label(paper, model)}: ASM {asm}, schedule {schedule} ({data}){coverage_mark(sweep)}",
                      fontsize=9)

@@ -53,10 +53,11 @@ class DeltaSpec:
 
 
 def schedule_axes(name: str, runs: list[RunResult]) -> tuple[str, str]:
-    """(blocks, window) of a schedule: from a run's config, else conf/schedule/<name>.yaml."""
+    """(blocks, window) of a schedule as written: recorded by a run made with it, else conf/schedule/<name>.yaml."""
     for r in runs:
-        if r.schedule == name and r.config.get("schedule"):
-            return str(r.config["schedule"].get("blocks", "")), str(r.config["schedule"].get("window", ""))
+        written = (r.resolved_asm or {}).get("schedule")
+        if r.schedule == name and written:
+            return str(written.get("blocks", "")), str(written.get("window", ""))
     path = SCHEDULE_DIR / f"{name}.yaml"
     if path.is_file():
         cfg = OmegaConf.load(path)
