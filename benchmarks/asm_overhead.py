@@ -6,8 +6,8 @@ and 2x/4x history latents) with the framepack preset; random bf16 weights built 
 Targets: scalar <= 1.002, energy <= 1.03, extra peak memory <= 1 %.
 
 `--compile` measures per-step time eager vs regionally compiled (`compile_repeated_blocks(fullgraph=True)`,
-inductor on the GPU, aot_eager with --tiny), with and without scalar ASM, and the graphs compiled over a full
-sweep of the denoising timesteps with ASM on (40 steps for Wan, one 25-step section for FramePack; flow-matching
+inductor on the GPU, aot_eager with --tiny), without ASM and with scalar and energy ASM, and the graphs compiled
+over a full sweep of the denoising timesteps with each strategy on (40 steps for Wan, one 25-step section for FramePack; flow-matching
 schedule, shift 3, so the sweep crosses the early window t > 900). Targets (issue 20): compiled <= 0.88x eager on
 Wan, scalar ASM under compile <= 1.002, 0 new graphs over the sweep; the compiled ASM output's difference from
 eager is printed beside the bf16 noise floor (the same logits with gamma moved between Q and K), the bar for
@@ -85,28 +85,42 @@ def _at(inputs: dict, timestep: float) -> dict:
     return {**inputs, "timestep": torch.full_like(inputs["timestep"], timestep)}
 
 
+STRATEGIES = ("scalar", "energy")
+
+
 def run_compile_case(name: str, size: str, device: torch.device, dtype: torch.dtype, repeats: int,
                      backend: str) -> dict:
-    """Eager vs compiled per-step time, without / with scalar ASM (round-robin medians at t = 999), then the
-    graphs compiled over a full timestep sweep with ASM on (every step timed: in and out of the window)."""
+    """Eager vs compiled per-step time, without ASM and with scalar and energy ASM (round-robin medians at
+    t = 999), then the graphs compiled over a full timestep sweep with each strategy on (every step timed: in
+    and out of the window)."""
     model, inputs, build_s, latent = _build_case(name, size, device, dtype)
-    config = ASMConfig.preset(CASES[name][1])
+    configs = {"baseline": ASMConfig(strategy="none"),
+               **{strategy: ASMConfig.preset(CASES[name][1], strategy=strategy) for strategy in STRATEGIES}}
+    config = configs["scalar"]
     result: dict = {"model": name, "size": size, "latent": list(latent), "build_s": round(build_s, 1),
                     "backend": backend}
 
     def measure(label: str, rounds: int) -> None:
-        samples: dict[str, list[float]] = {"baseline": [], "scalar": []}
+        samples: dict[str, list[float]] = {setting: [] for setting in configs}
         for _ in range(rounds):
             for setting in samples:
-                with apply_asm(model, config if setting == "scalar" else ASMConfig(strategy="none")):
+                with apply_asm(model, configs[setting]):
                     samples[setting].append(_timed_forward(model, inputs, device)[0])
         result[label] = {setting: statistics.median(values) for setting, values in samples.items()}
+
+    def outputs() -> dict[str, torch.Tensor]:
+        found = {}
+        for strategy in STRATEGIES:
+            with apply_asm(model, configs[strategy]):
+                found[strategy] = model(**inputs)[0].float()
+        return found
 
     # dynamo skips hook guards by default: a graph traced without ASM's hooks would serve the hooked blocks
     # too (ASM then raises ASMBypassedError). Guarding hooks keeps one graph per setting for the round-robin.
     with torch.inference_mode(), torch._dynamo.config.patch(skip_nnmodule_hook_guards=False):
+        eager = outputs()  # also the warm-up
         with apply_asm(model, config) as handle:
-            eager_asm = model(**inputs)[0].float()  # also the warm-up
+            model(**inputs)
             multipliers = handle.logit_multipliers()
         # the bf16 noise floor: gamma moved from K to Q and back (the same logit multipliers, other roundings)
         swapped = dataclasses.replace(config, gamma_q=config.gamma_k, gamma_k=config.gamma_q,
@@ -119,24 +133,25 @@ def run_compile_case(name: str, size: str, device: torch.device, dtype: torch.dt
         compile_regions(model, fullgraph=True, backend=backend)
         counters.clear()
         start = time.perf_counter()
-        measure("compiled", 1)  # compiles the block graph without and with ASM
+        measure("compiled", 1)  # compiles the block graph without and with each strategy
         result["compile_s"] = round(time.perf_counter() - start, 1)
-        with apply_asm(model, config):
-            compiled_asm = model(**inputs)[0].float()
+        compiled = outputs()
         measure("compiled", repeats)
-        graphs = counters["stats"]["unique_graphs"]
         steps = sweep_timesteps(CASES[name][4])
-        with apply_asm(model, config):
-            step_seconds = [_timed_forward(model, _at(inputs, t), device)[0] for t in steps]
-        result["sweep"] = {"steps": len(steps), "in_window": sum(config.step_active(t) for t in steps),
-                           "new_graphs": counters["stats"]["unique_graphs"] - graphs,
-                           "median_step_s": statistics.median(step_seconds)}
+        result["sweep"] = {"steps": len(steps), "in_window": sum(config.step_active(t) for t in steps)}
+        for strategy in STRATEGIES:
+            graphs = counters["stats"]["unique_graphs"]
+            with apply_asm(model, configs[strategy]):
+                step_seconds = [_timed_forward(model, _at(inputs, t), device)[0] for t in steps]
+            result["sweep"][strategy] = {"new_graphs": counters["stats"]["unique_graphs"] - graphs,
+                                         "median_step_s": statistics.median(step_seconds)}
     result["compiled_vs_eager"] = result["compiled"]["baseline"] / result["eager"]["baseline"]
-    result["asm_eager_ratio"] = result["eager"]["scalar"] / result["eager"]["baseline"]
-    result["asm_compiled_ratio"] = result["compiled"]["scalar"] / result["compiled"]["baseline"]
-    result["asm_compiled_max_abs_diff_vs_eager"] = float((compiled_asm - eager_asm).abs().max())
-    result["eager_asm_max_abs"] = float(eager_asm.abs().max())
-    result["noise_floor_max_abs_diff"] = float((floor_asm - eager_asm).abs().max()) if same_logits else None
+    for strategy in STRATEGIES:
+        result[f"{strategy}_eager_ratio"] = result["eager"][strategy] / result["eager"]["baseline"]
+        result[f"{strategy}_compiled_ratio"] = result["compiled"][strategy] / result["compiled"]["baseline"]
+        result[f"{strategy}_compiled_max_abs_diff_vs_eager"] = float((compiled[strategy] - eager[strategy]).abs().max())
+    result["eager_asm_max_abs"] = float(eager["scalar"].abs().max())
+    result["noise_floor_max_abs_diff"] = float((floor_asm - eager["scalar"]).abs().max()) if same_logits else None
     return result
 
 
@@ -144,15 +159,16 @@ def print_compile_result(result: dict) -> None:
     eager, compiled, sweep = result["eager"], result["compiled"], result["sweep"]
     print(f"{result['model']} ({result['size']}, latent {result['latent']}, build {result['build_s']} s, "
           f"compile {result['compile_s']} s, backend {result['backend']})")
-    print(f"  eager    baseline {eager['baseline']:.4f} s/step  scalar ASM {eager['scalar']:.4f} s/step  "
-          f"ASM x{result['asm_eager_ratio']:.4f}")
-    print(f"  compiled baseline {compiled['baseline']:.4f} s/step  scalar ASM {compiled['scalar']:.4f} s/step  "
-          f"ASM x{result['asm_compiled_ratio']:.4f}")
-    print(f"  compiled vs eager x{result['compiled_vs_eager']:.4f}; compiled ASM output vs eager ASM: max |diff| "
-          f"{result['asm_compiled_max_abs_diff_vs_eager']:.3g} (max |output| {result['eager_asm_max_abs']:.3g}; bf16 "
-          f"noise floor, gamma moved between Q and K: {result['noise_floor_max_abs_diff']})")
-    print(f"  sweep of {sweep['steps']} steps ({sweep['in_window']} in the window) with ASM: new graphs "
-          f"{sweep['new_graphs']}, median {sweep['median_step_s']:.4f} s/step", flush=True)
+    print(f"  eager    baseline {eager['baseline']:.4f} s/step  compiled baseline {compiled['baseline']:.4f} s/step  "
+          f"compiled vs eager x{result['compiled_vs_eager']:.4f}")
+    for strategy in STRATEGIES:
+        print(f"  {strategy:6s} eager {eager[strategy]:.4f} s/step (x{result[f'{strategy}_eager_ratio']:.4f})  "
+              f"compiled {compiled[strategy]:.4f} s/step (x{result[f'{strategy}_compiled_ratio']:.4f}); compiled vs "
+              f"eager output max |diff| {result[f'{strategy}_compiled_max_abs_diff_vs_eager']:.3g}; sweep of "
+              f"{sweep['steps']} steps ({sweep['in_window']} in the window): new graphs "
+              f"{sweep[strategy]['new_graphs']}, median {sweep[strategy]['median_step_s']:.4f} s/step")
+    print(f"  max |output| {result['eager_asm_max_abs']:.3g}; bf16 noise floor (scalar, gamma moved between Q and "
+          f"K): {result['noise_floor_max_abs_diff']}", flush=True)
 
 
 def run_case(name: str, size: str, device: torch.device, dtype: torch.dtype, warmup: int, repeats: int) -> dict:

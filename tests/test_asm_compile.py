@@ -1,5 +1,6 @@
-"""Scalar ASM under regional torch.compile, the generic adapter by role, and failing loudly when bypassed."""
+"""ASM under regional torch.compile, the generic adapter by role, and failing loudly when bypassed."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -43,15 +44,20 @@ def _forward(model, inputs):
         return model(**inputs)[0]
 
 
-def _config(family):
-    return GENERIC if family == "ltx" else ASMConfig.preset(PRESET_OF[family])
+def _config(family, strategy="scalar"):
+    return (dataclasses.replace(GENERIC, strategy=strategy) if family == "ltx"
+            else ASMConfig.preset(PRESET_OF[family], strategy=strategy))
 
 
-@pytest.mark.parametrize("family", [*FAMILIES, "ltx"])
-def test_compiled_asm_equals_eager_without_recompiling_and_removes(family):
+# the intercepting strategies on each distinct processor: Wan's two cross-attention calls, the HunyuanVideo-family
+# processor with RoPE (FramePack), EasyAnimate's direct SDPA call (BHSD) and a model without a preset (LTX)
+@pytest.mark.parametrize("family,strategy", [*((family, "scalar") for family in [*FAMILIES, "ltx"]),
+                                             *((family, strategy) for family in ("wan", "framepack", "easyanimate", "ltx")
+                                               for strategy in ("energy", "blur_key"))])
+def test_compiled_asm_equals_eager_without_recompiling_and_removes(family, strategy):
     torch._dynamo.reset()
     model = _build(family)
-    config = _config(family)
+    config = _config(family, strategy)
     inputs = {t: _inputs(family, t) for t in TIMESTEPS}
     baseline = {t: _forward(model, inputs[t]) for t in TIMESTEPS}
     with apply_asm(model, config):
@@ -243,8 +249,12 @@ def test_generation_compile_regional_matches_eager_and_is_recorded(tmp_path):
                                                                                            "regional")
     assert eager["config_hash"] == compiled["config_hash"]
     assert abs(eager_frames.astype(int) - compiled_frames).max() <= 1
-    with pytest.raises(ValueError, match="does not support asm.strategy=energy"):
-        run("energy", "asm=energy", "generation.compile=regional", "generation.compile_backend=aot_eager")
+    graphs = counters["stats"]["unique_graphs"]
+    energy, energy_frames = run("energy", "asm=energy")
+    compiled, compiled_frames = run("energy-compiled", "asm=energy", "generation.compile=regional",
+                                    "generation.compile_backend=aot_eager")
+    assert counters["stats"]["unique_graphs"] > graphs and compiled["status"] == "ok"
+    assert abs(energy_frames.astype(int) - compiled_frames).max() <= 1
 
 
 def test_compile_benchmark_tiny_mode_counts_no_new_graph_over_the_sweep():
@@ -257,9 +267,10 @@ def test_compile_benchmark_tiny_mode_counts_no_new_graph_over_the_sweep():
     torch._dynamo.reset()
     result = bench.run_compile_case("wan2.1-i2v-14b", "tiny", torch.device("cpu"), torch.float32, 1, "aot_eager")
     assert result["sweep"]["steps"] == 40 and 0 < result["sweep"]["in_window"] < 40
-    assert result["sweep"]["new_graphs"] == 0
-    assert result["asm_compiled_max_abs_diff_vs_eager"] < 1e-5 < result["eager_asm_max_abs"]
-    assert {"baseline", "scalar"} == set(result["eager"]) == set(result["compiled"])
+    for strategy in ("scalar", "energy"):
+        assert result["sweep"][strategy]["new_graphs"] == 0
+        assert result[f"{strategy}_compiled_max_abs_diff_vs_eager"] < 1e-5 < result["eager_asm_max_abs"]
+    assert {"baseline", "scalar", "energy"} == set(result["eager"]) == set(result["compiled"])
     # the floor's config (gamma moved between Q and K) has the preset's logit multipliers, so it is reported
     assert result["noise_floor_max_abs_diff"] is not None and result["noise_floor_max_abs_diff"] < 1e-5
     pipeline = bench.run_pipeline_case("ltx-video-tiny", torch.device("cpu"), 0, 1)

@@ -13,7 +13,7 @@ from omiti2v.asm import ASMConfig, EntropyProbe, apply_asm, blur_input_image, ef
 from omiti2v.asm.blur import blur_tokens
 from omiti2v.asm.energy import EnergyModulation
 from omiti2v.asm.entropy import attention_entropy
-from omiti2v.asm.processors import AttentionCall
+from omiti2v.asm.processors import STRENGTH, AttentionCall, AttentionSite
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
 
@@ -67,17 +67,18 @@ def test_effective_gamma_bounds_and_monotonicity():
     assert float(effective_gamma(float("nan"), 1.35)) == 1.0
 
 
-def _energy_multiplier(query, key):
+def _energy_multiplier(query, key, strength=1.35):
+    """The logit factor the energy handler applies to one call whose strength is `strength`."""
     config = ASMConfig.preset("framepack", strategy="energy", window="all")
-    tracker = type("Tracker", (), {"current": 999.0})()
-    call = AttentionCall("single", 0, "m", query, key, None, "BSHD", 1 / math.sqrt(query.shape[-1]))
-    handler = EnergyModulation(config, tracker)
+    module = torch.nn.Module()
+    module.register_buffer(STRENGTH, torch.tensor([strength]))
+    module._asm_idle = [False]
+    call = AttentionCall(AttentionSite("m", module, 0, ("single",)), module, 0, query, key, None, "BSHD",
+                         1 / math.sqrt(query.shape[-1]))
+    handler = EnergyModulation(config)
+    gamma = float(handler.gamma(call))
     handler(call)
-    if handler.last_gamma is None:
-        assert call.key is key and call.query is query
-        return 1.0
     # the logits actually used are gamma_eff times the original ones
-    gamma = float(handler.last_gamma)
     torch.testing.assert_close(torch.einsum("bqhd,bkhd->bhqk", call.query, call.key),
                                gamma * torch.einsum("bqhd,bkhd->bhqk", query, key), rtol=1e-5, atol=1e-5)
     return gamma
@@ -93,6 +94,7 @@ def test_energy_is_stronger_for_diffuse_attention_and_finite_for_equal_logits():
     equal = _energy_multiplier(torch.zeros_like(query), key)  # all logits equal: uniform attention
     assert math.isfinite(equal) and equal == pytest.approx(1.35)
     assert _energy_multiplier(query, key[:, :1]) == 1.0  # one key: entropy 0, nothing to sharpen
+    assert _energy_multiplier(query * 0.1, key, strength=1.0) == 1.0  # outside the window: the identity
 
 
 def test_energy_strategy_on_a_transformer_lies_between_none_and_scalar():

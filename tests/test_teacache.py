@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torch._dynamo.utils import counters
 
 from omiti2v.asm import ASMConfig, apply_asm
 from omiti2v.asm.processors import find_attention_sites, intercept_attention
 from omiti2v.cache import TeaCacheConfig, apply_teacache, teacache_handle
 from omiti2v.cache.teacache import FRAMEPACK_COEFFICIENTS
+from omiti2v.generate.compile import compile_regions
 from omiti2v.models import get_baseline
 
 STEPS, SECTIONS = 6, 2
@@ -18,6 +20,10 @@ STEPS, SECTIONS = 6, 2
 
 @pytest.fixture(scope="module")
 def tiny_framepack():
+    return build_tiny_framepack()
+
+
+def build_tiny_framepack():
     baseline = get_baseline("framepack")
     settings = baseline.settings({"weights": "tiny", "dtype": "float32", "sizing": {"mode": "bucket", "bucket": 48},
                                   "teacache": {"enabled": False},
@@ -171,3 +177,27 @@ def test_asm_acts_only_on_computed_calls(tiny_framepack):
     scaled = [(t, site, g) for t, site, g in scaled if g != 1.0]
     assert len(scaled) == single * len(computed)
     assert {(site, round(g, 6)) for _, site, g in scaled} == {("single", round(config.gamma_k, 6))}
+
+
+def test_teacache_and_asm_under_regional_compile_equal_eager_without_new_graphs():
+    pipe, kwargs = build_tiny_framepack()  # its own: compiling changes the transformer in place
+    asm = apply_asm(pipe, ASMConfig.preset("framepack", blocks="all"))
+    teacache = apply_teacache(pipe.transformer, TeaCacheConfig(rel_l1_thresh=1e9, num_steps=STEPS))
+    try:
+        eager, pattern = run(pipe, kwargs), teacache.stats()["sections"]
+        assert pattern == ["C" + "S" * (STEPS - 2) + "C"] * SECTIONS  # computed and skipped calls, in and out
+        teacache.reset()
+        torch._dynamo.reset()
+        compile_regions(pipe.transformer, fullgraph=True, backend="aot_eager")
+        counters.clear()
+        graphs = []
+        snapshot = pipe.transformer.register_forward_hook(
+            lambda m, a, out: graphs.append(counters["stats"]["unique_graphs"]))
+        compiled = run(pipe, kwargs)
+        snapshot.remove()
+        assert teacache.stats()["sections"] == pattern
+        assert graphs[0] >= 1 and set(graphs) == {graphs[0]}  # compiled once, no new graph over the steps
+        torch.testing.assert_close(compiled, eager, rtol=1e-5, atol=1e-5)
+    finally:
+        teacache.remove()
+        asm.remove()

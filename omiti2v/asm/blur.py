@@ -7,7 +7,7 @@ import math
 import torch
 from PIL import Image, ImageFilter
 
-from omiti2v.asm.gating import GatedHandler
+from omiti2v.asm.config import ASMConfig
 from omiti2v.asm.processors import AttentionCall
 
 
@@ -38,11 +38,23 @@ def blur_tokens(x: torch.Tensor, dim: int, kernel_size: int = 3, sigma: float = 
     return out
 
 
-class KeyBlur(GatedHandler):
+class KeyBlur:
     """Handler: blurs K along the tokens (kernel 3, sigma 0.5 by default) at the sites whose K the recipe
-    would scale (`k_sites`), in the selected blocks and steps; the logits are not rescaled."""
+    would scale (`k_sites`), in the selected blocks and steps; the logits are not rescaled. `call.strength` is
+    the blend weight towards the blurred key: 1 there, 0 elsewhere (`torch.lerp` returns either end exactly)."""
+
+    def __init__(self, config: ASMConfig):
+        self.config = config
+
+    @staticmethod
+    def strength(config: ASMConfig, role: str) -> float:
+        return 1.0 if role in config.k_sites else 0.0
+
+    identity = 0.0
 
     def __call__(self, call: AttentionCall) -> None:
-        if self.active(call) and call.site in self.config.k_sites:
-            token_dim = 1 if call.layout == "BSHD" else 2
-            call.key = blur_tokens(call.key, token_dim, self.config.blur_kernel_size, self.config.blur_sigma)
+        if call.idle:
+            return
+        token_dim = 1 if call.layout == "BSHD" else 2
+        blurred = blur_tokens(call.key, token_dim, self.config.blur_kernel_size, self.config.blur_sigma)
+        call.key = torch.lerp(call.key, blurred, call.strength.to(call.key.dtype))

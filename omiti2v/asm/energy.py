@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import torch
 
+from omiti2v.asm.config import ASMConfig
 from omiti2v.asm.entropy import attention_entropy, normalized_entropy
-from omiti2v.asm.gating import GatedHandler
 from omiti2v.asm.processors import AttentionCall
 
 # Logits per entropy chunk (64 MB in float32): few, large kernels on the hot path, below a block's own
@@ -28,32 +28,39 @@ from omiti2v.asm.processors import AttentionCall
 ENTROPY_CHUNK_ELEMENTS = 1 << 24
 
 
-def effective_gamma(normalized: torch.Tensor | float, gamma: float) -> torch.Tensor:
+def effective_gamma(normalized: torch.Tensor | float, gamma: torch.Tensor | float) -> torch.Tensor:
     """gamma_eff = 1 + (gamma - 1) * h for normalised entropy h (clamped to [0, 1]; NaN counts as 0)."""
     h = torch.as_tensor(normalized, dtype=torch.float32).nan_to_num(0.0).clamp(0.0, 1.0)
     return 1.0 + (gamma - 1.0) * h
 
 
-class EnergyModulation(GatedHandler):
-    """Handler: the scalar recipe's multiplier at the site, scaled down by how focused the attention is.
+class EnergyModulation:
+    """Handler: the scalar recipe's multiplier at the site (`call.strength`: gamma_site in the selected blocks
+    inside the window, 1 elsewhere, which leaves the call exactly as it was), scaled down by how focused the
+    attention is."""
 
-    `last_gamma` holds the latest gamma_eff (0-d device tensor), for logging and calibration."""
+    def __init__(self, config: ASMConfig):
+        self.config = config
 
-    last_gamma: torch.Tensor | None = None
+    @staticmethod
+    def strength(config: ASMConfig, role: str) -> float:
+        """The strength of an active call at `role` (1 = identity)."""
+        return config.logit_multiplier(role) if role in config.sites else 1.0
 
-    def __call__(self, call: AttentionCall) -> None:
-        if not self.active(call):
-            return
-        gamma = self.config.logit_multiplier(call.site)
-        if gamma == 1.0:
-            return
+    identity = 1.0
+
+    def gamma(self, call: AttentionCall) -> torch.Tensor:
+        """gamma_eff of `call` (0-d float32 device tensor, no host sync)."""
         with torch.no_grad():
             entropy, log_count = attention_entropy(call.query, call.key, call.scale, call.attn_mask, call.layout,
                                                    max_queries=self.config.energy_queries,
                                                    chunk_elements=ENTROPY_CHUNK_ELEMENTS)
-            h = normalized_entropy(entropy, log_count).mean()
-            gamma_eff = effective_gamma(h, gamma)
-        self.last_gamma = gamma_eff
+            return effective_gamma(normalized_entropy(entropy, log_count).mean(), call.strength)
+
+    def __call__(self, call: AttentionCall) -> None:
+        if call.idle:
+            return
+        gamma_eff = self.gamma(call)
         if call.key.numel() <= call.query.numel():
             call.key = call.key * gamma_eff.to(call.key.dtype)
         else:

@@ -12,13 +12,9 @@ frames, tokens). This covers
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from omiti2v.asm.config import ASMConfig
-    from omiti2v.asm.processors import AttentionCall
 
 
 def timestep_value(timestep: Any) -> float:
@@ -52,14 +48,3 @@ class TimestepTracker:
     def remove(self) -> None:
         self._handle.remove()
 
-
-class GatedHandler:
-    """Base of the intercepting strategies (energy, key blur): acts on the config's sites in the window."""
-
-    def __init__(self, config: ASMConfig, tracker: TimestepTracker):
-        self.config = config
-        self.tracker = tracker
-
-    def active(self, call: AttentionCall) -> bool:
-        t = self.tracker.current
-        return t is not None and call.site in self.config.sites and self.config.step_active(t)

@@ -1,16 +1,25 @@
-"""Attention interception by subclassing each model's own diffusers attention processor (eager only).
+"""Attention interception by subclassing each model's own diffusers attention processor.
 
-Used where the post-RoPE query and key of each call are needed: the energy and key-blur strategies and the
-entropy / foreground probes. Scalar ASM does not use it (see `omiti2v.asm.scaling`, compile-friendly).
+Used where the post-RoPE query and key of each call are needed: the energy and key-blur strategies (which run
+under `torch.compile`) and the entropy / foreground probes (eager tools), on any diffusers transformer whose
+attention processors call `dispatch_attention_fn` or `F.scaled_dot_product_attention`, with the sites found by
+role (`omiti2v.asm.sites`). Scalar ASM does not use it (see `omiti2v.asm.scaling`).
 
 An intercepting processor is a subclass of the processor it replaces (so `isinstance` checks, the
 `_attention_backend` / `_parallel_config` settings and `set_attention_backend` keep working) whose `__call__`
-runs the parent's own code with one name in its globals rebound: the attention function it calls
-(`dispatch_attention_fn`, or `F` for EasyAnimate, which calls `F.scaled_dot_product_attention` directly).
-Each attention call is handed, as an `AttentionCall`, to the handlers registered on that processor; handlers
-may multiply the softmax logits by a Python float, folded into the attention's `scale` argument so no extra
-kernel runs, or replace the query/key tensors (key blur; energy ASM, whose multiplier stays on the device);
-with multiplier 1 and the tensors untouched the call is passed through as is.
+runs the parent's own code with one name of its globals bound to `_intercepted_attention`: the attention
+function it calls (`dispatch_attention_fn`, or `F` where it calls `F.scaled_dot_product_attention` directly,
+as EasyAnimate does). Each attention call is handed, as an `AttentionCall`, to the
+handlers registered on that processor; handlers may multiply the softmax logits by a Python float (folded into
+the attention's `scale`, no extra kernel) or replace the query/key tensors; with multiplier 1 and the tensors
+untouched the call is passed through as is.
+
+Why this shape (torch.compile with fullgraph on the repeated blocks): the parent's code is rebound once per
+processor class, never per instance, and the processor running finds its module through a module-level stack
+pushed by `__call__`, so every block of a stack traces to the same graph. What differs between blocks (block
+index, selection, the step window) lives in tensors on the attention module (`AttentionCall.strength`), filled
+eagerly by the strategy before each forward; a handler that reads the block index or the module name (the
+probes) is eager-only.
 
 Several handlers (e.g. ASM, then the entropy probe) can share one processor; the original processor object
 is put back when the last handler is removed.
@@ -20,7 +29,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import re
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,43 +36,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from diffusers.models.transformers.transformer_easyanimate import EasyAnimateAttnProcessor2_0
-from diffusers.models.transformers.transformer_hunyuan_video import HunyuanVideoAttnProcessor2_0
-from diffusers.models.transformers.transformer_skyreels_v2 import SkyReelsV2AttnProcessor
-from diffusers.models.transformers.transformer_wan import WanAttnProcessor
 
-# processor class -> (global name of its attention function, tensor layout of q/k/v at that call)
-SUPPORTED_PROCESSORS: dict[type, tuple[str, str]] = {
-    WanAttnProcessor: ("dispatch_attention_fn", "BSHD"),
-    SkyReelsV2AttnProcessor: ("dispatch_attention_fn", "BSHD"),
-    HunyuanVideoAttnProcessor2_0: ("dispatch_attention_fn", "BSHD"),
-    EasyAnimateAttnProcessor2_0: ("F", "BHSD"),
-}
+from omiti2v.asm.sites import find_scaling_sites
 
-_BLOCK_PATH = re.compile(r"^(blocks|transformer_blocks|single_transformer_blocks)\.(\d+)\.(attn1|attn2|attn)$")
+STRENGTH = "_asm_strength"  # per call of an attention module: the strategy's strength (see AttentionCall)
+
 _BACKEND_ATTRS = ("_attention_backend", "_parallel_config")
-
-
-@dataclass
-class AttentionCall:
-    """One attention call as a handler sees it. Handlers may replace `query`/`key`, multiply `logit_scale`."""
-
-    site: str
-    block: int
-    module_name: str
-    query: torch.Tensor
-    key: torch.Tensor
-    attn_mask: torch.Tensor | None
-    layout: str  # "BSHD" (diffusers dispatch) or "BHSD" (torch SDPA)
-    base_scale: float  # the softmax scale the model would use (1/sqrt(head_dim) unless it passes its own)
-    logit_scale: float = 1.0
-
-    @property
-    def scale(self) -> float:
-        return self.base_scale * self.logit_scale
-
-
-Handler = Callable[[AttentionCall], None]
 
 
 @dataclass(frozen=True)
@@ -77,46 +54,98 @@ class AttentionSite:
     sites: tuple[str, ...]  # one per attention call inside the processor, in call order
 
 
+@dataclass
+class AttentionCall:
+    """One attention call as a handler sees it. Handlers may replace `query`/`key`, multiply `logit_scale`."""
+
+    info: AttentionSite
+    module: torch.nn.Module  # the attention module running (its buffers are graph inputs under compile)
+    index: int  # the call's position within its module's processor
+    query: torch.Tensor
+    key: torch.Tensor
+    attn_mask: torch.Tensor | None
+    layout: str  # "BSHD" (diffusers dispatch) or "BHSD" (torch SDPA)
+    base_scale: float  # the softmax scale the model would use (1/sqrt(head_dim) unless it passes its own)
+    logit_scale: float = 1.0
+
+    @property
+    def site(self) -> str:
+        return self.info.sites[min(self.index, len(self.info.sites) - 1)]
+
+    @property
+    def block(self) -> int:
+        return self.info.block
+
+    @property
+    def module_name(self) -> str:
+        return self.info.module_name
+
+    @property
+    def scale(self) -> float:
+        return self.base_scale * self.logit_scale
+
+    @property
+    def strength(self) -> torch.Tensor:
+        """0-dim float32 device tensor the strategy filled for this call and step (its identity when off)."""
+        return self.module._buffers[STRENGTH].select(0, self.index)
+
+    @property
+    def idle(self) -> bool:
+        """Eager runs only: the strength is known on the host to be the identity, so the handler may skip its
+        work (compiled graphs always run it, with the identity strength)."""
+        return not torch.compiler.is_compiling() and self.module._asm_idle[self.index]
+
+
+Handler = Callable[[AttentionCall], None]
+
+
+def attention_function(cls: type) -> tuple[str, str] | None:
+    """(global name, q/k/v layout) of the attention function a processor class calls: diffusers'
+    `dispatch_attention_fn` (BSHD; 72 of the 73 processors of diffusers 0.42) or `F.scaled_dot_product_attention`
+    (BHSD), read from the names its `__call__` uses; None if it calls neither."""
+    call = inspect.getattr_static(cls, "__call__", None)
+    names = call.__code__.co_names if inspect.isfunction(call) else ()
+    if "dispatch_attention_fn" in names:
+        return "dispatch_attention_fn", "BSHD"
+    if "F" in names and "scaled_dot_product_attention" in names:
+        return "F", "BHSD"
+    return None
+
+
 def find_attention_sites(model: torch.nn.Module) -> list[AttentionSite]:
-    """Every ASM-capable attention of `model` (Wan, SkyReels, HunyuanVideo, FramePack, EasyAnimate)."""
+    """Every attention of `model`'s block stacks whose processor can be intercepted, with the role of each of
+    its calls (`omiti2v.asm.sites`); a processor already intercepted counts as its original class."""
     found = []
-    for name, module in model.named_modules():
-        processor = getattr(module, "processor", None)
-        match = _BLOCK_PATH.match(name)
-        if processor is None or match is None:
-            continue
-        base = _base_processor_class(processor)
-        if base is None:
-            continue
-        stream, block, attr = match.group(1), int(match.group(2)), match.group(3)
-        if base in (WanAttnProcessor, SkyReelsV2AttnProcessor):
-            if attr == "attn1":
-                sites: tuple[str, ...] = ("self",)
-            else:  # the processor attends to the image tokens first, then to the text tokens
-                sites = ("cross_image", "cross_text") if module.add_k_proj is not None else ("cross_text",)
-        elif base is HunyuanVideoAttnProcessor2_0:
-            sites = ("single",) if stream == "single_transformer_blocks" else ("dual",)
-        else:
-            sites = ("joint",)
-        found.append(AttentionSite(name, module, block, sites))
+    for site in find_scaling_sites(model):
+        module = model.get_submodule(site.module_name)
+        processor = module.processor
+        cls = type(processor._asm_original if isinstance(processor, InterceptingProcessorMixin) else processor)
+        if attention_function(cls) is not None:
+            found.append(AttentionSite(site.module_name, module, site.block, site.roles))
     return found
 
 
-def _base_processor_class(processor: Any) -> type | None:
-    for cls in type(processor).__mro__:
-        if cls in SUPPORTED_PROCESSORS:
-            return cls
-    return None
+# (intercepting processor, its attention module) of the processor calls running, innermost last
+_RUNNING: list[tuple[InterceptingProcessorMixin, torch.nn.Module]] = []
+
+
+def _intercepted_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, *args: Any,
+                           **kwargs: Any) -> torch.Tensor:
+    """Stands in for the attention function in every intercepting processor's code."""
+    processor, module = _RUNNING[-1]
+    return processor._asm_attention(module, query, key, value, *args, **kwargs)
 
 
 class _FunctionalProxy:
     """Stands in for `torch.nn.functional` inside a processor: SDPA goes to the interceptor."""
 
-    def __init__(self, sdpa: Callable[..., torch.Tensor]):
-        self.scaled_dot_product_attention = sdpa
+    scaled_dot_product_attention = staticmethod(_intercepted_attention)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(F, name)
+
+
+_FUNCTIONAL_PROXY = _FunctionalProxy()
 
 
 class InterceptingProcessorMixin:
@@ -125,17 +154,18 @@ class InterceptingProcessorMixin:
     _asm_original: Any
     _asm_site: AttentionSite
     _asm_handlers: list[Handler]
+    _asm_parent_call: Callable[..., Any]  # class attribute: the parent's code, attention function rebound
+    _asm_attention_fn: Callable[..., torch.Tensor]  # class attribute: the attention function it replaces
+    _asm_layout: str
 
-    def _asm_attention(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+    def _asm_attention(self, module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                        attn_mask: torch.Tensor | None = None, dropout_p: float = 0.0, is_causal: bool = False,
                        scale: float | None = None, **kwargs: Any) -> torch.Tensor:
-        sites = self._asm_site.sites
-        site = sites[min(self._asm_call_index, len(sites) - 1)]
-        self._asm_call_index += 1
         base_scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
-        call = AttentionCall(site, self._asm_site.block, self._asm_site.module_name, query, key, attn_mask,
-                             self._asm_layout, base_scale)
-        for handler in list(self._asm_handlers):
+        call = AttentionCall(self._asm_site, module, self._asm_call_index, query, key, attn_mask, self._asm_layout,
+                             base_scale)
+        self._asm_call_index += 1
+        for handler in self._asm_handlers:
             handler(call)
         if call.logit_scale != 1.0:
             scale = call.scale
@@ -148,36 +178,37 @@ _SUBCLASSES: dict[type, type] = {}
 
 def _intercepting_class(cls: type) -> type:
     if cls not in _SUBCLASSES:
-        def __call__(self: InterceptingProcessorMixin, *args: Any, **kwargs: Any) -> Any:
+        global_name, layout = attention_function(cls)
+        parent_call = cls.__call__
+        namespace = dict(parent_call.__globals__)
+        original = F.scaled_dot_product_attention if global_name == "F" else namespace[global_name]
+        namespace[global_name] = _FUNCTIONAL_PROXY if global_name == "F" else _intercepted_attention
+        rebound = types.FunctionType(parent_call.__code__, namespace, parent_call.__name__,
+                                     parent_call.__defaults__, parent_call.__closure__)
+        rebound.__kwdefaults__ = parent_call.__kwdefaults__
+
+        def __call__(self: InterceptingProcessorMixin, attn: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
             self._asm_call_index = 0
-            return self._asm_bound_call(self, *args, **kwargs)
+            _RUNNING.append((self, attn))
+            try:
+                return rebound(self, attn, *args, **kwargs)
+            finally:
+                _RUNNING.pop()
 
         # diffusers' `Attention.forward` drops kwargs missing from the processor's signature: keep the parent's.
-        __call__.__signature__ = inspect.signature(cls.__call__)
-        _SUBCLASSES[cls] = type(f"Intercepting{cls.__name__}", (InterceptingProcessorMixin, cls),
-                                {"__call__": __call__})
+        __call__.__signature__ = inspect.signature(parent_call)
+        _SUBCLASSES[cls] = type(f"Intercepting{cls.__name__}", (InterceptingProcessorMixin, cls), {
+            "__call__": __call__, "_asm_attention_fn": staticmethod(original), "_asm_layout": layout})
     return _SUBCLASSES[cls]
 
 
 def _make_intercepting(original: Any, site: AttentionSite) -> InterceptingProcessorMixin:
-    cls = type(original)
-    base = _base_processor_class(original)
-    global_name, layout = SUPPORTED_PROCESSORS[base]
-    processor = object.__new__(_intercepting_class(cls))
+    processor = object.__new__(_intercepting_class(type(original)))
     processor.__dict__.update(original.__dict__)
-    parent_call = cls.__call__
-    namespace = dict(parent_call.__globals__)
-    processor._asm_attention_fn = namespace[global_name] if global_name != "F" else F.scaled_dot_product_attention
-    namespace[global_name] = (processor._asm_attention if global_name != "F"
-                              else _FunctionalProxy(processor._asm_attention))
-    bound = types.FunctionType(parent_call.__code__, namespace, parent_call.__name__, parent_call.__defaults__,
-                               parent_call.__closure__)
-    bound.__kwdefaults__ = parent_call.__kwdefaults__
-    processor._asm_bound_call = bound
-    processor._asm_layout = layout
     processor._asm_original = original
     processor._asm_site = site
     processor._asm_handlers = []
+    processor._asm_call_index = 0
     return processor
 
 

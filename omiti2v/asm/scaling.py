@@ -14,6 +14,8 @@ Why this shape:
 * The buffers are float32; install ASM after casting the model (a later `.to(torch.bfloat16)` casts them too).
 * Step gating is decided eagerly in a transformer forward pre-hook (`TimestepTracker`'s timestep rule) that
   fills the buffers with the factors inside the window and with 1 outside it; no new graph across timesteps.
+  Eager runs skip the multiply where the factor is known on the host to be 1 (`_asm_unit`); compiled graphs
+  never read that flag, so it adds no guard.
 * Fail loudly: each hook counts its calls in a buffer; after an in-window forward, a selected call whose
   modules never ran raises `ASMBypassedError` (e.g. a diffusers refactor no longer calls ``norm_k``). A
   forward in which no hooked module ran at all skipped the block stack (TeaCache reusing its cache) and
@@ -54,6 +56,8 @@ def raise_if_bypassed(module: torch.nn.Module, timestep: float | None, names: li
 
 def _scale_output(module: torch.nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
     module._asm_calls.add_(1)
+    if not torch.compiler.is_compiling() and module._asm_unit:
+        return output  # eager, factor known on the host to be 1 (outside the window, blocks not selected)
     return output * module._asm_factor
 
 
@@ -122,6 +126,7 @@ class ScaledAttention(TimestepTracker):
                     raise RuntimeError(f"{site.module_name}: ASM is already installed on this transformer")
                 module.register_buffer(FACTOR, torch.ones((), device=device), persistent=False)
                 module.register_buffer(CALLS, torch.zeros((), dtype=torch.int64, device=device), persistent=False)
+                module._asm_unit = True
                 self._hooks.append(module.register_forward_hook(_scale_output))
                 self._modules.append(module)
                 if site.module_name in chosen:
@@ -138,6 +143,7 @@ class ScaledAttention(TimestepTracker):
         if active != self._active:
             for hooked, factor in self._active_values:
                 hooked._buffers[FACTOR].fill_(factor if active else 1.0)
+                hooked._asm_unit = not active or factor == 1.0
             self._active = active
         if active:
             for _, hooked in self._witnesses:
@@ -166,4 +172,5 @@ class ScaledAttention(TimestepTracker):
         for module in self._modules:
             for name in (FACTOR, CALLS):
                 module._buffers.pop(name, None)
+            module.__dict__.pop("_asm_unit", None)
         self._hooks, self._modules, self._active_values, self._witnesses, self._calls = [], [], [], [], []

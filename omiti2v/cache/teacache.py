@@ -10,8 +10,9 @@ step at cfg 1). Otherwise every block is passed through and the last single bloc
 text stream is not cached; norm_out/proj_out run as usual, with the current time embedding.
 
 On a skipped call no attention runs, so ASM acts only on computed calls (its pre-hook on the transformer still
-sees every call's timestep). The decision is made eagerly (`torch.compiler.disable`) in the head block's hook,
-outside the repeated block bodies; the other hooks branch on its Python bool.
+sees every call's timestep). The decision is made in the head block's hook and the other hooks branch on its
+Python bool; under `generation.compile=regional` the blocks' own forwards are compiled beneath the hooks
+(`TeaCacheHandle.compile_blocks`), so the hooks stay eager and no graph depends on the decision.
 """
 
 from __future__ import annotations
@@ -70,7 +71,6 @@ class _HeadBlockHook(ModelHook):
         self.state, self.config = state, config
         self.rescale = np.poly1d(config.coefficients)
 
-    @torch.compiler.disable
     def _decide(self, modulated: torch.Tensor) -> bool:
         s, n = self.state, self.config.num_steps
         if s.call_index in (0, n - 1) or s.previous_modulated is None:
@@ -124,8 +124,17 @@ class TeaCacheHandle:
     """Installed TeaCache: statistics since the last `reset()` (call it before each video), `remove()` restores
     the blocks."""
 
-    def __init__(self, transformer: torch.nn.Module, state: TeaCacheState, config: TeaCacheConfig):
+    def __init__(self, transformer: torch.nn.Module, state: TeaCacheState, config: TeaCacheConfig,
+                 hooks: list[ModelHook]):
         self.transformer, self.state, self.config = transformer, state, config
+        self._hooks = hooks
+
+    def compile_blocks(self, **compile_kwargs) -> int:
+        """torch.compile each block's own forward beneath its hook (what the hook calls on computed calls);
+        returns how many. The compiled forward stays on the block after `remove()`."""
+        for hook in self._hooks:
+            hook.fn_ref.original_forward = torch.compile(hook.fn_ref.original_forward, **compile_kwargs)
+        return len(self._hooks)
 
     def stats(self) -> dict:
         """Calls computed and skipped since the last reset, and the pattern per section ('C'/'S' per call)."""
@@ -151,11 +160,11 @@ def apply_teacache(transformer: torch.nn.Module, config: TeaCacheConfig) -> TeaC
         raise ValueError("TeaCache is already installed on this transformer; remove() it first")
     blocks = list(transformer.transformer_blocks) + list(transformer.single_transformer_blocks)
     state = TeaCacheState()
-    HookRegistry.check_if_exists_or_initialize(blocks[0]).register_hook(_HeadBlockHook(state, config), HOOK_NAME)
-    for index, block in enumerate(blocks[1:], start=1):
-        hook = _BlockHook(state, is_tail=index == len(blocks) - 1)
+    hooks = [_HeadBlockHook(state, config), *(_BlockHook(state, is_tail=index == len(blocks) - 1)
+                                              for index in range(1, len(blocks)))]
+    for block, hook in zip(blocks, hooks, strict=True):
         HookRegistry.check_if_exists_or_initialize(block).register_hook(hook, HOOK_NAME)
-    handle = TeaCacheHandle(transformer, state, config)
+    handle = TeaCacheHandle(transformer, state, config, hooks)
     transformer._omiti2v_teacache = handle
     return handle
 

@@ -5,8 +5,8 @@ Config: top-level `generation.compile` in conf/config.yaml (default "none"), and
 and in summary.json (`run.compile`), not in the generation config hash: compiled and eager videos differ by
 float rounding only, so switching it does not start a new run folder. "none" runs eagerly; "regional" compiles each block of the transformer's top-level block stacks with
 `fullgraph=True` (diffusers' `compile_repeated_blocks` where the model declares `_repeated_blocks`, the same
-per-block compile otherwise: FramePack and EasyAnimate do not declare them). Apply it after ASM: scalar ASM is
-compile-friendly (`omiti2v.asm.scaling`); the energy and key-blur strategies are not, and are refused.
+per-block compile otherwise: FramePack and EasyAnimate do not declare them; beneath the hooks under TeaCache).
+Apply it after ASM: every strategy is compile-friendly (`omiti2v.asm.scaling`, `omiti2v.asm.processors`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,13 @@ def compile_settings(cfg: Any) -> tuple[str, str]:
 
 
 def compile_regions(transformer: torch.nn.Module, **compile_kwargs: Any) -> int:
-    """Compile every block of `transformer`'s top-level block stacks in place; returns how many."""
+    """Compile every block of `transformer`'s top-level block stacks in place; returns how many. Under TeaCache
+    the blocks' own forwards are compiled beneath its hooks, which stay eager (`omiti2v.cache.teacache`)."""
+    from omiti2v.cache import teacache_handle
+
+    teacache = teacache_handle(transformer)
+    if teacache is not None:
+        return teacache.compile_blocks(**compile_kwargs)
     if getattr(transformer, "_repeated_blocks", None):
         transformer.compile_repeated_blocks(**compile_kwargs)
         names = set(transformer._repeated_blocks)
@@ -64,17 +70,13 @@ class _FirstCallTimer:
             hook.remove()
 
 
-def apply_compile(transformer: torch.nn.Module, mode: str, asm_strategy: str | None = None,
-                  **compile_kwargs: Any) -> None:
+def apply_compile(transformer: torch.nn.Module, mode: str, **compile_kwargs: Any) -> None:
     """Apply `generation.compile` = `mode` to `transformer` (after ASM is installed); the compile time is
     logged once per process, at the first forward."""
     if mode not in COMPILE_MODES:
         raise ValueError(f"generation.compile={mode!r}; expected one of {COMPILE_MODES}")
     if mode == "none":
         return
-    if asm_strategy in ("energy", "blur_key"):
-        raise ValueError(f"generation.compile=regional does not support asm.strategy={asm_strategy} (it intercepts "
-                         "the attention function eagerly); use generation.compile=none")
     global _logged_compile
     blocks = compile_regions(transformer, fullgraph=True, **compile_kwargs)
     if not _logged_compile:

@@ -211,8 +211,7 @@ class Generator:
             parallel.enable_context_parallel(self.pipe, self.layout, parallel.parallel_settings(cfg))
         self.asm_config = self._apply_asm()
         self.compile_mode, backend = compile_settings(cfg)
-        apply_compile(self.pipe.transformer, self.compile_mode, self.asm_config and self.asm_config.strategy,
-                      backend=backend)
+        apply_compile(self.pipe.transformer, self.compile_mode, backend=backend)
 
     def _build(self):
         t0 = time.perf_counter()
