@@ -3,7 +3,8 @@
 Used for issue 4's GPU check; avoids omiti2v.pipeline (the report stack) so it runs with the generation
 dependencies only.
   python benchmarks/gpu_dry_run.py generate OUT_DIR model=wan2.1 model.weights=random data.limit=1 ...
-  python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar
+  python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar --memory-gb 80   # as on an 80 GB GPU
+`--memory-gb N` caps this process's GPU memory at N GB (1e9 bytes; a CUDA OOM then reads as on that GPU).
 Without a GPU it exits 2 unless a model=<name>-tiny override asks for the toy sizes.
 """
 
@@ -40,9 +41,23 @@ def main(mode: str, out: str, *overrides: str) -> None:
         print(json.dumps({"wall_s": round(time.perf_counter() - t0, 1)}))
 
 
+def cap_memory(argv: list[str]) -> list[str]:
+    """Apply and drop a `--memory-gb N` pair from the arguments."""
+    if "--memory-gb" not in argv:
+        return argv
+    at = argv.index("--memory-gb")
+    import torch
+
+    if not torch.cuda.is_available():  # a tiny CPU run: nothing to cap
+        return argv[:at] + argv[at + 2:]
+    total = torch.cuda.get_device_properties(0).total_memory / 1e9
+    torch.cuda.set_per_process_memory_fraction(min(1.0, float(argv[at + 1]) / total), 0)
+    return argv[:at] + argv[at + 2:]
+
+
 if __name__ == "__main__":
     if not any(arg.startswith("model=") and arg.endswith("-tiny") for arg in sys.argv[3:]):
         from omiti2v.config_check import require_cuda
 
         require_cuda("benchmarks/gpu_dry_run.py", "a CPU run needs a model=<name>-tiny override")
-    main(*sys.argv[1:])
+    main(*cap_memory(sys.argv[1:]))
