@@ -29,6 +29,7 @@ from omiti2v.judge import (
     run_judge,
 )
 from omiti2v.judge import video as judge_video
+from omiti2v.judge.model import kv_cache_field
 from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.summary import build_summary, judge_frame, vqa_metrics
@@ -189,6 +190,23 @@ def test_parity_shares_the_prefix_and_equals_generating_alone(sharp_judge, uneve
     assert len({r for rs in alone for r in rs}) == 5  # the questions lead to different replies here
     # one sample at a time gives the same replies as the batch of samples (prefix padding is harmless)
     assert [sharp_judge.parity([item])[0] for item in uneven_items] == batched
+
+
+def test_static_decode_cache_gives_the_dynamic_replies(sharp_judge, uneven_items):
+    """judge.decode_cache=static (a StaticCache rewound to the prefix after every round; compiled decoding on
+    CUDA) replies token for token as the DynamicCache path, rounds of different suffix widths included."""
+    static = VqaJudge(sharp_judge.model, sharp_judge.processor, max_new_tokens=12, decode_cache="static")
+    caches = []
+    hook = static.model.register_forward_pre_hook(
+        lambda module, args, kwargs: caches.append(type(kwargs.get(kv_cache_field())).__name__), with_kwargs=True)
+    try:
+        replies = static.parity(uneven_items)
+    finally:
+        hook.remove()
+    assert set(caches) == {"StaticCache"}  # the prefill and every generate step ran on the static cache
+    assert replies == sharp_judge.parity(uneven_items)
+    with pytest.raises(ValueError, match="decode_cache"):
+        VqaJudge(sharp_judge.model, sharp_judge.processor, decode_cache="paged")
 
 
 def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):

@@ -28,7 +28,7 @@ from ..data import Benchmark, Sample
 from ..runs import RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
-from .model import SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
+from .model import DECODE_CACHES, SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -59,6 +59,7 @@ class JudgeSettings:
     max_new_tokens: int = 128
     batch_samples: int | str = "auto"  # "auto": planned from free memory; or a fixed number of samples
     decode_workers: int = 4
+    decode_cache: str = "dynamic"  # parity's KV cache: dynamic, or static (compiled CUDA-graph decoding on CUDA)
 
     @classmethod
     def from_config(cls, judge: DictConfig) -> JudgeSettings:
@@ -71,6 +72,8 @@ class JudgeSettings:
         batch = judge.get("batch_samples", "auto")
         if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
             raise ValueError(f"judge.batch_samples: 'auto' or a number >= 1, got {batch!r}")
+        if judge.get("decode_cache", "dynamic") not in DECODE_CACHES:
+            raise ValueError(f"judge.decode_cache: {judge.decode_cache!r} is not one of {', '.join(DECODE_CACHES)}")
         metadata_fps = judge.get("metadata_fps", PAPER_METADATA_FPS)
         return cls(
             name=str(judge.name),
@@ -88,6 +91,7 @@ class JudgeSettings:
             max_new_tokens=int(judge.get("max_new_tokens", 128)),
             batch_samples=batch,
             decode_workers=int(judge.get("decode_workers", 4)),
+            decode_cache=str(judge.get("decode_cache", "dynamic")),
         )
 
 
@@ -319,7 +323,7 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         attn_implementation=settings.attn_implementation,
         model_class=entry.model_class,
     )
-    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens)
+    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens, decode_cache=settings.decode_cache)
     return judge, settings, record_label(settings)
 
 
