@@ -26,7 +26,7 @@ RESULTS := $(or $(OMITI2V_RESULTS),results)
 OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
 	$(if $(DATA),data=$(DATA)) $(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
 
-.PHONY: install test lint eval generate judge score report plan tables reproduce clean-venv
+.PHONY: install test lint eval generate judge score summary plan tables reproduce clean-venv
 
 install: $(STAMP)
 
@@ -44,11 +44,11 @@ test: install
 lint: install
 	$(BIN)/ruff check omiti2v runners tests benchmarks benchmark_data
 
-# The whole chain: generate -> judge -> score -> report.
+# The whole chain: generate -> judge -> score -> summary.
 eval: install
 	$(BIN)/python runners/eval.py $(OVERRIDES)
 
-generate judge score report: install
+generate judge score summary: install
 	$(BIN)/python runners/$@.py $(OVERRIDES)
 
 # Seconds per step / video / config and peak memory of real-size random-weight models on this GPU.

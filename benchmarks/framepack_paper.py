@@ -51,8 +51,9 @@ def main() -> None:
 
     from omiti2v.cache import teacache_handle
     from omiti2v.data import load_benchmark
+    from omiti2v.devices import resolve_device
     from omiti2v.generate.runner import Generator
-    from omiti2v.generate.sharding import local_device, resolve_shard
+    from omiti2v.generate.sharding import resolve_shard
     from omiti2v.models import baseline_for
     from omiti2v.runs import RunDir
 
@@ -62,7 +63,7 @@ def main() -> None:
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
     t0 = time.perf_counter()
-    generator = Generator(cfg, baseline, settings, local_device(str(cfg.device)))
+    generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.device)))
     build_s = time.perf_counter() - t0
     sample = next(iter(load_benchmark(source="mini", limit=1)))
     results = {}

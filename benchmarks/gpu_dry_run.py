@@ -1,7 +1,7 @@
 """Real-size dry run on a GPU: random weights, the mini set, through the generation runner or the planner.
 
-Used for issue 4's GPU check; avoids omiti2v.pipeline (the report stack) so it runs with the generation
-dependencies only.
+Used for issue 4's GPU check; avoids omiti2v.pipeline (the config check, the preflight, the later stages) so
+it runs with the generation dependencies only.
   python benchmarks/gpu_dry_run.py generate OUT_DIR model=wan2.1 model.weights=random data.limit=1 ...
   python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar --memory-gb 80   # as on an 80 GB GPU
 `--memory-gb N` caps this process's GPU memory at N GB (1e9 bytes; a CUDA OOM then reads as on that GPU).

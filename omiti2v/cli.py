@@ -11,12 +11,12 @@ from .errors import SetupError
 # Modules exposing `register(subparsers)`; one that is not installed yet is skipped.
 COMMAND_MODULES = (
     "omiti2v.data.cli",
-    "omiti2v.generate.cli",
+    "omiti2v.plan",
     "omiti2v.report.cli",
     "omiti2v.leaderboard.cli",
     "omiti2v.calibrate.cli",
-    "omiti2v.export.cli",
-    "omiti2v.judge.rejudge",
+    "omiti2v.leaderboard.export_cli",
+    "omiti2v.rejudge",
     "omiti2v.report.judge_report",
 )
 

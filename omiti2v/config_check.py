@@ -151,7 +151,7 @@ def _rules() -> dict[str, Callable]:
     from .data.records import MAIN_CATEGORIES
     from .generate.compile import COMPILE_MODES
     from .models.base import DTYPES, WEIGHTS
-    from .pipeline import STAGES
+    from .stages import STAGES
 
     return {
         "seed": number(integer=True),

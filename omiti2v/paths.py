@@ -52,3 +52,23 @@ def confined(root: str | os.PathLike, *parts: str) -> Path:
     if real != real_root and real_root not in real.parents:
         raise UnsafePathError(f"{'/'.join(parts)!r}: resolves outside {root}")
     return path
+
+
+# conf/, benchmark_data/mini and results/paper: top-level folders of a source checkout, which setup.py copies into
+# a wheel as omiti2v/_data/. A checkout (editable install or PYTHONPATH) has no _data, so it reads the folders
+# users edit; an installed wheel reads its own copy.
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_DIR = PACKAGE_DIR / "_data"
+
+
+def source_checkout() -> Path | None:
+    """The checkout this package runs from, or None for an installed wheel (its files are a bundled copy)."""
+    return None if BUNDLED_DIR.is_dir() else PACKAGE_DIR.parent
+
+
+def shipped(name: str) -> Path:
+    """A folder shipped with the harness (`conf`, `benchmark_data/mini`, `results/paper`), wheel or checkout."""
+    return BUNDLED_DIR / name if source_checkout() is None else PACKAGE_DIR.parent / name
+
+
+CONF_DIR = shipped("conf")

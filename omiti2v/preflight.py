@@ -18,7 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from .data import Benchmark
+from .data import Benchmark, benchmark_from_config
 from .errors import SetupError
 from .runs import RunDir
 
@@ -82,15 +82,16 @@ def judge_problems(cfg: DictConfig) -> Iterable[str]:
 
 
 def scorer_problems(cfg: DictConfig) -> Iterable[str]:
+    import torch
+
     from .scorers import build_scorer
-    from .scorers.base import resolve_device
     from .scorers.weights import downloads_allowed, weights_dir_from
 
     scfg = cfg.scorer
     weights_dir = weights_dir_from(scfg.get("weights_dir"))
     if downloads_allowed(scfg.get("allow_download", True)):
         return
-    device = resolve_device("cpu")  # building a scorer loads nothing; the device only matters for load()
+    device = torch.device("cpu")  # building a scorer loads nothing; the device only matters for load()
     files = {w.label: w for metric in scfg.metrics for w in build_scorer(metric, scfg, device).required_weights()}
     for wf in files.values():
         if wf.find(weights_dir) is None:
@@ -134,8 +135,6 @@ def disk_problem(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> str | No
 
 def preflight(cfg: DictConfig, stages: list[str], run_path: Path) -> Benchmark:
     """The benchmark of the run, once everything the `stages` need is known to be there; else PreflightError."""
-    from .pipeline import benchmark_from_config
-
     problems: list[str] = []
     benchmark = None
     try:

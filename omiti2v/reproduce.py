@@ -1,8 +1,8 @@
 """`make reproduce TABLE=main|modulation|schedule`: every run one of the paper's tables needs, then the table.
 
 conf/experiment/<table>.yaml lists the runs as sweeps (model x asm x schedule comma lists). A run whose
-summary.json has no generation or judge failure is done and skipped; the others go to runners/eval.py as one
-Hydra multirun per (asm, schedule), so extra arguments such as `hydra/launcher=slurm` reach Hydra, and each
+summary.json has no generation or judge failure is done and skipped; the others go to omiti2v.eval (what
+runners/eval.py runs) as one Hydra multirun per (asm, schedule), so extra arguments such as `hydra/launcher=slurm` reach Hydra, and each
 stage resumes what the run folder already holds. Then `omiti2v tables` builds the tables with the paper's
 numbers beside ours. `dry_run` prints each run's status and GPU-hours (omiti2v.costs) and the total.
 """
@@ -21,10 +21,9 @@ from omegaconf import DictConfig
 
 from .config_check import exit_on_launcher_problem
 from .costs import RunCost, measured_entry, published_costs, run_cost
+from .paths import CONF_DIR
 
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-TABLES = tuple(sorted(p.stem for p in (CONF / "experiment").glob("*.yaml")))
+TABLES = tuple(sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def compose(overrides: Sequence[str], with_hydra: bool = False) -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose("config", overrides=list(overrides), return_hydra_config=with_hydra)
 
 
@@ -113,12 +112,12 @@ def format_plan(table: str, runs: Sequence[PlannedRun]) -> str:
 
 
 def multirun_commands(runs: Sequence[PlannedRun], args: Sequence[str]) -> list[list[str]]:
-    """One `runners/eval.py -m` per (asm, schedule) of the pending runs, models as a comma list."""
+    """One `python -m omiti2v.eval -m` per (asm, schedule) of the pending runs, models as a comma list."""
     groups: dict[tuple[str, str], list[str]] = {}
     for r in runs:
         if not r.done:
             groups.setdefault((r.asm, r.schedule), []).append(r.model)
-    return [[sys.executable, str(REPO / "runners" / "eval.py"), "-m", f"model={','.join(models)}", f"asm={asm}",
+    return [[sys.executable, "-m", "omiti2v.eval", "-m", f"model={','.join(models)}", f"asm={asm}",
              f"schedule={schedule}", *args] for (asm, schedule), models in groups.items()]
 
 
@@ -131,7 +130,7 @@ def reproduce(table: str, args: Sequence[str] = (), dry_run: bool = False) -> in
         return 0
     for command in multirun_commands(runs, run_arguments(args)):
         print("+", " ".join(command[1:]), flush=True)
-        code = subprocess.run(command, cwd=REPO).returncode
+        code = subprocess.run(command).returncode
         if code:
             print(f"reproduce: the multirun above failed (exit {code}); fix it and rerun: finished runs are kept",
                   file=sys.stderr)
@@ -139,7 +138,7 @@ def reproduce(table: str, args: Sequence[str] = (), dry_run: bool = False) -> in
     cfg = compose(config_overrides(args))
     results = Path(cfg.results_root)
     subprocess.run([sys.executable, "-m", "omiti2v.cli", "tables", "--runs", str(results / "runs"),
-                    "--out", str(results / "tables"), "--data", str(cfg.data.name)], check=True, cwd=REPO)
+                    "--out", str(results / "tables"), "--data", str(cfg.data.name)], check=True)
     for name in experiment.tables:
         print((results / "tables" / str(cfg.data.name) / f"{name}.md").read_text(encoding="utf-8"))
     return 0

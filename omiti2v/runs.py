@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import omiti2v
-from omiti2v.paths import confined
+from omiti2v.paths import confined, source_checkout
 
 from .errors import SetupError
 
@@ -57,6 +57,16 @@ class RunDir:
 
     def sidecar(self, sample_id: str) -> Path:
         return confined(self.videos, f"{sample_id}.json")
+
+
+class JudgeRunDir(RunDir):
+    """A run seen through one extra judge: videos are the run's, judge.jsonl is judges/<name>/judge.jsonl."""
+
+    def __init__(self, run: RunDir, judge_name: str):
+        super().__init__(run.path)
+        self.judge_name = judge_name
+
+    judge_log = property(lambda self: self.path / "judges" / self.judge_name / "judge.jsonl")
 
 
 # Errors that mean the storage refused the bytes (full disk, quota, I/O error): the run cannot go on.
@@ -222,8 +232,11 @@ def config_hash(cfg: Any) -> str:
 
 
 def git_commit() -> str | None:
-    """Commit of the harness checkout (with '+dirty' when it has local changes), or None outside git."""
-    repo = Path(omiti2v.__file__).resolve().parents[1]
+    """Commit of the harness checkout (with '+dirty' when it has local changes), or None outside git and for an
+    installed wheel (whatever repository its environment sits in is not the harness's)."""
+    repo = source_checkout()
+    if repo is None:
+        return None
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True).stdout.strip()
@@ -241,3 +254,11 @@ def versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def latest_records(records, key: tuple[str, ...]) -> list[dict]:
+    """Keep the last record per key: a resumed or repeated stage supersedes earlier lines."""
+    latest: dict[tuple, dict] = {}
+    for rec in records:
+        latest[tuple(rec.get(k) for k in key)] = rec
+    return list(latest.values())

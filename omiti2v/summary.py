@@ -1,6 +1,6 @@
 """The run summary: per-sample results from judge.jsonl and scores.jsonl turned into the paper's metrics.
 
-The report stage writes the two files everything downstream reads (tables, plots, the leaderboard), so no
+The summary stage (`run_summary`) writes the two files everything downstream reads (tables, plots, the leaderboard), so no
 reader reloads the benchmark or re-derives a setting: summary.json (the cells, the run's identity and the ASM
 its videos were made with, `resolved_asm`) and samples.csv (one row per sample with every per-sample metric).
 
@@ -20,24 +20,25 @@ from importlib import resources
 from typing import Any
 
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
 
 from .data import MAIN_CATEGORIES, Benchmark
 from .judge.protocol import parse_answer
-from .runs import RunDir, atomic_write_json, atomic_write_text, read_jsonl, versions
+from .runs import (
+    RunDir,
+    atomic_write_json,
+    atomic_write_text,
+    config_hash,
+    latest_records,
+    read_jsonl,
+    versions,
+)
 from .stats import mean_cell
 
 SCHEMA_VERSION = "1.2"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
 VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
 SAMPLE_COLUMNS = ("main_category", "domain", "overall", *VISUAL_METRICS)
-
-
-def latest_records(records, key: tuple[str, ...]) -> list[dict]:
-    """Keep the last record per key: a resumed or repeated stage supersedes earlier lines."""
-    latest: dict[tuple, dict] = {}
-    for rec in records:
-        latest[tuple(rec.get(k) for k in key)] = rec
-    return list(latest.values())
 
 
 JUDGE_KEY = ("sample_id", "question_id", "mode")
@@ -215,7 +216,7 @@ def read_sample_table(path) -> pd.DataFrame:
 
 def write_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None,
                   seed: int = 0) -> dict:
-    """The report stage's files: samples.csv, then summary.json (validated against its schema, written last so
+    """The summary stage's files: samples.csv, then summary.json (validated against its schema, written last so
     a run with a summary has its table); returns the summary."""
     summary = build_summary(run, benchmark, context, judge_mode, seed)
     validate_summary(summary, str(run.summary))
@@ -288,3 +289,60 @@ def validate_summary(summary: dict, source: str = "summary.json") -> None:
     if errors:
         lines = [f"{source}: field '{'.'.join(map(str, e.path)) or '<root>'}': {e.message}" for e in errors]
         raise ValueError("\n".join(lines))
+
+
+def summary_context(cfg: DictConfig) -> dict:
+    """summary.json's identity, models, seeds and profile fields. A leaderboard submission (`submission.model`,
+    set by `omiti2v submit`) brought its own videos: no generator, ASM or schedule of ours enters them."""
+    from .profile import profile_context  # loads torch (through asm); tables and plots never call this
+
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    submitted = (cfg.get("submission") or {}).get("model")
+    if submitted:
+        run = {"model": submitted, "asm": "submission", "schedule": "submission"}
+        hashed, generator, base_seed = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", int(cfg.seed)
+    else:
+        run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
+               "variant": str(cfg.get("variant") or ""),
+               "compile": str((cfg.get("generation") or {}).get("compile") or "none")}
+        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed")
+        weights = cfg.model.get("weights")
+        generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
+        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
+        base_seed = int(cfg.model.get("seed") or cfg.seed)
+    smoke = bool(cfg.get("smoke", False))
+    return {
+        "run": {"name": cfg.run_name, "data": cfg.data.name, **run,
+                "config_hash": config_hash({k: resolved[k] for k in hashed})},
+        "smoke": smoke,
+        "comparable": not smoke,
+        "notes": list(cfg.get("notes") or []),
+        "models": {"generator": generator, "judge": cfg.judge.get("model")},
+        "seeds": {"base": base_seed},
+        **profile_context(cfg, generation=not submitted),
+    }
+
+
+def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
+    """Pipeline stage "summary": samples.csv and summary.json (validated against the schema), then the
+    headline numbers printed."""
+    summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
+                            seed=int(cfg.seed))
+    print(format_summary(summary))
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    lines = [f"run {summary['run']['name']}  ({summary['benchmark']['n_samples']} samples, {summary['benchmark']['hash'][:19]})"]
+    if summary["smoke"]:
+        lines.append("SMOKE RUN: tiny random-weight models, the numbers below are meaningless")
+    for key, cell in summary["metrics"].items():
+        ci = cell["ci95"]
+        value = "n/a" if cell["value"] is None else f"{cell['value']:6.2f}"
+        lines.append(f"  {key:18s} {value}  n={cell['n']:<4d}" + (f" CI95 [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else ""))
+    failures = summary["failures"]
+    for stage, ids in [("generation", failures["generation"]), ("judge", failures["judge"]),
+                       *((f"score {metric}", ids) for metric, ids in failures["scores"].items())]:
+        if ids:
+            lines.append(f"  failed ({stage}): {', '.join(ids)}")
+    return "\n".join(lines)

@@ -1,16 +1,6 @@
-"""Hydra entry point: the whole chain (cfg.stages: generate, judge, score, report). Example: python runners/eval.py model=framepack asm=scalar"""
+"""Hydra entry point: the whole chain (cfg.stages: generate, judge, score, summary). Example: python runners/eval.py model=framepack asm=scalar"""
 
-import hydra
-from omegaconf import DictConfig
-
-from omiti2v.pipeline import exit_on_setup_error, run_stages
-
-
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-@exit_on_setup_error
-def main(cfg: DictConfig) -> None:
-    run_stages(cfg, None)
-
+from omiti2v.eval import main
 
 if __name__ == "__main__":
     main()

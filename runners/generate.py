@@ -3,7 +3,8 @@
 import hydra
 from omegaconf import DictConfig
 
-from omiti2v.pipeline import exit_on_setup_error, run_stages
+from omiti2v.errors import exit_on_setup_error
+from omiti2v.pipeline import run_stages
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -13,8 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from omiti2v.config_check import validate_config
+from omiti2v.errors import exit_on_setup_error
 from omiti2v.generate.planner import format_costs, plan_config, record_cost
-from omiti2v.pipeline import exit_on_setup_error
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

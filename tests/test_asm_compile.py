@@ -223,8 +223,8 @@ def test_generation_compile_regional_matches_eager_and_is_recorded(tmp_path):
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
+    from omiti2v.data import benchmark_from_config
     from omiti2v.generate.runner import run_generation
-    from omiti2v.pipeline import benchmark_from_config
     from omiti2v.runs import RunDir, read_jsonl
     from omiti2v.video import read_video
 
@@ -281,8 +281,7 @@ def test_summary_records_the_compile_mode_and_the_schema_checks_it():
     import jsonschema
     from hydra import compose, initialize_config_dir
 
-    from omiti2v.pipeline import summary_context
-    from omiti2v.summary import summary_schema
+    from omiti2v.summary import summary_context, summary_schema
 
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
         default = compose("smoke")

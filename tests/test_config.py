@@ -65,13 +65,13 @@ def test_smoke_config_is_offline_and_marked():
 
 
 def test_sweep_over_models_and_asm_in_multirun(tmp_path):
-    """`-m model=a,b asm=none,scalar` gives one run folder per point (report stage only, on the mini set)."""
+    """`-m model=a,b asm=none,scalar` gives one run folder per point (summary stage only, on the mini set)."""
     import subprocess
     import sys
 
     repo = CONF.parent
     proc = subprocess.run(
-        [sys.executable, str(repo / "runners" / "report.py"), "-m", "--config-name", "smoke",
+        [sys.executable, str(repo / "runners" / "summary.py"), "-m", "--config-name", "smoke",
          "model=wan2.1-tiny,framepack-tiny", "asm=none,scalar", f"results_root={tmp_path}"],
         capture_output=True, text=True, cwd=repo, timeout=300,
     )

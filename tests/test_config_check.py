@@ -35,7 +35,7 @@ def violations(*overrides: str, config: str = "config") -> list[str]:
     ("judge.mode=fastest", "judge.mode 'fastest' is not one of parity|fast|both"),
     ("model.weights=huge", "model.weights 'huge' is not one of pretrained|random|tiny"),
     ("device=gpu", "device 'gpu' is not one of auto|cpu|cuda|cuda:N"),
-    ("stages=[generate,jugde]", "stages: 'jugde' not in generate|judge|score|report"),
+    ("stages=[generate,jugde]", "stages: 'jugde' not in generate|judge|score|summary"),
     ("scorer.metrics=[dynamic_degree,beauty]", "scorer.metrics: 'beauty' not in aesthetic_quality|dynamic_degree|imaging_quality"),
     ("shard=3/2", "shard: need 0 <= rank < world, got rank=3 world=2"),
     ("model.weights=tiny", "model.weights=tiny needs the toy sizes of model=wan2.1-tiny; use model=wan2.1-tiny "

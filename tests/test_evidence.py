@@ -14,8 +14,10 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import omiti2v.video as video_module
+from omiti2v.data import benchmark_from_config
+from omiti2v.errors import exit_on_setup_error
 from omiti2v.generate import run_generation
-from omiti2v.pipeline import benchmark_from_config, exit_on_setup_error, run_stages
+from omiti2v.pipeline import run_stages
 from omiti2v.runs import RunDir, WriteFaultError, append_jsonl, atomic_write_json, file_sha256, read_jsonl
 from omiti2v.video import write_video
 
@@ -68,7 +70,7 @@ def test_damaged_videos_are_regenerated_and_changed_ones_rejudged(tmp_path):
     redone = {"judge": len(rejudged), "scores": len(rescored)}
 
     (videos / "mini_4.mp4").write_bytes(original["mini_5.mp4"])  # another valid video in its place
-    run_stages(cfg, ["judge", "score", "report"])
+    run_stages(cfg, ["judge", "score", "summary"])
     new_judged = records(run.judge_log)[len(judged):]
     mini_4_questions = sum(r["sample_id"] == "mini_4" for r in judged)  # mini_4 was judged once
     assert {r["sample_id"] for r in new_judged} == {"mini_4"} and len(new_judged) == mini_4_questions

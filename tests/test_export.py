@@ -20,8 +20,8 @@ from omiti2v.data import load_benchmark
 from omiti2v.export import ExportError, export_run, load_export
 from omiti2v.export.hub import stage_upload
 from omiti2v.report import build_tables, discover_runs, load_paper
-from omiti2v.runs import RunDir, append_jsonl, read_jsonl
-from omiti2v.summary import latest_judge_records, latest_records
+from omiti2v.runs import RunDir, append_jsonl, latest_records, read_jsonl
+from omiti2v.summary import latest_judge_records
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = load_benchmark("mini")
@@ -66,6 +66,7 @@ def test_export_gives_back_the_runs_records(runs):
     assert exported.generation_records() == generation
     assert exported.summary == json.loads(run.summary.read_text())
     assert (out / "summary.json").read_bytes() == run.summary.read_bytes()
+    assert (out / "samples.csv").read_bytes() == run.samples.read_bytes()  # the per-sample table travels too
     questions = dd["questions"].to_pandas()
     parity = questions[questions["mode"] == "parity"]
     assert {(r.sample_id, r.question_id): bool(r.correct) for r in parity.itertuples()} == truth["correct"]
@@ -86,7 +87,7 @@ def test_tables_from_exports_equal_tables_from_runs(runs):
     root, exports, paths, _ = runs
     from_runs = build_tables(discover_runs(root), "mini", load_paper(), seed=0)
     from_exports = build_tables(discover_runs(exports), "mini", load_paper(), seed=0)
-    # read as exports: per-sample values from the splits (the summary.json beside them has no samples.csv)
+    # read as exports: summary.json and samples.csv, as a run folder is read
     assert [r.samples is not None for r in discover_runs(exports)] == [True, True]
     single = exports / paths["none"][0].relative_to(root)
     assert [r.path for r in discover_runs(single)] == [single]  # `tables --runs EXPORT` works too
@@ -101,6 +102,20 @@ def test_tables_from_exports_equal_tables_from_runs(runs):
     accuracy = per_sample_accuracy(paths["none"][1])
     assert base["overall"].item() == pytest.approx(100 * sum(accuracy.values()) / len(accuracy))
     assert base["overall_n"].item() == len(BENCH)  # per-sample values, not the summary's cell
+
+
+def test_an_export_without_samples_csv_gives_the_same_tables_from_its_splits(runs, tmp_path):
+    """An export made before exports carried samples.csv: its per-sample values come from its splits."""
+    root, exports, paths, _ = runs
+    old = tmp_path / "old"
+    shutil.copytree(exports, old)
+    for path in old.rglob("samples.csv"):
+        path.unlink()
+    read = discover_runs(old)
+    assert len(read) == 2 and all(r.samples is not None for r in read)
+    rebuilt = build_tables(read, "mini", load_paper(), seed=0)
+    for name, table in build_tables(discover_runs(exports), "mini", load_paper(), seed=0).items():
+        assert table.drop(columns="run").equals(rebuilt[name].drop(columns="run")), name
 
 
 def _copy(runs, tmp_path) -> Path:
@@ -201,6 +216,7 @@ def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
         rows = pq.read_table(tmp_path / "data" / f"{split}-00000-of-00001.parquet").to_pylist()
         assert rows == getattr(exported, split).to_list()
     assert (tmp_path / "summary.json").read_bytes() == (out / "summary.json").read_bytes()
+    assert (tmp_path / "samples.csv").read_bytes() == (out / "samples.csv").read_bytes()
     assert json.loads((tmp_path / "omiti2v_export.json").read_text())["summary"] == exported.summary
     card = (tmp_path / "README.md").read_text()
     assert "split: questions" in card and "path: data/videos-*.parquet" in card
@@ -208,7 +224,7 @@ def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
     assert downloaded.judge_records() == exported.judge_records()
     assert downloaded.score_records() == exported.score_records()
     assert downloaded.benchmark().ids == exported.benchmark().ids
-    assert discover_runs(tmp_path)[0].samples is not None  # read as an export, values from its splits
+    assert discover_runs(tmp_path)[0].samples is not None  # read as an export: its samples.csv
     (tmp_path / "data" / "videos-00000-of-00001.parquet").unlink()
     with pytest.raises(ExportError, match=r"split\(s\) \['videos'\] missing"):
         load_export(tmp_path)

@@ -14,9 +14,9 @@ import pytest
 from report_fixtures import make_run
 
 from omiti2v.cli import main
-from omiti2v.export import export_run
 from omiti2v.export.hub import stage_upload
 from omiti2v.leaderboard.board import rebuild_leaderboard, validate_entry
+from omiti2v.leaderboard.published import publish_run
 from omiti2v.runs import versions
 
 SHA = "sha256:" + "0" * 64
@@ -51,10 +51,10 @@ def published(tmp_path):
     board = tmp_path / "board"
     alpha, beta = add_submission(board, "alpha", seed=1), add_submission(board, "beta", seed=2)
     rebuild_leaderboard(board)
-    result = export_run(board / "runs" / "alpha", tmp_path / "published" / "alpha")
-    export_run(board / "runs" / "beta", tmp_path / "published" / "beta")
+    result = publish_run(board / "runs" / "alpha", tmp_path / "published" / "alpha")
+    publish_run(board / "runs" / "beta", tmp_path / "published" / "beta")
     plain, _ = make_run(tmp_path / "plain", "wan2.1", "none", "paper", seed=3)  # not a submission
-    export_run(plain, tmp_path / "published" / "plain-run")
+    publish_run(plain, tmp_path / "published" / "plain-run")
     return board, tmp_path / "published", result, alpha, beta
 
 

@@ -14,10 +14,9 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from omiti2v.data import Benchmark
+from omiti2v.data import Benchmark, benchmark_from_config
 from omiti2v.generate import BadOutputError, parse_shard, resolve_shard, run_generation
 from omiti2v.generate.runner import expected_frames, to_uint8
-from omiti2v.pipeline import benchmark_from_config
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.video import read_video
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,11 +18,12 @@ from omegaconf import OmegaConf
 
 from omiti2v.cli import main as cli_main
 from omiti2v.data import load_benchmark
-from omiti2v.judge.rejudge import UnfinishedRunError, finished_run, judge_config, rejudge
+from omiti2v.errors import SetupError
 from omiti2v.judge.stage import run_judge
+from omiti2v.rejudge import UnfinishedRunError, finished_run, judge_config, rejudge
 from omiti2v.report.judge_report import build_report, write_report
 from omiti2v.runs import RunDir, append_jsonl, atomic_write_text, read_jsonl
-from omiti2v.summary import build_summary, validate_summary
+from omiti2v.summary import validate_summary, write_summary
 from omiti2v.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,9 +61,8 @@ def judged_runs(tmp_path_factory):
         run = finished_mini_run(root, asm, shift)
         cfg = OmegaConf.load(run.config)
         run_judge(cfg, run, load_benchmark("mini", categories=CATEGORIES))
-        summary = build_summary(run, finished_run(run.path)[2], {"run": {"name": asm, "data": "mini", "model": "wan2.1-tiny", "asm": asm, "schedule": "paper"},
-                                                                   "smoke": True}, "parity")
-        run.summary.write_text(json.dumps(summary))
+        write_summary(run, finished_run(run.path)[2], {"run": {"name": asm, "data": "mini", "model": "wan2.1-tiny", "asm": asm, "schedule": "paper"},
+                                                        "smoke": True}, "parity")
         runs.append(run)
     original = [r.judge_log.read_bytes() for r in runs]
     for run in runs:
@@ -164,3 +165,23 @@ def test_agreement_report_from_two_judge_families(judged_runs, tmp_path):
     text = (tmp_path / "out" / "judge_agreement.md").read_text()
     assert "tiny vs tiny-qwen3-vl" in text and "+AlignVid deltas" in text
     assert (tmp_path / "out" / "judge_deltas.png").stat().st_size > 1000
+
+
+def test_agreement_report_reads_what_the_runs_recorded(judged_runs, tmp_path):
+    """Like the tables, judge-agreement reads summary.json, samples.csv and the judge records: with the runs'
+    benchmark gone (their config's data now points at a missing folder) the report is the same."""
+    runs, _ = judged_runs
+    copies = []
+    for run in runs:
+        copy = tmp_path / run.path.name
+        shutil.copytree(run.path, copy)
+        cfg = OmegaConf.load(copy / "config.yaml")
+        cfg.data = {"name": "mini", "source": "local", "root": str(tmp_path / "gone")}
+        OmegaConf.save(cfg, copy / "config.yaml")
+        copies.append(copy)
+    moved = build_report(copies, mode="parity", seed=0)
+    for name, frame in build_report([r.path for r in runs], mode="parity", seed=0).items():
+        assert frame.equals(moved[name]), name
+    (copies[0] / "samples.csv").unlink()
+    with pytest.raises(SetupError, match="no samples.csv; judge-agreement reads summarized runs"):
+        build_report(copies, mode="parity", seed=0)

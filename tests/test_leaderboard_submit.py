@@ -62,7 +62,7 @@ def test_valid_tiny_submission_end_to_end(tmp_path, capsys):
     assert entry["metrics"]["overall"]["value"] == pytest.approx(100 * frame.groupby("sample_id")["correct"].mean().mean())
     assert entry["metrics"]["overall"]["n"] == 12 and entry["metrics"]["dynamic_degree"]["n"] == 12
     assert not (board / "staging").exists()
-    # evaluated as any run is (judge, score, report stages): the report stage's files, no ASM of ours
+    # evaluated as any run is (judge, score, summary stages): the summary stage's files, no ASM of ours
     summary = json.loads(run.summary.read_text())
     assert summary["run"]["asm"] == "submission" and summary["resolved_asm"] is None
     assert summary["models"]["generator"] == "submission:" + entry["submission"]["model"]

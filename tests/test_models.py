@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from omiti2v.data import benchmark_from_config
 from omiti2v.generate import run_generation
 from omiti2v.models import (
     MODELS,
@@ -22,7 +23,6 @@ from omiti2v.models import (
 )
 from omiti2v.models.base import SETTINGS_KEYS
 from omiti2v.models.sizing import FRAMEPACK_BUCKETS_640, framepack_fit_image
-from omiti2v.pipeline import benchmark_from_config
 from omiti2v.runs import RunDir, to_plain
 from omiti2v.video import read_video
 

@@ -10,11 +10,11 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.data import benchmark_from_config
 from omiti2v.generate import run_generation
 from omiti2v.generate.runner import expected_frames
 from omiti2v.models import MODELS, baseline_for, get_baseline
 from omiti2v.models.architectures_modern import build_modern_transformer
-from omiti2v.pipeline import benchmark_from_config
 from omiti2v.runs import RunDir
 from omiti2v.video import read_video
 

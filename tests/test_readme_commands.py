@@ -37,14 +37,14 @@ from omiti2v.preflight import preflight
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = Path(sys.executable).parents[1]
-RUNNER_STAGES = {"eval": ["generate", "judge", "score", "report"], "generate": ["generate"], "judge": ["judge"],
-                 "score": ["score"], "report": ["report"]}
+RUNNER_STAGES = {"eval": ["generate", "judge", "score", "summary"], "generate": ["generate"], "judge": ["judge"],
+                 "score": ["score"], "summary": ["summary"]}
 
 COMMANDS: list[tuple[str, str]] = [
     ("make test", "make_dry"),
     ("make lint", "make_dry"),
     ("make eval", "hydra"),
-    ("make generate", "hydra"), ("make judge", "hydra"), ("make score", "hydra"), ("make report", "hydra"),
+    ("make generate", "hydra"), ("make judge", "hydra"), ("make score", "hydra"), ("make summary", "hydra"),
     ("make plan", "plan_no_gpu"),
     ("make tables", "make_dry"),
     ("make reproduce", "make_dry"),

@@ -236,13 +236,12 @@ def test_tables_build_offline_with_the_benchmark_unavailable(runs, tables, monke
     """Every cell, CI and paired delta comes from summary.json and samples.csv: no benchmark is loaded."""
     import omiti2v.data
     import omiti2v.data.benchmark
-    import omiti2v.pipeline
     from omiti2v.data import DatasetUnavailableError
 
     def unavailable(*args, **kwargs):
         raise DatasetUnavailableError("offline: no benchmark")
 
-    for module in (omiti2v.data, omiti2v.data.benchmark, omiti2v.pipeline):
+    for module in (omiti2v.data, omiti2v.data.benchmark):
         monkeypatch.setattr(module, "load_benchmark", unavailable)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     offline = build_tables(discover_runs(runs[0]), "mini", load_paper(), seed=SEED)

@@ -52,7 +52,7 @@ def test_finished_runs_are_skipped_and_pending_ones_grouped_per_asm_and_schedule
     (failed.run_dir / "summary.json").write_text(json.dumps({"failures": {"generation": ["sample_3"], "judge": []}}))
     _, runs = plan_runs("schedule", args)
     assert [r.run_name for r in runs if r.done] == ["omiti2v/wan2.1/scalar-mid"]
-    commands = [c[2:] for c in multirun_commands(runs, args)]
+    commands = [c[3:] for c in multirun_commands(runs, args)]
     assert ["-m", "model=framepack", "asm=scalar", "schedule=mid", *args] in commands
     assert ["-m", "model=framepack,wan2.1", "asm=scalar", "schedule=late", *args] in commands
     assert len(commands) == 7 and all(c[-1] == "hydra/launcher=slurm" for c in commands)

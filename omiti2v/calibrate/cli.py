@@ -7,8 +7,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
@@ -61,15 +59,16 @@ def _doc(module: str) -> str:
 def _setup(args: argparse.Namespace):
     from hydra import compose, initialize_config_dir
 
-    from omiti2v.generate.sharding import local_device
+    from omiti2v.data import benchmark_from_config
+    from omiti2v.devices import resolve_device
     from omiti2v.models import baseline_for
-    from omiti2v.pipeline import benchmark_from_config
+    from omiti2v.paths import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=[f"model={args.model}", f"data={args.data}", *args.overrides])
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
-    device = local_device(args.device)
+    device = resolve_device(args.device)
     pipe = baseline.build(settings, device=device if settings["weights"] != "pretrained" else "cpu")
     pipe.to(device)
     pipe.set_progress_bar_config(disable=True)

@@ -6,6 +6,7 @@ from .benchmark import (
     MINI_ROOT,
     Benchmark,
     DatasetUnavailableError,
+    benchmark_from_config,
     load_benchmark,
     load_local,
 )
@@ -21,6 +22,7 @@ __all__ = [
     "MINI_ROOT",
     "Question",
     "Sample",
+    "benchmark_from_config",
     "load_benchmark",
     "load_local",
 ]

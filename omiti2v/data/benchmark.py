@@ -6,12 +6,12 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import SetupError
-from ..paths import UnsafePathError, confined
+from ..paths import UnsafePathError, confined, shipped
 from ..safeload import ParseError, read_json
 from .dataset_source import is_dataset_root, load_dataset_samples
 from .records import MAIN_CATEGORIES, DataValidationError, Sample, parse_records
@@ -19,7 +19,7 @@ from .records import MAIN_CATEGORIES, DataValidationError, Sample, parse_records
 HF_DATASET_ID = "AIPeanutman/OmitI2V"
 # Environment variable naming a local dataset root; the Hydra key is `data.root`.
 DATA_ROOT_ENV = "OMITI2V_DATA"
-MINI_ROOT = Path(__file__).resolve().parents[2] / "benchmark_data" / "mini"
+MINI_ROOT = shipped("benchmark_data/mini")
 
 
 class DatasetUnavailableError(SetupError, RuntimeError):
@@ -170,3 +170,17 @@ def load_benchmark(
     else:
         raise ValueError(f"data.source: unknown value {source!r}; expected mini, hf or local")
     return bench.filter(categories, domains, ids, limit)
+
+
+def benchmark_from_config(data: Mapping) -> Benchmark:
+    """The benchmark a `data` config group selects (conf/data/*.yaml; a run folder's config.yaml has one too)."""
+    return load_benchmark(
+        source=data["source"],
+        root=data.get("root"),
+        hf_id=data.get("hf_id") or HF_DATASET_ID,
+        revision=data.get("revision"),
+        categories=data.get("categories"),
+        domains=data.get("domains"),
+        ids=data.get("ids"),
+        limit=data.get("limit"),
+    )

@@ -1,16 +1,18 @@
-"""`omiti2v validate-data PATH...`: check dataset roots and print each one's composition or every problem."""
+"""`omiti2v validate-data [PATH...]`: check dataset roots (default: the bundled mini set) and print each one's
+composition or every problem."""
 
 from __future__ import annotations
 
 import json
 
-from .benchmark import load_local
+from .benchmark import MINI_ROOT, load_local
 from .records import DataValidationError
 
 
 def register(sub) -> None:
     p = sub.add_parser("validate-data", help="validate benchmark roots (meta.json + images); exit 1 if any is invalid")
-    p.add_argument("path", nargs="+", help="dataset root(s) holding meta.json")
+    p.add_argument("path", nargs="*", default=[str(MINI_ROOT)],
+                   help="dataset root(s) holding meta.json (default: the bundled mini set)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=validate_data)
 

@@ -1,4 +1,5 @@
-"""Runs and submissions as Hugging Face `datasets` (on disk and on the Hub): `omiti2v export`."""
+"""Runs and submissions as Hugging Face `datasets` (on disk and on the Hub). `omiti2v export` is
+omiti2v/leaderboard/export_cli.py: a leaderboard run's entry travels in its export and links back to it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from .layout import is_export
+from .layout import SAMPLES_FILE, SUMMARY_FILE, is_export
 
 # `datasets` takes seconds to import: the modules that need it load on first use (PEP 562).
 _LAZY = {"ExportError": ".dataset", "ExportedRun": ".dataset", "build_export": ".dataset", "load_export": ".dataset",
@@ -28,8 +29,7 @@ def run_benchmark(run_path: Path, summary: dict):
     """The selection the run was made on (its config's data group), checked against the summary's hash."""
     from omegaconf import OmegaConf
 
-    from ..data import DatasetUnavailableError, DataValidationError
-    from ..pipeline import benchmark_from_config
+    from ..data import DatasetUnavailableError, DataValidationError, benchmark_from_config
     from .dataset import ExportError
 
     config = run_path / "config.yaml"
@@ -47,12 +47,9 @@ def run_benchmark(run_path: Path, summary: dict):
 
 
 def export_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str | None = None,
-               overwrite: bool = False, private: bool | None = None) -> dict:
-    """Export a run folder to `out` and/or the Hub; a leaderboard run's entry gets a link to the dataset.
-
-    Returns {"path", "url", "entry"} (None where not applicable).
-    """
-    from ..leaderboard.published import find_entry, link_dataset
+               overwrite: bool = False, private: bool | None = None, entry: dict | None = None) -> dict:
+    """Export a run folder (summary.json, samples.csv and the records) to `out` and/or the Hub, with its
+    leaderboard `entry` if it has one. Returns {"path", "url"} (None where not applicable)."""
     from .dataset import ExportError, build_export, write_export
     from .hub import preflight, push_export
 
@@ -64,17 +61,17 @@ def export_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str 
         later = shlex.join(["omiti2v", "export", str(run_dir), *(["--out", str(out)] if out else []),
                             "--push-to-hub", repo_id, *(["--overwrite"] if out else [])])
         token = preflight(repo_id, later)
-    summary_path = run_dir / "summary.json"
+    summary_path, samples_path = run_dir / SUMMARY_FILE, run_dir / SAMPLES_FILE
     if not summary_path.is_file():
-        raise ExportError(f"{run_dir}: no summary.json; finish the run (its summarize stage) before exporting")
+        raise ExportError(f"{run_dir}: no summary.json; finish the run (its summary stage) before exporting")
     summary_bytes = summary_path.read_bytes()
-    found = find_entry(run_dir)
-    dataset = build_export(run_dir, run_benchmark(run_dir, json.loads(summary_bytes)), found[1] if found else None)
+    dataset = build_export(run_dir, run_benchmark(run_dir, json.loads(summary_bytes)), entry)
+    beside = {SUMMARY_FILE: summary_bytes}
+    if samples_path.is_file():  # a run summarized before samples.csv existed has none
+        beside[SAMPLES_FILE] = samples_path.read_bytes()
     url = None
     with tempfile.TemporaryDirectory(prefix="omiti2v-export-") as tmp:
-        path = write_export(dataset, summary_bytes, out if out is not None else Path(tmp) / "export", overwrite)
+        path = write_export(dataset, beside, out if out is not None else Path(tmp) / "export", overwrite)
         if repo_id:
             url = push_export(path, repo_id, token, later, private)
-    if found:
-        link_dataset(*found, path=path if out is not None else None, repo_id=repo_id)
-    return {"path": path if out is not None else None, "url": url, "entry": found[0] if found else None}
+    return {"path": path if out is not None else None, "url": url}

@@ -7,7 +7,8 @@ Two splits, so a run's evidence can be queried, shared and rebuilt without the r
                seconds, memory and timings, the full latest generation record (JSON), and per metric the
                value, details (JSON), backend, comparable flag and error of its latest scores.jsonl record
 The run's summary.json and config.yaml travel in every split's `DatasetInfo.description` (a JSON document
-with `format` = FORMAT); summary.json is also written beside the splits for people and the Hub.
+with `format` = FORMAT); summary.json and samples.csv are also written beside the splits, byte for byte the
+run's, for people, the Hub and the tables (which read an export as a run folder).
 """
 
 from __future__ import annotations
@@ -127,10 +128,11 @@ def build_export(run_path: str | os.PathLike, benchmark: Benchmark, entry: dict 
                                  "videos": split(vrows, video_features(metrics))})
 
 
-def write_export(dataset: datasets.DatasetDict, summary_bytes: bytes, out: str | os.PathLike,
+def write_export(dataset: datasets.DatasetDict, beside: dict[str, bytes], out: str | os.PathLike,
                  overwrite: bool = False) -> Path:
-    """save_to_disk into a temp sibling, then rename: `out` is either the whole export or absent. summary.json
-    keeps the run's bytes, so a leaderboard entry's summary hash still matches it."""
+    """save_to_disk into a temp sibling, then rename: `out` is either the whole export or absent. `beside`: the
+    run's files by name (summary.json, samples.csv), kept byte for byte, so a leaderboard entry's summary hash
+    still matches."""
     out = Path(out).resolve()
     if out.exists() and not overwrite:
         raise ExportError(f"{out}: already exists (pass --overwrite to replace it)")
@@ -140,7 +142,8 @@ def write_export(dataset: datasets.DatasetDict, summary_bytes: bytes, out: str |
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         dataset.save_to_disk(str(tmp / "d"))
-        (tmp / "d" / SUMMARY_FILE).write_bytes(summary_bytes)
+        for name, data in beside.items():
+            (tmp / "d" / name).write_bytes(data)
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp / "d", out)

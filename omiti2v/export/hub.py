@@ -15,7 +15,7 @@ from pathlib import Path
 import datasets
 
 from .dataset import ExportError
-from .layout import HUB_META_FILE, SPLITS, SUMMARY_FILE
+from .layout import HUB_META_FILE, SAMPLES_FILE, SPLITS, SUMMARY_FILE
 
 TRUTHY = {"1", "ON", "YES", "TRUE"}
 
@@ -57,22 +57,26 @@ configs:
 # OmitI2V results: {name}
 
 Per-question judge verdicts (`questions`) and per-video scores and generation records (`videos`) of one
-OmitI2V run, exported by `omiti2v export`. `{summary}` is the run's summary (metrics, versions, hashes);
-`{meta}` carries the summary, the run config and, for a leaderboard submission, its entry.
+OmitI2V run, exported by `omiti2v export`. `{summary}` is the run's summary (metrics, versions, hashes),
+`{samples}` its per-sample table; `{meta}` carries the summary, the run config and, for a leaderboard
+submission, its entry.
 """
 
 
 def stage_upload(export: Path, folder: Path) -> None:
-    """Lay out the Hub copy of an export: data/<split>.parquet, README.md, summary.json, the metadata."""
+    """Lay out the Hub copy of an export: data/<split>.parquet, README.md, summary.json, samples.csv, the metadata."""
     (folder / "data").mkdir(parents=True, exist_ok=True)
     dd = datasets.load_from_disk(str(export))
     meta = json.loads(dd["videos"].info.description)
     for split in SPLITS:
         dd[split].to_parquet(str(folder / "data" / f"{split}-00000-of-00001.parquet"))
     files = "\n".join(f"  - split: {s}\n    path: data/{s}-*.parquet" for s in SPLITS)
-    card = DATASET_CARD.format(files=files, name=meta["summary"]["run"]["name"], summary=SUMMARY_FILE, meta=HUB_META_FILE)
+    card = DATASET_CARD.format(files=files, name=meta["summary"]["run"]["name"], summary=SUMMARY_FILE,
+                               samples=SAMPLES_FILE, meta=HUB_META_FILE)
     (folder / "README.md").write_text(card, encoding="utf-8")
-    shutil.copyfile(export / SUMMARY_FILE, folder / SUMMARY_FILE)
+    for name in (SUMMARY_FILE, SAMPLES_FILE):
+        if (export / name).is_file():
+            shutil.copyfile(export / name, folder / name)
     (folder / HUB_META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 SPLITS = ("questions", "videos")
 SUMMARY_FILE = "summary.json"
+# The run's per-sample table, copied beside summary.json: tables read an export as they read a run folder.
+SAMPLES_FILE = "samples.csv"
 # The Hub copy's export description (a Parquet split has no DatasetInfo.description).
 HUB_META_FILE = "omiti2v_export.json"
 

@@ -31,10 +31,10 @@ from omiti2v.cache import teacache_handle
 from omiti2v.models import baseline_for
 from omiti2v.runs import append_jsonl
 
+from ..devices import resolve_device
 from ..errors import SetupError
 from ..runs import to_plain
 from .runner import Generator
-from .sharding import local_device
 
 BENCHMARK_SIZE = 367  # samples in OmitI2V
 TEACACHE_COMPUTED_FRACTION = 0.6  # FramePack README: 1.5 s/frame with TeaCache vs 2.5 s without (RTX 4090)
@@ -153,7 +153,7 @@ def first_transformer_call(cfg: DictConfig, image_size: tuple[int, int] = (832, 
     settings = baseline.settings(cfg.model)
     if settings["weights"] == "pretrained":
         settings["weights"] = "random"  # planning never downloads: same architecture, random weights
-    device = local_device(str(cfg.get("device", "auto")))
+    device = resolve_device(str(cfg.get("device", "auto")))
     if settings["weights"] != "tiny" and not device.startswith("cuda"):
         raise SetupError(f"plan: a real-size {settings['name']} build needs a CUDA GPU (device resolved to {device}); "
                          f"plan model={settings['name'].removesuffix('-tiny')}-tiny on a CPU, or read the published "

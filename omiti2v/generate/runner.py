@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from omiti2v.cache import teacache_handle
 from omiti2v.claims import Claims, ClaimSettings, LogWatch, claimed_batches
 from omiti2v.data import Benchmark, Sample
+from omiti2v.devices import resolve_device
 from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
 from omiti2v.runs import (
@@ -45,7 +46,7 @@ from omiti2v.video import VideoDecodeError, probe_video, write_video
 
 from . import parallel
 from .compile import apply_compile, compile_settings
-from .sharding import Shard, local_device
+from .sharding import Shard
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +344,7 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
         if not todo:
             parallel.share_from_writer(layout, None)
             return counts
-        generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
+        generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.get("device", "auto"))), layout)
         attempts = LogWatch(run.generation_log, lambda rec: rec.get("status") in ("ok", "failed"))
 
         def settled(ids: list[str]) -> set[str]:
@@ -368,7 +369,7 @@ def follow_writer(cfg: DictConfig, baseline, settings: Mapping, run: RunDir, ben
     generator, joined = None, 0
     while (sid := parallel.share_from_writer(layout, None)) is not None:
         if generator is None:
-            generator = Generator(cfg, baseline, settings, local_device(str(cfg.get("device", "auto"))), layout)
+            generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.get("device", "auto"))), layout)
         try:
             generator.generate(run, benchmark[sid], layout.shard)
         except Exception as exc:  # the writer records the failure; this rank only follows

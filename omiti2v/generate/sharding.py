@@ -47,16 +47,3 @@ def resolve_shard(explicit: str | None = None, env: Mapping[str, str] | None = N
     if "SLURM_NTASKS" in env and "SLURM_PROCID" in env:
         return Shard(int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]), "slurm")
     return Shard()
-
-
-def local_device(requested: str, env: Mapping[str, str] | None = None) -> str:
-    """`cfg.device` resolved: 'auto' is the GPU of this rank (LOCAL_RANK / SLURM_LOCALID) when there is one."""
-    import torch
-
-    env = os.environ if env is None else env
-    if requested != "auto":
-        return requested
-    if not torch.cuda.is_available():
-        return "cpu"
-    local = int(env.get("LOCAL_RANK", env.get("SLURM_LOCALID", 0)))
-    return f"cuda:{local % torch.cuda.device_count()}"

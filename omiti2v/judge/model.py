@@ -296,13 +296,6 @@ def kv_cache_field() -> str:
     return "cache" if "cache" in names else "past_key_values"
 
 
-def default_device(device: str) -> str:
-    """'auto' -> cuda when available, else cpu; anything else unchanged."""
-    if device in (None, "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def tiny_judge_folder(name: str = "tiny-qwen2.5-vl-judge") -> Path:
     """Where a tiny judge is built (a user cache folder; rebuilt when absent)."""
     root = Path(os.environ.get("OMITI2V_CACHE", Path.home() / ".cache" / "omiti2v"))

@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 
 from ..claims import Claims, ClaimSettings, claimed_batches
 from ..data import Benchmark, Sample
-from ..runs import RunDir, append_jsonl, read_jsonl, video_sha256s
+from ..devices import resolve_device
+from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
-from .model import DECODE_CACHES, SampleItem, VqaJudge, default_device, load_judge_model, tiny_judge_folder
+from .model import DECODE_CACHES, SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -319,7 +320,7 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         model_path,
         dtype=settings.dtype,
         device_map=settings.device_map,
-        device=default_device(cfg.get("device", "auto")),
+        device=resolve_device(cfg.get("device", "auto")),
         attn_implementation=settings.attn_implementation,
         model_class=entry.model_class,
     )
@@ -335,8 +336,6 @@ def record_label(settings: JudgeSettings) -> str:
 def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark. A run
     judged by another judge already keeps its records: this judge's go to judges/<name>/ (as `rejudge`)."""
-    from .rejudge import JudgeRunDir
-
     settings = JudgeSettings.from_config(cfg.judge)
     label = record_label(settings)
     headline = next((r.get("judge_model") for r in read_jsonl(run.judge_log)), label)

@@ -43,7 +43,7 @@ def register(sub) -> None:
 
 
 def submit_cmd(args) -> int:
-    from ..pipeline import StageUnavailableError
+    from ..stages import StageUnavailableError
     from .submit import EvaluationError, submit
 
     limits = VideoLimits(args.min_frames, args.max_frames, args.min_fps, args.max_fps, args.min_side, args.max_side,

@@ -1,5 +1,6 @@
-"""Leaderboard entries and their exported datasets: the link written by `omiti2v export`, and a leaderboard
-rebuilt from a folder of exports alone (`omiti2v leaderboard --from-datasets FOLDER`)."""
+"""Leaderboard entries and their exported datasets: a run exported with its entry, which then links to the
+export (`omiti2v export`), and a leaderboard rebuilt from a folder of exports alone (`omiti2v leaderboard
+--from-datasets FOLDER`)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ def link_dataset(entry_path: Path, entry: dict, path: Path | None, repo_id: str 
     atomic_write_json(entry_path, linked)
     rebuild_leaderboard(entry_path.parent.parent)
     return linked
+
+
+def publish_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str | None = None,
+                overwrite: bool = False, private: bool | None = None) -> dict:
+    """`export_run`; a leaderboard run's entry travels in the export and gets a link to it.
+
+    Returns {"path", "url", "entry"} (None where not applicable)."""
+    from ..export import export_run
+
+    found = find_entry(Path(run_dir))
+    result = export_run(run_dir, out, repo_id, overwrite, private, entry=found[1] if found else None)
+    if found:
+        link_dataset(*found, path=result["path"], repo_id=repo_id)
+    return {**result, "entry": found[0] if found else None}
 
 
 def entry_from_export(export) -> dict:

@@ -4,9 +4,9 @@ Intake and validation happen in a private staging folder under <leaderboard>/sta
 whatever happens (its path never appears in a message); a rejected submission leaves no file behind, and
 `--validate-only` applies exactly the same rules, the entry name included. An accepted one becomes a run folder
 <leaderboard>/runs/<name>/ (videos/, judge.jsonl, scores.jsonl, samples.csv, summary.json, submission.json), is
-evaluated like any run, `run_stages(cfg, ["judge", "score", "report"])` with one composed Hydra config, and gets
+evaluated like any run, `run_stages(cfg, ["judge", "score", "summary"])` with one composed Hydra config, and gets
 an entry <leaderboard>/entries/<name>.json (schema: omiti2v/schemas/leaderboard_entry.schema.json) from the
-summary.json the report stage wrote.
+summary.json the summary stage wrote.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ..paths import confined
-from ..pipeline import benchmark_from_config, resolve_stage, run_stages
+from ..data import benchmark_from_config
+from ..paths import CONF_DIR, confined
+from ..pipeline import run_stages
 from ..runs import RunDir, atomic_write_json, versions
+from ..stages import resolve_stage
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
 from .board import rebuild_leaderboard, validate_entry
 from .validate import StagedSubmission, VideoLimits, validate_staged
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class EvaluationError(RuntimeError):
@@ -38,7 +38,7 @@ class EvaluationError(RuntimeError):
 
 
 SMOKE_GROUPS = {"tiny"}
-EVALUATION_STAGES = ["judge", "score", "report"]
+EVALUATION_STAGES = ["judge", "score", "summary"]
 
 
 def compose_config(data: str, judge: str, scorer: str, overrides: list[str] = ()) -> DictConfig:

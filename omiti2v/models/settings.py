@@ -5,11 +5,12 @@ code that runs without Hydra (benchmarks, tests, a baseline built by name) loads
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 from omegaconf import OmegaConf
 
-MODEL_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+from ..paths import CONF_DIR
+
+MODEL_CONF_DIR = CONF_DIR / "model"
 
 
 def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) -> dict:

@@ -1,7 +1,9 @@
 """`omiti2v judge-agreement RUNS... --out DIR`: how the runs' numbers move when the judge changes.
 
-Each run folder contributes its headline judge (judge.jsonl, named by its config's judge.name) and every judge
-of `omiti2v rejudge` (judges/<name>/judge.jsonl). The statistics are omiti2v/report/agreement.py's:
+Each summarized run folder contributes its headline judge (judge.jsonl, named by its config's judge.name) and
+every judge of `omiti2v rejudge` (judges/<name>/judge.jsonl). A run is read as recorded, like the tables read it:
+its identity from summary.json, its samples and their main categories from samples.csv, the questions and the
+expected answers from the judge records; no benchmark is loaded. The statistics are omiti2v/report/agreement.py's:
 - questions: per judge pair Cohen's kappa with a sample-clustered bootstrap CI (a sample is one run's video),
   and each judge's yes-rate beside the expected answers' yes-rate;
 - rankings: per metric column, Kendall's tau between judges over the baselines (asm none) of one data set;
@@ -13,14 +15,18 @@ Writes judge_agreement.md, kappa.csv, bias.csv, ranks.csv, deltas.csv and judge_
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
+from omegaconf import OmegaConf
 
-from ..data import MAIN_CATEGORIES, Benchmark
-from ..runs import RunDir, atomic_write_text, read_jsonl
-from ..summary import JUDGE_KEY, judge_frame, latest_records
+from ..data import MAIN_CATEGORIES
+from ..errors import SetupError
+from ..runs import atomic_write_text, latest_records, read_jsonl
+from ..summary import JUDGE_KEY, read_sample_table, verdict_correct
 from .agreement import answers_by_question, delta_survival, pairwise_report, rank_agreement
 
 METRICS = ("overall", *MAIN_CATEGORIES)
@@ -28,7 +34,7 @@ METRICS = ("overall", *MAIN_CATEGORIES)
 
 @dataclass
 class JudgedRun:
-    """One finished run with every judge's latest records."""
+    """One summarized run with every judge's latest records."""
 
     path: Path
     data: str
@@ -36,24 +42,47 @@ class JudgedRun:
     asm: str
     schedule: str
     headline: str
-    benchmark: Benchmark
+    samples: pd.DataFrame  # samples.csv: the run's selection, with each sample's main category
     records: dict[str, list[dict]]  # judge name -> latest records
 
+    @cached_property
+    def questions(self) -> list[tuple[str, str]]:
+        """(sample, question) of every selected sample's question some judge answered: in a judged run all of them,
+        since the judge stage records every question, a missing video's as an error."""
+        selected = set(self.samples.index)
+        return sorted({(r["sample_id"], str(r["question_id"])) for recs in self.records.values() for r in recs
+                       if r["sample_id"] in selected})
+
     def per_sample(self, judge: str, mode: str) -> pd.DataFrame:
-        """Per-sample accuracy (0..1) under `judge`, with the sample's main category."""
-        frame = judge_frame(RunDir(self.path), self.benchmark, mode, records=self.records[judge])
-        return frame.groupby("sample_id", sort=True).agg(accuracy=("correct", "mean"), main_category=("main_category", "first"))
+        """Per-sample accuracy (0..1) under `judge`, with the sample's main category; a question this judge left
+        unanswered counts as wrong, as in the summary (verdict_correct: parity replies re-parsed)."""
+        correct = {(r["sample_id"], str(r["question_id"])): verdict_correct(r, r["expected"])
+                   for r in self.records[judge] if r.get("mode") == mode}
+        frame = pd.DataFrame([(s, correct.get((s, q), False)) for s, q in self.questions],
+                             columns=["sample_id", "correct"])
+        out = frame.groupby("sample_id", sort=True).agg(accuracy=("correct", "mean"))
+        out["main_category"] = self.samples.loc[out.index, "main_category"]
+        return out
+
+
+RECORDED = ("summary.json", "samples.csv", "config.yaml")
 
 
 def load_judged_run(path: str | Path) -> JudgedRun:
-    from ..judge.rejudge import finished_run
-
-    run, cfg, benchmark = finished_run(path)
-    logs = {str(cfg.judge.name): run.judge_log}
-    logs.update({p.parent.name: p for p in sorted(run.path.glob("judges/*/judge.jsonl"))})
+    """A run as its summary stage recorded it: identity (summary.json), selection (samples.csv), the headline
+    judge's name (config.yaml) and every judge's latest records."""
+    path = Path(path)
+    missing = [name for name in RECORDED if not (path / name).is_file()]
+    if missing:
+        raise SetupError(f"{path}: no {', '.join(missing)}; judge-agreement reads summarized runs (run their summary "
+                         f"stage first, stages=[summary])")
+    identity = json.loads((path / "summary.json").read_text(encoding="utf-8"))["run"]
+    headline = str(OmegaConf.load(path / "config.yaml").judge.name)
+    logs = {headline: path / "judge.jsonl"}
+    logs.update({p.parent.name: p for p in sorted(path.glob("judges/*/judge.jsonl"))})
     records = {name: latest_records(read_jsonl(p), JUDGE_KEY) for name, p in logs.items() if p.exists()}
-    return JudgedRun(run.path, str(cfg.data.name), str(cfg.model.name), str(cfg.asm.name), str(cfg.schedule.name),
-                     str(cfg.judge.name), benchmark, records)
+    return JudgedRun(path, str(identity["data"]), str(identity["model"]), str(identity["asm"]),
+                     str(identity["schedule"]), headline, read_sample_table(path / "samples.csv"), records)
 
 
 def question_level(runs: list[JudgedRun], mode: str, seed: int) -> dict:

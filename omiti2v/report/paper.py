@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pandas as pd
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-PAPER_DIR = REPO_ROOT / "results" / "paper"
+from ..paths import shipped
+
+PAPER_DIR = shipped("results/paper")
 
 # Table columns, in the paper's order, plus the harness's overall VQA score.
 METRICS: dict[str, str] = {

@@ -1,9 +1,10 @@
 """Reported runs as tables of per-sample values: the input of every cell, CI and paired delta.
 
-A run is read from its summary.json and samples.csv only (both written by the report stage): no benchmark is
-loaded, so tables and plots build offline, and every setting (the ASM's logit multipliers included) is the one
-recorded, never re-derived from a config. A run reported before samples.csv existed keeps its summary.json
-cells (with their CIs) but gets no paired deltas; a warning names the missing file.
+A run is read from its summary.json and samples.csv only (both written by the summary stage, and copied into
+an `omiti2v export`): no benchmark is loaded, so tables and plots build offline, and every setting (the ASM's
+logit multipliers included) is the one recorded, never re-derived from a config. A run summarized before
+samples.csv existed keeps its summary.json cells (with their CIs) but gets no paired deltas; a warning names
+the missing file. An export made before exports carried samples.csv gets its per-sample values from its splits.
 """
 
 from __future__ import annotations
@@ -122,16 +123,17 @@ def discover_runs(root: str | Path) -> list[RunResult]:
             continue
         if is_export(path):
             exports.append(path)
-            found.append(read_export_run(path))
+            found.append(read_run(path) if (path / "samples.csv").exists() else read_export_run(path))
         elif (path / "summary.json").exists():
             found.append(read_run(path))
         elif (path / "judge.jsonl").exists() or (path / "scores.jsonl").exists():
-            log.warning("%s: no summary.json (its report stage has not run): left out of the tables", path)
+            log.warning("%s: no summary.json (its summary stage has not run): left out of the tables", path)
     return found
 
 
 def read_export_run(path: Path) -> RunResult:
-    """A run read from an `omiti2v export` dataset: its summary, and its per-sample values from its splits."""
+    """An export without samples.csv (made before exports carried it): its summary, and its per-sample values
+    rebuilt from its splits."""
     from ..export import load_export
 
     export = load_export(path)
@@ -150,7 +152,7 @@ def read_run(path: Path) -> RunResult:
         raise ValueError(f"{summary_path}: field 'run' lacks {', '.join(missing)}")
     if not samples_path.exists():
         log.warning("%s: missing (reported before per-sample tables): its cells come from summary.json, without "
-                    "paired deltas; rerun its report stage (stages=[report]) to write it", samples_path)
+                    "paired deltas; rerun its summary stage (stages=[summary]) to write it", samples_path)
         return RunResult(path, summary, None)
     return RunResult(path, summary, read_sample_table(samples_path))
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ..paths import CONF_DIR
 from ..runs import atomic_write_text
 from ..stats import paired_delta
 from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
@@ -30,7 +31,7 @@ TABLES = {
 }
 MODULATIONS = ("none", "scalar", "energy")
 SCHEDULES = ("paper", "all", "early", "mid", "late", "blocks-only", "steps-only")
-SCHEDULE_DIR = Path(__file__).resolve().parents[2] / "conf" / "schedule"
+SCHEDULE_DIR = CONF_DIR / "schedule"
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 """
 
 from . import aesthetic, dynamic_degree, imaging  # noqa: F401  (registers the scorers)
-from .base import SCORERS, Clip, Score, Scorer, build_scorer, register_scorer, resolve_device
+from .base import SCORERS, Clip, Score, Scorer, build_scorer, register_scorer
 from .flow import FLOW_BACKENDS, build_flow_backend, register_flow_backend
 from .resize import PaperResize, nearest_paper_ratio, paper_resize_for, paper_target_size
 from .stage import decode_clip, run_scorers, score_videos
@@ -13,6 +13,6 @@ from .weights import MissingWeightsError, WeightFile, resolve_weights
 
 __all__ = [
     "FLOW_BACKENDS", "SCORERS", "Clip", "MissingWeightsError", "Score", "Scorer", "WeightFile", "build_flow_backend",
-    "build_scorer", "decode_clip", "PaperResize", "nearest_paper_ratio", "paper_resize_for", "paper_target_size", "register_flow_backend", "register_scorer", "resolve_device",
+    "build_scorer", "decode_clip", "PaperResize", "nearest_paper_ratio", "paper_resize_for", "paper_target_size", "register_flow_backend", "register_scorer",
     "resolve_weights", "run_scorers", "score_videos",
 ]

@@ -90,8 +90,3 @@ register_scorer = SCORERS.register
 def build_scorer(metric: str, cfg: DictConfig, device: torch.device) -> Scorer:
     return SCORERS.lookup(metric)(cfg, device)
 
-
-def resolve_device(name: str | None) -> torch.device:
-    if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)

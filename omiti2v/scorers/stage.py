@@ -22,9 +22,10 @@ from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ..claims import Claims, ClaimSettings, LogWatch, claimed_batches
+from ..devices import resolve_device
 from ..runs import RunDir, append_jsonl, config_hash, read_jsonl, video_sha256s
 from ..video import VideoDecodeError, probe_video, read_video
-from .base import Clip, Scorer, build_scorer, resolve_device
+from .base import Clip, Scorer, build_scorer
 from .resize import PaperResize, paper_resize_for
 from .weights import resolve_weights, weights_dir_from
 
@@ -112,7 +113,7 @@ def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer
 def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     """Score every benchmark sample's video with the metrics in cfg.scorer.metrics; append to scores.jsonl."""
     scfg = cfg.scorer
-    device = resolve_device(cfg.get("device"))
+    device = torch.device(resolve_device(cfg.get("device")))
     scorers = [build_scorer(metric, scfg, device) for metric in scfg.metrics]
     latest = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}  # a later line supersedes
     shas = video_sha256s(run, benchmark.ids)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
+from .paths import CONF_DIR
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,10 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _plan(args: argparse.Namespace) -> int:
     from hydra import compose, initialize_config_dir
 
-    from omiti2v.config_check import validate_config
-    from omiti2v.runs import read_jsonl
-
-    from .planner import StepCost, format_costs, plan_config, record_cost
+    from .config_check import validate_config
+    from .generate.planner import StepCost, format_costs, plan_config, record_cost
+    from .runs import read_jsonl
 
     if args.table:
         print(format_costs([StepCost(**r) for r in read_jsonl(args.table)]))

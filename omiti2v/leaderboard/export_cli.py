@@ -1,4 +1,5 @@
-"""`omiti2v export RUN_DIR --out DIR [--push-to-hub REPO_ID]`: a run's evidence as a Hugging Face dataset."""
+"""`omiti2v export RUN_DIR --out DIR [--push-to-hub REPO_ID]`: a run's evidence as a Hugging Face dataset
+(omiti2v/export/); a leaderboard run's entry travels in it and links to it (published.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,10 @@ def register(sub) -> None:
 
 
 def export_cmd(args) -> int:
-    from . import export_run
+    from .published import publish_run
 
-    result = export_run(args.run_dir, args.out, args.push_to_hub, overwrite=args.overwrite,
-                        private=True if args.private else None)
+    result = publish_run(args.run_dir, args.out, args.push_to_hub, overwrite=args.overwrite,
+                         private=True if args.private else None)
     for label, value in (("exported to", result["path"]), ("pushed to", result["url"]),
                          ("linked in leaderboard entry", result["entry"])):
         if value:

@@ -15,34 +15,21 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from ..data import Benchmark
-from ..errors import SetupError
-from ..runs import RunDir, atomic_write_json, read_jsonl
-from ..summary import latest_records
+from .data import Benchmark, benchmark_from_config
+from .errors import SetupError
+from .paths import CONF_DIR
+from .runs import JudgeRunDir, RunDir, atomic_write_json, latest_records, read_jsonl
+from .summary import per_judge_scores, validate_summary
 
 log = logging.getLogger(__name__)
-
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 class UnfinishedRunError(SetupError, ValueError):
     """The folder is not a finished generation: no config.yaml, or a benchmark sample without a generation record."""
 
 
-class JudgeRunDir(RunDir):
-    """A run seen through one extra judge: videos are the run's, judge.jsonl is judges/<name>/judge.jsonl."""
-
-    def __init__(self, run: RunDir, judge_name: str):
-        super().__init__(run.path)
-        self.judge_name = judge_name
-
-    judge_log = property(lambda self: self.path / "judges" / self.judge_name / "judge.jsonl")
-
-
 def finished_run(path: str | Path) -> tuple[RunDir, DictConfig, Benchmark]:
     """(run, its config, its benchmark), or UnfinishedRunError naming what is missing."""
-    from ..pipeline import benchmark_from_config
-
     path = Path(path)
     if not (path / "config.yaml").is_file():
         raise UnfinishedRunError(f"{path}: not a run folder (no config.yaml); run the generation first")
@@ -69,7 +56,7 @@ def judge_config(name: str, overrides: list[str]) -> DictConfig:
 
 def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -> Path:
     """Judge a finished run with `judge_cfg` into judges/<name>/judge.jsonl; refresh summary.json's "judges"."""
-    from .stage import judge_samples, open_judge
+    from .judge.stage import judge_samples, open_judge
 
     run, cfg, benchmark = finished_run(run_path)
     view = JudgeRunDir(run, str(judge_cfg.name))
@@ -81,8 +68,6 @@ def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -
 
 def refresh_summary_judges(run: RunDir, benchmark: Benchmark, seed: int) -> None:
     """Rewrite summary.json's optional "judges" field (when the run has a summary already)."""
-    from ..summary import per_judge_scores, validate_summary
-
     if not run.summary.exists():
         return
     summary = json.loads(run.summary.read_text(encoding="utf-8"))
