@@ -112,8 +112,9 @@ def public_config(size: str, tokenizer):
     )
 
 
-def build_tiny_tokenizer():
-    """A byte-level BPE trained on a few strings, wrapped in the real Qwen2 tokenizer class."""
+def build_tiny_tokenizer(named_tokens: dict[str, str] | None = None, chat_template: str = CHAT_TEMPLATE):
+    """A byte-level BPE trained on a few strings, wrapped in the real Qwen2 tokenizer class. `named_tokens`: extra
+    special tokens the family's processor reads by name (e.g. InternVL's `tokenizer.video_token`)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import AddedToken
     from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
@@ -124,9 +125,12 @@ def build_tiny_tokenizer():
     bpe.train_from_iterator(_CORPUS * 20, trainer)
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
-    tok.chat_template = CHAT_TEMPLATE
+    named = {"extra_special_tokens": named_tokens} if named_tokens else {}
+    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>",
+                         pad_token="<|endoftext|>", **named)
+    tokens = (*SPECIAL_TOKENS, *(named_tokens or {}).values())
+    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in tokens], special_tokens=True)
+    tok.chat_template = chat_template
     return tok
 
 
