@@ -69,11 +69,6 @@ class JudgeVideo:
     frames: torch.Tensor
     metadata: dict
 
-    @property
-    def video_tokens(self) -> int:
-        t, _, h, w = self.frames.shape
-        return (t // 2) * (h // MERGED_PATCH) * (w // MERGED_PATCH)
-
 
 def plan_judge_video(path: str | Path, spec: VideoSpec) -> VideoPlan:
     """Sampling and size from the header only; raises VideoDecodeError on a missing or unreadable file."""
