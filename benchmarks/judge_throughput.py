@@ -1,17 +1,21 @@
-"""Judge throughput at the paper's size: the official per-question procedure against our stage (parity, fast).
+"""Judge throughput at real size: the official per-question procedure against our stage (parity, fast).
 
-The official procedure (the Qwen2.5-VL README way, as the paper's qwen.py ran it) handles each question alone:
-read the video with qwen-vl-utils, process it, generate. Our modes run the real stage (`judge_samples`): batches
+`--judge NAME` builds that registered judge's published shapes (omiti2v/judge/public.py) with random weights;
+`--size 7b|32b` is the paper's family, Qwen2.5-VL. The official procedure handles each question alone: for the
+Qwen families the README way, as the paper's qwen.py ran it (read the video with qwen-vl-utils, process it,
+generate); for InternVL the video read, processed and generated from per question through its own processor.
+Every judge is given the video its conf/judge/<name>.yaml gives it. Our modes run the real stage (`judge_samples`): batches
 planned from free memory (`batch_samples auto`, planned for the paper's 128 new tokens), halved on CUDA OOM, the
 next batch's videos decoded by background threads, the video prefix run once per sample and never copied per
 question. Every generation is forced to exactly `--new-tokens` tokens (min = max): random weights would
 otherwise stop at EOS early or never. Prints s/question, the speed-up over the official procedure, peak GPU
 memory, OOM splits, and the whole-OmitI2V estimate (367 samples x 3.5 questions).
 
-GPU (Qwen2.5-VL-32B shapes, random bf16 weights, the real videos, an 80 GB budget):
+GPU (Qwen2.5-VL-32B shapes, random bf16 weights, the real videos, an 80 GB budget; any judge with --judge):
     python benchmarks/judge_throughput.py --size 32b --videos ../shared/videos --memory-gb 80 --out DIR
-CPU check of the script:
-    python benchmarks/judge_throughput.py --tiny
+    python benchmarks/judge_throughput.py --judge internvl3.5-8b --videos ../shared/videos --memory-gb 80 --out DIR
+CPU check of the script (the judge's family, tiny):
+    python benchmarks/judge_throughput.py --tiny [--judge qwen3-vl-8b]
 """
 
 from __future__ import annotations
@@ -24,10 +28,12 @@ import tempfile
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from omiti2v.config_check import require_cuda
 from omiti2v.data.records import Question, Sample
@@ -41,8 +47,13 @@ from omiti2v.judge import (
     load_judge_video,
     question_text,
 )
-from omiti2v.judge.tiny import build_tiny_judge, build_tiny_processor, public_config
-from omiti2v.judge.vision_attention import install_batched_window_attention, remove_batched_window_attention
+from omiti2v.judge.families import JUDGES, QwenVL
+from omiti2v.judge.public import PUBLIC_SHAPES, public_config, public_processor
+from omiti2v.judge.vision_attention import (
+    VISION_ATTENTION_CLASSES,
+    install_batched_window_attention,
+    remove_batched_window_attention,
+)
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.video import write_video
 
@@ -56,17 +67,17 @@ QUESTIONS = (
 )
 
 
-def real_size_judge(size: str):
-    """Qwen2.5-VL-`size` shapes with random bf16 weights, built on the GPU; the tiny tokenizer, real-size processor."""
-    from transformers import Qwen2_5_VLForConditionalGeneration
+def real_size_judge(name: str):
+    """Judge `name`'s published shapes with random bf16 weights, built on the GPU; the tiny tokenizer, the
+    family's processor sized as the checkpoint's."""
+    import transformers
 
-    processor = build_tiny_processor()
-    processor.video_processor.size = {"shortest_edge": 3136, "longest_edge": 12845056}  # the checkpoints' range
+    processor = public_processor(name)
     tok = processor.tokenizer
     torch.manual_seed(0)
     with torch.device("cuda"):
-        model = Qwen2_5_VLForConditionalGeneration._from_config(public_config(size, tok), dtype=torch.bfloat16,
-                                                                attn_implementation="sdpa")
+        model = getattr(transformers, JUDGES.lookup(name).model_class)._from_config(
+            public_config(name, tok), dtype=torch.bfloat16, attn_implementation="sdpa")
     model.eval()
     install_batched_window_attention(model)  # as load_judge_model does for the stage
     model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
@@ -90,34 +101,37 @@ def write_videos(folder: Path, n: int, frames: int, width: int, height: int, fps
 
 
 def official_procedure(judge: VqaJudge, paths: list[Path], spec: VideoSpec, new_tokens: int) -> int:
-    """Per question: qwen-vl-utils reads and resamples the video, the processor processes it, generate; with
+    """Per question: the video read and resampled (qwen-vl-utils for the Qwen families), processed, generate; with
     transformers' stock vision attention (one SDPA call per window)."""
-    from qwen_vl_utils import process_vision_info
-
     remove_batched_window_attention(judge.model)
     try:
-        return _official_questions(judge, paths, spec, new_tokens, process_vision_info)
+        n = 0
+        for path in paths:
+            for question in QUESTIONS:
+                inputs = (qwen_vl_utils_inputs(judge, path, spec, question) if issubclass(judge.family, QwenVL)
+                          else judge.full_inputs(load_judge_video(path, spec), question))
+                judge.model.generate(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
+                n += 1
+        return n
     finally:
         install_batched_window_attention(judge.model)
 
 
-def _official_questions(judge: VqaJudge, paths: list[Path], spec: VideoSpec, new_tokens: int, process_vision_info) -> int:
+def qwen_vl_utils_inputs(judge: VqaJudge, path: Path, spec: VideoSpec, question: str):
+    """The Qwen README's inputs for one question: qwen-vl-utils reads the video at the spec's fps and pixels."""
+    from qwen_vl_utils import process_vision_info
+
     min_pixels, max_pixels = spec.pixel_range()
-    n = 0
-    for path in paths:
-        for question in QUESTIONS:
-            messages = [{"role": "user", "content": [
-                {"type": "video", "video": str(path), "fps": spec.fps, "max_pixels": max_pixels, "min_pixels": min_pixels},
-                {"type": "text", "text": question_text(question)},
-            ]}]
-            text = judge.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            _, videos, video_kwargs = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True)
-            videos, metadata = zip(*videos, strict=True)
-            inputs = judge.processor(text=[text], videos=list(videos), video_metadata=list(metadata), padding=True,
-                                     return_tensors="pt", **video_kwargs).to(judge.device)
-            judge.model.generate(**inputs, do_sample=False, max_new_tokens=new_tokens, min_new_tokens=new_tokens)
-            n += 1
-    return n
+    messages = [{"role": "user", "content": [
+        {"type": "video", "video": str(path), "fps": spec.fps, "max_pixels": max_pixels, "min_pixels": min_pixels},
+        {"type": "text", "text": question_text(question)},
+    ]}]
+    text = judge.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    _, videos, video_kwargs = process_vision_info(messages, return_video_kwargs=True, return_video_metadata=True,
+                                                  image_patch_size=spec.merged_patch // 2)
+    videos, metadata = zip(*videos, strict=True)
+    return judge.processor(text=[text], videos=list(videos), video_metadata=list(metadata), padding=True,
+                           return_tensors="pt", **video_kwargs).to(judge.device)
 
 
 def stage_run(judge: VqaJudge, paths: list[Path], spec: VideoSpec, mode: str, batch, workers: int, folder: Path) -> int:
@@ -190,7 +204,7 @@ def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
     float32 (tests); in bf16 the layouts round differently, so near-ties of random weights may part ways."""
     video = load_judge_video(path, spec)
     p_fast = judge.fast([SampleItem(video, QUESTIONS[:2])])[0]
-    check = VqaJudge(judge.model, judge.processor, max_new_tokens=8)
+    check = VqaJudge(judge.model, judge.processor, max_new_tokens=8, family=judge.family)
     shared = check.parity([SampleItem(video, QUESTIONS[:2])])[0]
     static = VqaJudge(judge.model, judge.processor, max_new_tokens=8, decode_cache="static")
     shared_static = static.parity([SampleItem(video, QUESTIONS[:2])])[0]  # also compiles its decoder on CUDA
@@ -202,7 +216,9 @@ def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
             p_alone.append(torch.softmax(logits[[check.yes_id, check.no_id]], -1)[0].item())
             out = check.model.generate(**inputs, do_sample=False, max_new_tokens=8)
             alone.append(check.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))
-    return {"video_tokens": video.video_tokens, **vision_check(judge, [video, load_judge_video(other, spec)]),
+    windowed = any(type(m).__name__ in VISION_ATTENTION_CLASSES for m in judge.model.modules())
+    vision = vision_check(judge, [video, load_judge_video(other, spec)]) if windowed else {}
+    return {"prefix_tokens": judge.encode_prefixes([video])["input_ids"].shape[1], **vision,
             "fast_vs_alone_p_yes_max_abs_diff": max(abs(a - b) for a, b in zip(p_fast, p_alone, strict=True)),
             "parity_vs_alone_identical_replies": f"{sum(a == b for a, b in zip(shared, alone, strict=True))}/2",
             "parity_static_vs_alone_identical_replies":
@@ -212,7 +228,10 @@ def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tiny", action="store_true", help="tiny random model, small synthetic videos, CPU: checks the script")
-    ap.add_argument("--size", choices=("7b", "32b"), default="32b", help="public Qwen2.5-VL shapes (random weights)")
+    ap.add_argument("--judge", choices=sorted(JUDGES), default=None, metavar="NAME",
+                    help=f"registered judge whose published shapes to build ({', '.join(sorted(PUBLIC_SHAPES))}; "
+                         "random weights); with --tiny, that family's tiny judge")
+    ap.add_argument("--size", choices=("7b", "32b"), default=None, help="the Qwen2.5-VL judges: --judge qwen2.5-vl-SIZE")
     ap.add_argument("--videos", type=Path, default=REPO.parent / "shared" / "videos", help="folder of .mp4 files")
     ap.add_argument("--memory-gb", type=float, default=None, help="cap this process's GPU memory (GB = 1e9 bytes)")
     ap.add_argument("--modes", default="official,parity,fast")
@@ -223,6 +242,12 @@ def main() -> None:
     ap.add_argument("--decode-workers", type=int, default=4)
     ap.add_argument("--out", type=Path, default=None, help="folder for judge_throughput.json")
     args = ap.parse_args()
+    if args.judge and args.size:
+        ap.error("give --judge or --size, not both")
+    name = args.judge or f"qwen2.5-vl-{args.size or '32b'}"
+    if not args.tiny and name not in PUBLIC_SHAPES:
+        ap.error(f"--judge {name}: no published shapes to build; one of {', '.join(sorted(PUBLIC_SHAPES))}")
+    entry = JUDGES.lookup(name)
     if not args.tiny:
         require_cuda("benchmarks/judge_throughput.py", "run it with --tiny on a CPU")
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
@@ -232,22 +257,27 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="judge-bench-"))
     if args.tiny:
-        spec, args.new_tokens = VideoSpec(fps=4, max_pixels=28 * 28 * 4), 4
-        model, processor = load_judge_model(str(build_tiny_judge(work / "tiny")), dtype="float32", device_map=None)
+        args.new_tokens = 4
+        model, processor = load_judge_model(str(entry.build_tiny(work / "tiny")), dtype="float32", device_map=None,
+                                            model_class=entry.model_class)
+        spec = entry.video_spec(VideoSpec(fps=4), processor)
+        spec = replace(spec, max_pixels=spec.merged_patch**2 * 4)
         paths = write_videos(work / "videos", 3, 17, 128, 80, 16)
-        label = "tiny"
+        label = f"tiny {entry.family}"
     else:
         if args.memory_gb:
             torch.cuda.set_per_process_memory_fraction(args.memory_gb * 1e9 / torch.cuda.get_device_properties(0).total_memory)
-        spec = VideoSpec()  # the paper's protocol: fps 8, max_pixels 360*420, metadata fps 2.0
-        model, processor = real_size_judge(args.size)
+        model, processor = real_size_judge(name)
+        # the video the judge's config gives it (Qwen2.5-VL: the paper's fps 8, max_pixels 360*420, metadata fps 2.0)
+        conf = JudgeSettings.from_config(OmegaConf.load(REPO / "conf" / "judge" / f"{name}.yaml"))
+        spec = entry.video_spec(conf.video, processor)
         paths = sorted(args.videos.glob("*.mp4"))
-        label = f"Qwen2.5-VL-{args.size.upper()} shapes, random bf16 weights"
+        label = f"{entry.hub_id} shapes, random bf16 weights"
     if not paths:
         raise SystemExit(f"no .mp4 videos in {args.videos}")
     batch = args.batch_samples if args.batch_samples == "auto" else int(args.batch_samples)
-    judge = VqaJudge(model, processor, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
-    results = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "model": label,
+    judge = VqaJudge(model, processor, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens, family=entry)
+    results = {"device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu", "judge": name, "model": label,
                "videos": [p.name for p in paths], "questions_per_sample": len(QUESTIONS), "new_tokens": args.new_tokens,
                "batch_samples": args.batch_samples, "memory_gb": args.memory_gb,
                "weights_gb": sum(p.numel() * p.element_size() for p in model.parameters()) / 1e9,

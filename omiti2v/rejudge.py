@@ -3,7 +3,8 @@
 `omiti2v rejudge RUN_DIR judge=<name> [key=value ...]` judges the run's videos with conf/judge/<name>.yaml and
 appends to RUN_DIR/judges/<name>/judge.jsonl, resumably (the stage skips what that judge already answered).
 The run's own judge.jsonl is never opened for writing. summary.json then carries every judge's semantic
-scores under "judges". The judge stage with a judge override on a judged run does the same (see run_judge).
+scores under "judges" (a leaderboard run's entry follows it). The judge stage with a judge override on a judged
+run does the same (see run_judge).
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -
     judge, settings, label = open_judge(OmegaConf.create({"judge": judge_cfg, "device": device}))
     judge_samples(judge, settings, view, list(benchmark), label)
     refresh_summary_judges(run, benchmark, int(cfg.get("seed", 0)))
+    if run.summary.exists():  # a leaderboard run: its entry follows the new summary (hash, per-judge columns)
+        from .leaderboard.published import refresh_entry_judges
+
+        refresh_entry_judges(run.path)
     return view.judge_log
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,16 @@ def per_sample_accuracy(truth: dict) -> dict[str, float]:
     for (sid, _), ok in truth["correct"].items():
         acc.setdefault(sid, []).append(ok)
     return {sid: float(np.mean(v)) for sid, v in acc.items()}
+
+
+def add_extra_judge(path: Path, judge: str, overall: float) -> None:
+    """Another judge's semantic cells in a reported run's summary.json, as `omiti2v rejudge` records them: in
+    parity `overall`, then +1, +2, +3 for modification, addition, deletion (CI ±5, n 12); in fast 99 everywhere."""
+    def cell(value: float) -> dict:
+        return {"value": value, "n": 12, "ci95": [value - 5, value + 5]}
+
+    names = ("overall", "modification", "addition", "deletion")
+    summary = json.loads((path / "summary.json").read_text())
+    summary.setdefault("judges", {})[judge] = {"judge_model": f"hub/{judge}", "metrics": {
+        "fast": {m: cell(99.0) for m in names}, "parity": {m: cell(overall + i) for i, m in enumerate(names)}}}
+    (path / "summary.json").write_text(json.dumps(summary))

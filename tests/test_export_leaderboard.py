@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from report_fixtures import make_run
+from report_fixtures import add_extra_judge, make_run
 
 from omiti2v.cli import main
 from omiti2v.export.hub import stage_upload
 from omiti2v.leaderboard.board import rebuild_leaderboard, validate_entry
-from omiti2v.leaderboard.published import publish_run
+from omiti2v.leaderboard.published import publish_run, refresh_entry_judges
 from omiti2v.runs import versions
 
 SHA = "sha256:" + "0" * 64
@@ -120,3 +120,23 @@ def test_page_links_a_pushed_dataset(published):
     page = (board / "index.html").read_text()
     assert '<a href="https://huggingface.co/datasets/someone/omiti2v-beta"' in page
     assert '<a href="' + str(folder) not in page  # local folders are listed in the CSV, not linked
+
+
+def test_rejudged_submission_updates_its_entry(tmp_path):
+    """After `omiti2v rejudge` rewrote a leaderboard run's summary.json (its "judges"), the entry takes the new
+    summary hash and per-judge cells: the page shows the judge, and an export of the run still checks out."""
+    board = tmp_path / "board"
+    before = add_submission(board, "alpha", seed=1)
+    run = board / "runs" / "alpha"
+    add_extra_judge(run, "qwen3-vl-8b", 40.0)  # what refresh_summary_judges writes after a rejudge
+    assert refresh_entry_judges(run) == board / "entries" / "alpha.json"
+    entry = json.loads((board / "entries" / "alpha.json").read_text())
+    assert entry["hashes"]["summary"] == "sha256:" + hashlib.sha256((run / "summary.json").read_bytes()).hexdigest()
+    assert entry["hashes"]["summary"] != before["hashes"]["summary"] and entry["metrics"] == before["metrics"]
+    assert entry["judges"]["qwen3-vl-8b"]["judge_mode"] == "parity"  # the entry's own judge mode
+    assert entry["judges"]["qwen3-vl-8b"]["metrics"]["overall"] == {"value": 40.0, "n": 12, "ci95": [35.0, 45.0]}
+    assert ">Overall (qwen3-vl-8b)</th>" in (board / "index.html").read_text()
+    publish_run(run, tmp_path / "published" / "alpha")
+    assert main(["leaderboard", "--from-datasets", str(tmp_path / "published"), "--leaderboard", str(tmp_path / "new")]) == 0
+    assert json.loads((tmp_path / "new" / "entries" / "alpha.json").read_text())["judges"] == entry["judges"]
+    assert refresh_entry_judges(tmp_path / "elsewhere" / "alpha") is None  # not a leaderboard run

@@ -29,6 +29,7 @@ from omiti2v.judge import (
     run_judge,
 )
 from omiti2v.judge import video as judge_video
+from omiti2v.judge.families import JUDGES
 from omiti2v.judge.model import kv_cache_field
 from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
@@ -338,8 +339,9 @@ def test_judge_configs_follow_the_protocol():
         settings = JudgeSettings.from_config(cfg)
         assert settings.name == cfg.name and settings.modes
         assert settings.batch_samples == "auto"
-        # the paper's metadata fps; Qwen3-VL reads timestamps as text, so it is told the true fps
-        assert settings.video.metadata_fps == (None if "qwen3-vl" in cfg.name else 2.0)
+        # the paper's metadata fps; Qwen3-VL reads timestamps as text, so it is told the true fps; InternVL has no
+        # temporal positions
+        assert settings.video.metadata_fps == (2.0 if JUDGES.lookup(cfg.name).family == "qwen2.5-vl" else None)
         if not cfg.name.startswith("tiny"):
             assert (settings.video.fps, settings.video.max_pixels, settings.max_new_tokens) == (8.0, 151200, 128)
             assert settings.video.min_pixels is None  # qwen-vl-utils' default, as the official run

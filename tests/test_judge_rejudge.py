@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -91,14 +92,19 @@ def test_rejudge_writes_beside_and_never_touches_the_original(judged_runs):
     assert len(list(read_jsonl(runs[0].path / "judges" / "tiny-qwen3-vl" / "judge.jsonl"))) == 10
 
 
-def test_judge_stage_with_an_override_writes_beside(judged_runs, tmp_path):
+@pytest.mark.parametrize("name", ["tiny-qwen3-vl", "tiny-internvl"])
+def test_judge_stage_with_an_override_writes_beside(judged_runs, tmp_path, name):
+    """Any family through the stage (frame sizing from its processor, memory plan, both modes), on a copy of a
+    judged run: its records go to judges/<name>/, the run's own stay byte-identical."""
     runs, original = judged_runs
-    cfg = OmegaConf.load(runs[1].config)
-    cfg.judge = tiny_qwen3("fast")
-    run_judge(cfg, runs[1], load_benchmark("mini", categories=CATEGORIES))
-    assert runs[1].judge_log.read_bytes() == original[1]
-    fast = [r for r in read_jsonl(runs[1].path / "judges" / "tiny-qwen3-vl" / "judge.jsonl") if r["mode"] == "fast"]
-    assert len(fast) == 10
+    run = RunDir(shutil.copytree(runs[1].path, tmp_path / "run"))
+    cfg = OmegaConf.load(run.config)
+    cfg.judge = judge_config(name, ["judge.mode=both"])
+    run_judge(cfg, run, load_benchmark("mini", categories=CATEGORIES))
+    assert run.judge_log.read_bytes() == original[1]
+    records = list(read_jsonl(run.path / "judges" / name / "judge.jsonl"))
+    assert Counter(r["mode"] for r in records) == {"parity": 10, "fast": 10}
+    assert {r["judge_model"] for r in records} == {name} and all(r["error"] is None for r in records)
 
 
 def test_unfinished_folders_are_refused_with_one_named_error(tmp_path, capsys):

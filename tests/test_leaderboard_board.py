@@ -135,3 +135,32 @@ def test_page_in_headless_chromium(board):
         finally:
             browser.close()
     assert errors == []
+
+
+def test_rejudged_entries_add_per_judge_columns(tmp_path):
+    """An entry re-judged by another judge (its `judges`) gives every row that judge's columns: the semantic cells
+    in the CSV, its Overall on the page (empty for the others); a page without such entries has neither."""
+    entries = tmp_path / "entries"
+    entries.mkdir()
+    judged = make_entry("alpha", 55.0, 10.0)
+    judged["schema_version"] = "1.1"
+    judged["judges"] = {"qwen3-vl-8b": {"judge_model": "Qwen/Qwen3-VL-8B-Instruct", "judge_mode": "parity", "metrics": {
+        m: {"value": v, "n": 367, "ci95": [v - 1, v + 1]} for m, v in (("overall", 48.5), ("deletion", 30.0))}}}
+    validate_entry(judged)
+    for e in (judged, make_entry("beta", 91.0, 20.0)):
+        (entries / f"{e['name']}.json").write_text(json.dumps(e))
+    rebuild_leaderboard(tmp_path, paper_dir=None)
+    frame = pd.read_csv(tmp_path / "leaderboard.csv").set_index("name")
+    assert (frame.loc["alpha", "overall@qwen3-vl-8b"], frame.loc["alpha", "overall@qwen3-vl-8b_ci_low"]) == (48.5, 47.5)
+    assert frame.loc["alpha", "deletion@qwen3-vl-8b"] == 30.0 and pd.isna(frame.loc["alpha", "addition@qwen3-vl-8b"])
+    assert pd.isna(frame.loc["beta", "overall@qwen3-vl-8b"]) and frame.loc["beta", "rank"] == 1  # ranked by its own judge
+    page = (tmp_path / "index.html").read_text()
+    assert page.count(">Overall (qwen3-vl-8b)</th>") == 1 and 'data-value="48.500000"' in page
+    bad = json.loads(json.dumps(judged))
+    bad["judges"]["qwen3-vl-8b"]["metrics"]["overall"]["value"] = 60.0  # outside its CI
+    with pytest.raises(ValueError, match="judges.qwen3-vl-8b.metrics.overall.ci95"):
+        validate_entry(bad)
+    (entries / "alpha.json").write_text(json.dumps(make_entry("alpha", 55.0, 10.0)))
+    rebuild_leaderboard(tmp_path, paper_dir=None)
+    assert not any("@" in c for c in pd.read_csv(tmp_path / "leaderboard.csv").columns)
+    assert "another judge" not in (tmp_path / "index.html").read_text()

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from report_fixtures import make_run, per_sample_accuracy
+from report_fixtures import add_extra_judge, make_run, per_sample_accuracy
 from scipy import stats
 
 from omiti2v.data import load_benchmark
@@ -263,6 +263,33 @@ def test_run_reported_before_samples_csv_keeps_its_summary_cells(tmp_path, caplo
     assert (cell["overall"], cell["overall_n"]) == (summary["metrics"]["overall"]["value"], 12)
     assert [cell["overall_ci_low"], cell["overall_ci_high"]] == summary["metrics"]["overall"]["ci95"]
     assert pd.isna(row(tables["alignvid"], "wan2.1", "Δ AlignVid")["overall"])  # no per-sample values to pair
+
+
+def test_rejudged_runs_add_per_judge_columns(tmp_path):
+    """Runs re-judged by other judges (summary.json "judges") get each judge's semantic cells as extra columns, in
+    the run's judge mode; a Δ row there is the difference of the two cells; a table none of whose runs a judge
+    re-judged has no columns for it, and the runs' own columns are unchanged."""
+    base, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=1)
+    treated, _ = make_run(tmp_path, "wan2.1", "scalar", "paper", seed=2)
+    energy, _ = make_run(tmp_path, "wan2.1", "energy", "paper", seed=3)
+    plain = build_tables(discover_runs(tmp_path), "mini", load_paper(), seed=SEED)
+    add_extra_judge(base, "qwen3-vl-8b", 40.0)
+    add_extra_judge(treated, "qwen3-vl-8b", 47.5)
+    add_extra_judge(energy, "internvl3.5-8b", 60.0)
+    judged = build_tables(discover_runs(tmp_path), "mini", load_paper(), seed=SEED)
+    for name, table in plain.items():
+        pd.testing.assert_frame_equal(judged[name][list(table.columns)], table)
+    alignvid, modulation = judged["alignvid"], judged["modulation"]
+    cell = row(alignvid, "wan2.1", "baseline")
+    assert (cell["overall@qwen3-vl-8b"], cell["overall@qwen3-vl-8b_n"]) == (40.0, 12)  # parity, the run's mode
+    assert (cell["overall@qwen3-vl-8b_ci_low"], cell["deletion@qwen3-vl-8b"]) == (35.0, 43.0)
+    assert row(alignvid, "wan2.1", "Δ AlignVid")["overall@qwen3-vl-8b"] == pytest.approx(7.5)
+    assert not any("internvl3.5-8b" in c for c in alignvid.columns)  # no run of this table was re-judged by it
+    assert row(modulation, "wan2.1", "ASM energy")["overall@internvl3.5-8b"] == 60.0
+    assert pd.isna(row(modulation, "wan2.1", "Δ ASM energy")["overall@internvl3.5-8b"])  # its base lacks that judge
+    md = to_markdown(alignvid, "t")
+    assert "Overall (qwen3-vl-8b)" in md and "40.00 [35.00, 45.00] n=12" in md and "+7.50" in md
+    assert "another judge" in md and "another judge" not in to_markdown(plain["alignvid"], "t")
 
 
 def test_plots_written(runs, tmp_path):

@@ -1,4 +1,5 @@
-"""VQA judge (REFERENCE §4): Qwen2.5-VL answers each sample's yes/no questions about its generated video.
+"""VQA judge (REFERENCE §4): a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers
+each sample's yes/no questions about its generated video.
 
 `run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
 two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video

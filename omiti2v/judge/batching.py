@@ -38,13 +38,14 @@ class MemoryCosts:
 
     @classmethod
     def of_config(cls, config, dtype: torch.dtype) -> MemoryCosts:
-        """From a Qwen2.5-VL config (text_config and vision_config) and the weights' dtype."""
+        """From a judge's config (text_config and vision_config) and the weights' dtype."""
         text, vision = config.text_config, config.vision_config
         size = torch.empty((), dtype=dtype).element_size()
         head_dim = getattr(text, "head_dim", None) or text.hidden_size // text.num_attention_heads
         kv = text.num_hidden_layers * text.num_key_value_heads * head_dim * 2 * size
         llm = (3 * text.intermediate_size + 6 * text.hidden_size) * size  # gate, up, their product; residual, q/k/v/o
-        merge = vision.spatial_merge_size ** 2  # vision patches per LLM token (one frame pair)
+        # vision patches per LLM token: Qwen's spatial merge (one frame pair), InternVL's pixel shuffle (one frame)
+        merge = vision.spatial_merge_size ** 2 if hasattr(vision, "spatial_merge_size") else round(config.downsample_ratio ** -2)
         tower = merge * (3 * vision.intermediate_size + 6 * vision.hidden_size) * size
         return cls(kv, max(llm, tower), 1 + size)
 

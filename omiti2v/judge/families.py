@@ -1,20 +1,40 @@
 """Judges as registry entries: one class per judge name, grouped by VLM family.
 
-A family says how transformers loads it (`model_class`), the LLM token size of its video patches, and how its
-tiny offline variant is built; an entry adds the exact hub checkpoint. Every family runs through the same
-VqaJudge (the paper's prompt and parser, parity and fast modes, the memory-aware batching): its prefix
-positions come from the model's own `get_rope_index`, so Qwen3-VL's timestamps and interleaved M-RoPE live in
-transformers, not here. Adding a judge = one entry below + one conf/judge/<name>.yaml.
+A family says how transformers loads it (`model_class`), how its processor turns a batch of prefixes into model
+inputs, where the prompt's video ends, which positions the prefix tokens take, how its frames are sized, and how
+its tiny offline variant is built; an entry adds the exact hub checkpoint. Every family runs through the same
+VqaJudge (the paper's prompt and parser, parity and fast modes, the memory-aware batching). The Qwen families'
+prefix positions come from the model's own `get_rope_index` (Qwen3-VL's timestamps and interleaved M-RoPE live
+in transformers, not here); InternVL's are 1-D, so question text continues at the prefix's length.
+Adding a judge = one entry below + one conf/judge/<name>.yaml.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import math
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
+import torch
+
 from ..registry import Registry
+from .video import VideoPlan, VideoSpec
 
 JUDGES = Registry("judge.name")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrefixPositions:
+    """Positions of a batch's prefix rows, shaped as the model takes them: (3, rows, width) M-RoPE or (rows, width)
+    1-D; `following` (rows,) is each row's first text position after its prefix. `in_prefill`: the prefill forward
+    needs them passed (False: the model's own rule gives the same positions)."""
+
+    ids: torch.Tensor
+    following: torch.Tensor
+    in_prefill: bool
 
 
 class JudgeFamily:
@@ -24,7 +44,6 @@ class JudgeFamily:
     family: str
     hub_id: str | None = None  # None: built offline (tiny)
     model_class: str
-    merged_patch: int  # pixels per side of one LLM video token (patch x spatial merge)
     tiny_module: str  # module of this package whose `build_tiny_judge` writes the tiny offline variant
 
     @classmethod
@@ -32,19 +51,121 @@ class JudgeFamily:
         """Write the family's tiny judge to `folder`; its builder module is imported only when one is asked for."""
         return import_module(f".{cls.tiny_module}", __package__).build_tiny_judge(folder)
 
+    @staticmethod
+    def encode(processor, texts: Sequence[str], videos: Sequence) -> dict:
+        """One processor call for the batch: token rows (left padded) and video tensors."""
+        return processor(text=list(texts), videos=[v.frames for v in videos], video_metadata=[v.metadata for v in videos],
+                         do_sample_frames=False, padding=True, return_tensors="pt")
 
-class Qwen25VL(JudgeFamily):
+
+class QwenVL(JudgeFamily):
+    """Qwen2.5-VL and Qwen3-VL: <|vision_start|><|video_pad|><|vision_end|>, M-RoPE from `get_rope_index`."""
+
+    merged_patch: int  # pixels per side of one LLM video token (patch x spatial merge)
+
+    @classmethod
+    def video_spec(cls, spec: VideoSpec, processor) -> VideoSpec:
+        return dataclasses.replace(spec, merged_patch=cls.merged_patch)
+
+    @staticmethod
+    def video_end_marker(processor) -> str:
+        return getattr(processor, "vision_end_token", "<|vision_end|>")  # Qwen2.5-VL's processor does not name it
+
+    @staticmethod
+    def prefix_length(judge, plan: VideoPlan) -> int:
+        return judge.prefix_tokens + plan.video_tokens
+
+    @staticmethod
+    def prefix_positions(model, enc, text_id: int) -> PrefixPositions:
+        """The model's own rule, asked with one text token appended (the rule for text after a video changes
+        across transformers versions)."""
+        get_rope_index = model.model.get_rope_index
+        accepted = inspect.signature(get_rope_index).parameters
+        rows = enc["input_ids"].shape[0]
+        extended = {}
+        for k, v in enc.items():
+            if torch.is_tensor(v) and v.shape[:2] == enc["input_ids"].shape:  # per-token keys: one more text token
+                extra = text_id if k == "input_ids" else int(k == "attention_mask")
+                v = torch.cat([v, torch.full((rows, 1), extra, dtype=v.dtype)], dim=1)
+            extended[k] = v
+        kwargs = {k: v for k, v in extended.items() if k in accepted and k != "input_ids"}
+        positions, _ = get_rope_index(extended["input_ids"], **kwargs)
+        return PrefixPositions(positions[:, :, :-1], positions[0, :, -1], in_prefill=False)
+
+
+class Qwen25VL(QwenVL):
     family = "qwen2.5-vl"
     model_class = "Qwen2_5_VLForConditionalGeneration"
     merged_patch = 28
     tiny_module = "tiny"
 
 
-class Qwen3VL(JudgeFamily):
+class Qwen3VL(QwenVL):
     family = "qwen3-vl"
     model_class = "Qwen3VLForConditionalGeneration"
     merged_patch = 32
     tiny_module = "tiny_qwen3"
+
+
+class InternVL(JudgeFamily):
+    """InternVL3.5 (-HF checkpoints): "<video>" expands to "FrameN: <img>...</img>" per frame, each frame one tile
+    of the processor's size; plain 1-D positions."""
+
+    family = "internvl"
+    model_class = "InternVLForConditionalGeneration"
+    tiny_module = "tiny_internvl"
+
+    @classmethod
+    def video_spec(cls, spec: VideoSpec, processor) -> VideoSpec:
+        """Frames resized straight to the processor's tile (its model card: one 448x448 tile per frame), one LLM
+        token per merged patch of a single frame."""
+        size = processor.video_processor.size
+        height, width = size["height"], size["width"]
+        return dataclasses.replace(spec, frame_size=(height, width), temporal_patch=1,
+                                   merged_patch=height // math.isqrt(processor.image_seq_length))
+
+    @staticmethod
+    def video_end_marker(processor) -> str:
+        return processor.video_token
+
+    @staticmethod
+    def prefix_length(judge, plan: VideoPlan) -> int:
+        """The processor's own expansion of the video for that many frames, tokenized."""
+        frames = {"pixel_values_videos": [torch.empty(len(plan.indices), 0)]}
+        text = judge.prefix_text.replace(judge.processor.video_token, judge.processor.replace_video_token(frames, 0))
+        return len(judge.tokenizer.encode(text, add_special_tokens=False))
+
+    @staticmethod
+    def encode(processor, texts: Sequence[str], videos: Sequence) -> dict:
+        """One processor call per video (InternVLProcessor stacks a batch's frames, so it needs equal frame counts),
+        rows left padded to the longest; the frames are concatenated in row order, as the model fills them in."""
+        from transformers import BatchFeature
+
+        parts = [JudgeFamily.encode(processor, [text], [video]) for text, video in zip(texts, videos, strict=True)]
+        width = max(p["input_ids"].shape[1] for p in parts)
+        pad = {"input_ids": processor.tokenizer.pad_token_id}
+        merged = {}
+        for key in parts[0]:
+            if key in ("input_ids", "attention_mask", "mm_token_type_ids"):
+                merged[key] = torch.cat([torch.nn.functional.pad(p[key], (width - p[key].shape[1], 0), value=pad.get(key, 0))
+                                         for p in parts])
+            else:
+                merged[key] = torch.cat([p[key] for p in parts])
+        return BatchFeature(merged)
+
+    @staticmethod
+    def prefix_positions(model, enc, text_id: int) -> PrefixPositions:
+        mask = enc["attention_mask"]
+        positions = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        return PrefixPositions(positions, mask.sum(-1), in_prefill=True)
+
+
+def family_of(model) -> type[JudgeFamily]:
+    """The family whose transformers class `model` is."""
+    for entry in JUDGES.values():
+        if entry.model_class == type(model).__name__:
+            return entry
+    raise ValueError(f"no judge family loads {type(model).__name__}; families: {sorted({e.family for e in JUDGES.values()})}")
 
 
 def register_checkpoints(family: type[JudgeFamily], hub_ids: dict[str, str | None]) -> None:
@@ -63,4 +184,10 @@ register_checkpoints(Qwen3VL, {
     "qwen3-vl-8b": "Qwen/Qwen3-VL-8B-Instruct",
     "qwen3-vl-32b": "Qwen/Qwen3-VL-32B-Instruct",
     "tiny-qwen3-vl": None,
+})
+# The transformers-format (-HF) checkpoints of the InternVL3.5 collection, https://huggingface.co/collections/internlm/internvl35
+register_checkpoints(InternVL, {
+    "internvl3.5-8b": "OpenGVLab/InternVL3_5-8B-HF",
+    "internvl3.5-38b": "OpenGVLab/InternVL3_5-38B-HF",
+    "tiny-internvl": None,
 })

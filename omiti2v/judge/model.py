@@ -1,9 +1,10 @@
-"""Qwen2.5-VL as a yes/no judge: loading, prompt building, and the two answering modes.
+"""A VLM as a yes/no judge: loading, prompt building, and the two answering modes (any family of families.py).
 
 The prompt up to the end of the video (system turn, user header, video) is the same for every question of a
 sample, so it runs once per sample (vision tower and 4-6k LLM tokens) and is never copied per question. Every
-question token gets the M-RoPE position it has in that question's own prompt: text after the video continues
-from the prefix's largest position + 1, the same in all three axes.
+question token gets the position it has in that question's own prompt, by the family's rule: Qwen's M-RoPE text
+after the video continues from the prefix's largest position + 1 in all three axes; InternVL's 1-D positions
+continue at the prefix's length.
 
 - parity: the paper's procedure (greedy `generate`, free text, the parsing rule). The batch's prefixes are
   prefilled once into one DynamicCache (one row per sample); the questions are then generated in rounds, round
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,8 +26,9 @@ from pathlib import Path
 import torch
 
 from ..errors import SetupError
+from .families import JudgeFamily, PrefixPositions, family_of
 from .protocol import question_text
-from .video import JudgeVideo
+from .video import JudgeVideo, VideoPlan
 from .vision_attention import install_batched_window_attention
 
 
@@ -81,15 +82,16 @@ class SampleItem:
 
 
 class VqaJudge:
-    """Answers yes/no questions about videos with a Qwen2.5-VL model and its processor."""
+    """Answers yes/no questions about videos with a VLM and its processor; `family`: the model's by default."""
 
     def __init__(self, model, processor, max_new_tokens: int = 128, min_new_tokens: int = 0,
-                 decode_cache: str = "dynamic"):
+                 family: type[JudgeFamily] | None = None, decode_cache: str = "dynamic"):
         if decode_cache not in DECODE_CACHES:
             raise ValueError(f"judge.decode_cache={decode_cache!r}; expected one of {DECODE_CACHES}")
         self.decode_cache = decode_cache
         self.model = model
         self.processor = processor
+        self.family = family or family_of(model)
         self.tokenizer = processor.tokenizer
         self.tokenizer.padding_side = "left"
         self.max_new_tokens = max_new_tokens
@@ -123,7 +125,7 @@ class VqaJudge:
     def split_prompt(self, question: str) -> tuple[str, str]:
         """(prefix through the video's end marker, question suffix); the prefix is the same for every question."""
         text = self.chat_text(question)
-        marker = "<|vision_end|>"
+        marker = self.family.video_end_marker(self.processor)
         if text.count(self.processor.video_token) != 1 or marker not in text:
             raise ValueError(f"the judge's chat template must place one {self.processor.video_token} then {marker}: {text!r}")
         cut = text.index(marker) + len(marker)
@@ -133,15 +135,12 @@ class VqaJudge:
         return self.tokenizer.encode(self.split_prompt(question)[1], add_special_tokens=False)
 
     def encode_prefixes(self, videos: Sequence[JudgeVideo]):
-        """One processor call for a batch of videos: prefix token rows (left padded) and video tensors."""
-        return self.processor(
-            text=[self.prefix_text] * len(videos),
-            videos=[v.frames for v in videos],
-            video_metadata=[v.metadata for v in videos],
-            do_sample_frames=False,
-            padding=True,
-            return_tensors="pt",
-        )
+        """A batch of videos: prefix token rows (left padded) and video tensors."""
+        return self.family.encode(self.processor, [self.prefix_text] * len(videos), videos)
+
+    def prefix_length(self, plan: VideoPlan) -> int:
+        """Tokens of a prefix whose video is read by `plan` (before decoding it)."""
+        return self.family.prefix_length(self, plan)
 
     def full_inputs(self, video: JudgeVideo, question: str):
         """Processor inputs for one question, the way the official procedure builds them (tests, benchmark)."""
@@ -154,22 +153,8 @@ class VqaJudge:
             return_tensors="pt",
         ).to(self.device)
 
-    def _prefix_positions(self, enc) -> tuple[torch.Tensor, torch.Tensor]:
-        """(3, rows, width) M-RoPE positions of the prefix rows and each row's first text position after them,
-        both from the model's own rule (asked with one text token appended, since the rule for text after a
-        video changes across transformers versions)."""
-        get_rope_index = self.model.model.get_rope_index
-        accepted = inspect.signature(get_rope_index).parameters
-        rows = enc["input_ids"].shape[0]
-        extended = {}
-        for k, v in enc.items():
-            if torch.is_tensor(v) and v.shape[:2] == enc["input_ids"].shape:  # per-token keys: one more text token
-                extra = self.pad_id if k == "input_ids" else int(k == "attention_mask")
-                v = torch.cat([v, torch.full((rows, 1), extra, dtype=v.dtype)], dim=1)
-            extended[k] = v
-        kwargs = {k: v for k, v in extended.items() if k in accepted and k != "input_ids"}
-        positions, _ = get_rope_index(extended["input_ids"], **kwargs)
-        return positions[:, :, :-1], positions[0, :, -1]
+    def _prefix_positions(self, enc) -> PrefixPositions:
+        return self.family.prefix_positions(self.model, enc, self.pad_id)
 
     def _model_inputs(self, enc) -> dict:
         """The processor's video tensors for the model (per-token keys are rebuilt by each mode)."""
@@ -184,20 +169,20 @@ class VqaJudge:
 
     def _fast_one(self, item: SampleItem) -> list[float]:
         enc = self.encode_prefixes([item.video])
-        prefix_positions, following = self._prefix_positions(enc)
+        prefix = self._prefix_positions(enc)
         n_prefix = enc["input_ids"].shape[1]
         questions = [self.suffix_ids(q) for q in item.questions]
         ids = torch.cat([enc["input_ids"][0], *(torch.tensor(q) for q in questions)])
         block = torch.cat([torch.full((n_prefix,), -1), *(torch.full((len(q),), j) for j, q in enumerate(questions))])
-        text_positions = torch.cat([following[0] + torch.arange(len(q)) for q in questions])
-        positions = torch.cat([prefix_positions[:, 0], text_positions.expand(3, -1)], dim=1)
+        text_positions = torch.cat([prefix.following[0] + torch.arange(len(q)) for q in questions])
+        positions = torch.cat([prefix.ids[..., 0, :], text_positions.expand(*prefix.ids.shape[:-2], -1)], dim=-1)
         causal = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
         sees = causal & ((block[None, :] == -1) | (block[None, :] == block[:, None]))  # the prefix, or its own question
         last = n_prefix + torch.tensor([len(q) for q in questions]).cumsum(0) - 1
         logits = self.model(
             input_ids=ids[None].to(self.device),
             attention_mask=sees[None, None].to(self.device),
-            position_ids=positions[:, None].to(self.device),
+            position_ids=positions[..., None, :].to(self.device),
             use_cache=False,
             logits_to_keep=last.to(self.device),
             **self._model_inputs(enc.to(self.device)),
@@ -220,30 +205,31 @@ class VqaJudge:
     @torch.inference_mode()
     def _generate_rounds(self, items: Sequence[SampleItem], with_p_yes: bool) -> list[tuple[list[str], list[float]]]:
         enc = self.encode_prefixes([it.video for it in items])
-        prefix_positions, following = self._prefix_positions(enc)
+        prefix = self._prefix_positions(enc)
         enc = enc.to(self.device)
         suffixes_per_round = [[self.suffix_ids(it.questions[min(j, len(it.questions) - 1)]) for it in items]
                               for j in range(max(len(it.questions) for it in items))]
         n_prefix = enc["input_ids"].shape[1]
-        cache = self._new_cache(n_prefix + max(len(s) for r in suffixes_per_round for s in r) + self.max_new_tokens)
-        cache = getattr(self.model(**enc, use_cache=True, logits_to_keep=1, **cache), kv_cache_field())
+        given = {"position_ids": prefix.ids.to(self.device)} if prefix.in_prefill else {}
+        given |= self._new_cache(n_prefix + max(len(s) for r in suffixes_per_round for s in r) + self.max_new_tokens)
+        cache = getattr(self.model(**enc, use_cache=True, logits_to_keep=1, **given), kv_cache_field())
         replies: list[list[str]] = [[] for _ in items]
         p_yes: list[list[float]] = [[] for _ in items]
         for j, suffixes in enumerate(suffixes_per_round):
             width = max(len(s) for s in suffixes)
             suffix_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
             suffix_mask = torch.zeros((len(items), width), dtype=torch.long)
-            suffix_positions = torch.zeros((3, len(items), width), dtype=torch.long)
+            suffix_positions = torch.zeros((*prefix.ids.shape[:-2], len(items), width), dtype=torch.long)
             for r, s in enumerate(suffixes):
                 suffix_ids[r, width - len(s):] = torch.tensor(s)
                 suffix_mask[r, width - len(s):] = 1
-                suffix_positions[:, r, width - len(s):] = following[r] + torch.arange(len(s))
+                suffix_positions[..., r, width - len(s):] = prefix.following[r] + torch.arange(len(s))
             attention_mask = torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1)
             input_ids = torch.cat([enc["input_ids"].cpu(), suffix_ids], dim=1).masked_fill(attention_mask == 0, self.filler_id)
             generated = self.model.generate(
                 input_ids=input_ids.to(self.device),
                 attention_mask=attention_mask.to(self.device),
-                position_ids=torch.cat([prefix_positions, suffix_positions], dim=2).to(self.device),
+                position_ids=torch.cat([prefix.ids, suffix_positions], dim=-1).to(self.device),
                 **{kv_cache_field(): cache},
                 do_sample=False,
                 max_new_tokens=self.max_new_tokens,

@@ -147,7 +147,7 @@ def row_tokens(judge: VqaJudge, job: JudgeJob, max_new_tokens: int) -> RowTokens
     fast's row of all questions."""
     questions = {q.question for qs in job.pending.values() for q in qs}
     suffixes = [len(judge.suffix_ids(q)) for q in questions]
-    return RowTokens(judge.prefix_tokens + job.plan.video_tokens, max(max(suffixes) + max_new_tokens, sum(suffixes)))
+    return RowTokens(judge.prefix_length(job.plan), max(max(suffixes) + max_new_tokens, sum(suffixes)))
 
 
 def plan_batches(judge: VqaJudge, settings: JudgeSettings, jobs: Sequence[JudgeJob]) -> list[list[JudgeJob]]:
@@ -303,11 +303,10 @@ def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: 
 
 
 def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
-    """(judge, settings, record label) for cfg.judge: its registry entry gives the family's loader, video
-    patch size and tiny builder. The label is the checkpoint, or the entry's name for a tiny judge."""
+    """(judge, settings, record label) for cfg.judge: its registry entry gives the family's loader, frame
+    sizing (from its processor) and tiny builder. The label is the checkpoint, or the entry's name for a tiny judge."""
     settings = JudgeSettings.from_config(cfg.judge)
     entry = JUDGES.lookup(settings.name)
-    settings = replace(settings, video=replace(settings.video, merged_patch=entry.merged_patch))
     model_path = settings.model
     if settings.model == "tiny":
         folder = f"tiny-{entry.family}-judge"
@@ -324,7 +323,9 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         attn_implementation=settings.attn_implementation,
         model_class=entry.model_class,
     )
-    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens, decode_cache=settings.decode_cache)
+    settings = replace(settings, video=entry.video_spec(settings.video, processor))
+    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens, family=entry,
+                     decode_cache=settings.decode_cache)
     return judge, settings, record_label(settings)
 
 

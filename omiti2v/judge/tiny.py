@@ -1,8 +1,8 @@
 """Qwen2.5-VL judges built offline: random weights, a locally trained tokenizer, the real processor classes.
 
 The tiny one runs every code path of the real judge (chat template, video processor, M-RoPE, cache reuse,
-generate) in seconds on a CPU, for the tests and the smoke run. `public_config` gives the published 7B / 32B
-shapes, for the memory planner's tests and the GPU benchmark. Their answers are meaningless.
+generate) in seconds on a CPU, for the tests and the smoke run; `family_config` also builds the published
+shapes (public.py), for the memory planner's tests and the GPU benchmark. Their answers are meaningless.
 """
 
 from __future__ import annotations
@@ -57,19 +57,6 @@ _CORPUS = [
 ]
 
 
-# The public config.json shapes of Qwen/Qwen2.5-VL-7B-Instruct and -32B-Instruct (the weights here are random).
-PUBLIC_TEXT_SHAPES = {
-    "7b": dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-               num_key_value_heads=4),
-    "32b": dict(hidden_size=5120, intermediate_size=27648, num_hidden_layers=64, num_attention_heads=40,
-                num_key_value_heads=8),
-}
-PUBLIC_VISION_SHAPES = {
-    "7b": dict(intermediate_size=3420, out_hidden_size=3584),
-    "32b": dict(intermediate_size=3456, out_hidden_size=5120),
-}
-
-
 def special_token_ids(tokenizer) -> dict[str, int]:
     """Token -> id of every special token, as the configs below wire them."""
     return {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
@@ -79,6 +66,11 @@ def vision_token_ids(ids: dict[str, int]) -> dict[str, int]:
     """The placeholder-token keywords every Qwen-VL config takes, from `special_token_ids`."""
     return dict(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
                 vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+
+
+def text_token_ids(ids: dict[str, int]) -> dict[str, int]:
+    """The text config's bos/eos/pad ids, as the chat checkpoints set them, from `special_token_ids`."""
+    return dict(bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
 
 
 def random_chat_model(model_class, config, ids: dict[str, int], seed: int):
@@ -91,29 +83,18 @@ def random_chat_model(model_class, config, ids: dict[str, int], seed: int):
     return model
 
 
-def public_config(size: str, tokenizer):
-    """A Qwen2_5_VLConfig with the published shapes of `size` ("7b" | "32b"), wired to `tokenizer`'s special
-    tokens (the vocabulary keeps the checkpoints' 152064 rows)."""
+def family_config(tokenizer, text: dict, vision: dict):
+    """A Qwen2_5_VLConfig of these text and vision shapes (public.py: the checkpoints'), wired to `tokenizer`'s
+    special tokens."""
     from transformers import Qwen2_5_VLConfig
 
     ids = special_token_ids(tokenizer)
-    return Qwen2_5_VLConfig(
-        text_config={
-            **PUBLIC_TEXT_SHAPES[size], "vocab_size": 152064, "max_position_embeddings": 128000, "rms_norm_eps": 1e-6,
-            "rope_parameters": {"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
-            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            **PUBLIC_VISION_SHAPES[size], "depth": 32, "hidden_size": 1280, "num_heads": 16, "patch_size": 14,
-            "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 112,
-            "fullatt_block_indexes": [7, 15, 23, 31], "tokens_per_second": 2, "hidden_act": "silu",
-        },
-        **vision_token_ids(ids),
-    )
+    return Qwen2_5_VLConfig(text_config={**text, **text_token_ids(ids)}, vision_config=vision, **vision_token_ids(ids))
 
 
-def build_tiny_tokenizer():
-    """A byte-level BPE trained on a few strings, wrapped in the real Qwen2 tokenizer class."""
+def build_tiny_tokenizer(named_tokens: dict[str, str] | None = None, chat_template: str = CHAT_TEMPLATE):
+    """A byte-level BPE trained on a few strings, wrapped in the real Qwen2 tokenizer class. `named_tokens`: extra
+    special tokens the family's processor reads by name (e.g. InternVL's `tokenizer.video_token`)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     from transformers import AddedToken
     from transformers.models.qwen2.tokenization_qwen2 import Qwen2Tokenizer
@@ -124,58 +105,50 @@ def build_tiny_tokenizer():
     bpe.train_from_iterator(_CORPUS * 20, trainer)
     model = json.loads(bpe.to_str())["model"]
     merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
-    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
-    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS], special_tokens=True)
-    tok.chat_template = CHAT_TEMPLATE
+    named = {"extra_special_tokens": named_tokens} if named_tokens else {}
+    tok = Qwen2Tokenizer(vocab=model["vocab"], merges=merges, unk_token=None, eos_token="<|im_end|>",
+                         pad_token="<|endoftext|>", **named)
+    tokens = (*SPECIAL_TOKENS, *(named_tokens or {}).values())
+    tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in tokens], special_tokens=True)
+    tok.chat_template = chat_template
     return tok
 
 
-def build_tiny_processor(tokenizer=None):
+# The tiny shapes (the checkpoints' are in public.py): every code path of the real judge in seconds on a CPU.
+TINY_TEXT = {
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "max_position_embeddings": 4096,
+    "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
+}
+TINY_VISION = {
+    "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64, "patch_size": 14,
+    "spatial_merge_size": 2, "temporal_patch_size": 2, "window_size": 56, "fullatt_block_indexes": [1],
+    "tokens_per_second": 2,
+}
+FRAME_SIZE = {"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 768}  # small floor so tiny test videos stay tiny
+
+
+def build_tiny_processor(tokenizer=None, size: dict = FRAME_SIZE):
     from transformers import Qwen2_5_VLProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
 
-    tokenizer = tokenizer or build_tiny_tokenizer()
-    size = {"shortest_edge": 28 * 28, "longest_edge": 28 * 28 * 768}  # small floor so tiny test videos stay tiny
     return Qwen2_5_VLProcessor(
         image_processor=Qwen2VLImageProcessor(size=size),
-        tokenizer=tokenizer,
+        tokenizer=tokenizer or build_tiny_tokenizer(),
         video_processor=Qwen2VLVideoProcessor(size=size),
         chat_template=CHAT_TEMPLATE,
     )
 
 
+def public_processor(vision: dict):
+    """The tiny tokenizer with the checkpoints' frame-size range (the real-size benchmark)."""
+    return build_tiny_processor(size={"shortest_edge": 3136, "longest_edge": 12845056})
+
+
 def build_tiny_model(tokenizer, seed: int = 0):
-    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import Qwen2_5_VLForConditionalGeneration
 
     ids = special_token_ids(tokenizer)
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 64,
-            "intermediate_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "num_key_value_heads": 2,
-            "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0},
-            "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"],
-            "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "window_size": 56,
-            "fullatt_block_indexes": [1],
-            "tokens_per_second": 2,
-        },
-        **vision_token_ids(ids),
-    )
+    config = family_config(tokenizer, {**TINY_TEXT, "vocab_size": len(tokenizer)}, TINY_VISION)
     model = random_chat_model(Qwen2_5_VLForConditionalGeneration, config, ids, seed)
     model.generation_config.bos_token_id = ids["<|endoftext|>"]
     return model

@@ -14,10 +14,21 @@ from .tiny import (
     random_chat_model,
     save_atomically,
     special_token_ids,
+    text_token_ids,
     vision_token_ids,
 )
 
 FRAME_SIZE = {"shortest_edge": 32 * 32, "longest_edge": 32 * 32 * 768}  # small floor so tiny test videos stay tiny
+TINY_TEXT = {
+    "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
+    "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True,
+                        "rope_theta": 10000.0},
+}
+TINY_VISION = {
+    "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64, "patch_size": 16,
+    "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64, "deepstack_visual_indexes": [0],
+}
 
 
 def build_tiny_processor(tokenizer=None):
@@ -31,26 +42,24 @@ def build_tiny_processor(tokenizer=None):
     )
 
 
-def build_tiny_model(tokenizer, seed: int = 0):
-    from transformers import Qwen3VLConfig, Qwen3VLForConditionalGeneration
+def public_processor(vision: dict):
+    """The tiny processor: its frame-size range holds the paper's frames, so they reach the model unresized."""
+    return build_tiny_processor()
+
+
+def family_config(tokenizer, text: dict, vision: dict):
+    """A Qwen3VLConfig of these text and vision shapes, wired to `tokenizer`'s special tokens."""
+    from transformers import Qwen3VLConfig
 
     ids = special_token_ids(tokenizer)
-    config = Qwen3VLConfig(
-        text_config={
-            "vocab_size": len(tokenizer), "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
-            "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "max_position_embeddings": 4096,
-            "rope_parameters": {"rope_type": "default", "mrope_section": [2, 3, 3], "mrope_interleaved": True,
-                                "rope_theta": 10000.0},
-            "bos_token_id": ids["<|endoftext|>"], "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"],
-        },
-        vision_config={
-            "depth": 2, "hidden_size": 32, "intermediate_size": 64, "num_heads": 2, "out_hidden_size": 64,
-            "patch_size": 16, "spatial_merge_size": 2, "temporal_patch_size": 2, "num_position_embeddings": 64,
-            "deepstack_visual_indexes": [0],
-        },
-        **vision_token_ids(ids),
-    )
-    return random_chat_model(Qwen3VLForConditionalGeneration, config, ids, seed)
+    return Qwen3VLConfig(text_config={**text, **text_token_ids(ids)}, vision_config=vision, **vision_token_ids(ids))
+
+
+def build_tiny_model(tokenizer, seed: int = 0):
+    from transformers import Qwen3VLForConditionalGeneration
+
+    config = family_config(tokenizer, {**TINY_TEXT, "vocab_size": len(tokenizer)}, TINY_VISION)
+    return random_chat_model(Qwen3VLForConditionalGeneration, config, special_token_ids(tokenizer), seed)
 
 
 def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:

@@ -32,6 +32,8 @@ class VideoSpec:
     min_pixels: int | None = None  # None: qwen-vl-utils' default, lowered to max_pixels when above it
     metadata_fps: float | None = PAPER_METADATA_FPS  # the sampled fps the processor is told; None: the true one
     merged_patch: int = MERGED_PATCH  # pixels per LLM video token side: Qwen2.5-VL 28, Qwen3-VL 32 (patch 16)
+    temporal_patch: int = 2  # frames per LLM video token: Qwen 2, InternVL 1
+    frame_size: tuple[int, int] | None = None  # (height, width) every frame is resized to; None: within max_pixels
 
     def pixel_range(self) -> tuple[int, int]:
         from qwen_vl_utils import vision_process
@@ -51,11 +53,13 @@ class VideoPlan:
     height: int
     width: int
     merged_patch: int = MERGED_PATCH
+    temporal_patch: int = 2
 
     @property
     def video_tokens(self) -> int:
-        """LLM tokens of the video after the processor's 2x2 spatial and 2-frame temporal merge."""
-        return (len(self.indices) // 2) * (self.height // self.merged_patch) * (self.width // self.merged_patch)
+        """LLM tokens of the video after the processor's spatial and temporal merge."""
+        frames = len(self.indices) // self.temporal_patch
+        return frames * (self.height // self.merged_patch) * (self.width // self.merged_patch)
 
 
 @dataclass
@@ -65,11 +69,6 @@ class JudgeVideo:
     frames: torch.Tensor
     metadata: dict
 
-    @property
-    def video_tokens(self) -> int:
-        t, _, h, w = self.frames.shape
-        return (t // 2) * (h // MERGED_PATCH) * (w // MERGED_PATCH)
-
 
 def plan_judge_video(path: str | Path, spec: VideoSpec) -> VideoPlan:
     """Sampling and size from the header only; raises VideoDecodeError on a missing or unreadable file."""
@@ -78,10 +77,13 @@ def plan_judge_video(path: str | Path, spec: VideoSpec) -> VideoPlan:
     info = probe_video(path)
     nframes = smart_nframes({"fps": spec.fps}, total_frames=info.num_frames, video_fps=info.fps)
     indices = torch.linspace(0, info.num_frames - 1, nframes).round().long().tolist()
-    min_pixels, max_pixels = spec.pixel_range()
-    height, width = smart_resize(info.height, info.width, factor=spec.merged_patch, min_pixels=min_pixels,
-                                 max_pixels=max_pixels)
-    return VideoPlan(info.fps, info.num_frames, tuple(indices), height, width, spec.merged_patch)
+    if spec.frame_size:
+        height, width = spec.frame_size
+    else:
+        min_pixels, max_pixels = spec.pixel_range()
+        height, width = smart_resize(info.height, info.width, factor=spec.merged_patch, min_pixels=min_pixels,
+                                     max_pixels=max_pixels)
+    return VideoPlan(info.fps, info.num_frames, tuple(indices), height, width, spec.merged_patch, spec.temporal_patch)
 
 
 def load_judge_video(path: str | Path, spec: VideoSpec, plan: VideoPlan | None = None) -> JudgeVideo:

@@ -4,7 +4,8 @@ script; no network).
 
 Entries are untrusted files: each is parsed with bounds (omiti2v.safeload), checked against the schema and the
 cross-field rules, and skipped with a warning naming it when it breaks any; CSV cells are neutralised against
-spreadsheet formula injection."""
+spreadsheet formula injection. Entries re-judged by other judges (their optional `judges`) add per-judge columns:
+`<metric>@<judge>` for the semantic metrics in the CSV, each judge's Overall on the page."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ import pandas as pd
 
 from ..paths import UnsafePathError, confined
 from ..report.paper import METRICS, PAPER_DIR, load_paper
-from ..report.runs import coverage
+from ..report.runs import JUDGE_METRICS, coverage
 from ..runs import atomic_write_text
 from ..safeload import ParseError, read_json
 
@@ -69,13 +70,16 @@ def entry_problems(entry, source: str = "entry") -> list[str]:
     problems = _schema_problems(entry, entry_schema(), source)
     problems += [f"{source}: field '{p}': must be a finite number" for p in _non_finite(entry)]
     if not problems:
-        for metric, cell in entry["metrics"].items():
+        cells = [(f"metrics.{m}", c) for m, c in entry["metrics"].items()]
+        cells += [(f"judges.{j}.metrics.{m}", c) for j, judged in (entry.get("judges") or {}).items()
+                  for m, c in judged["metrics"].items()]
+        for field, cell in cells:
             value, ci = cell["value"], cell["ci95"]
             if ci is None or value is None:
                 continue
             slack = 1e-6 * max(1.0, abs(value))  # the mean and its bootstrap percentiles are rounded apart
             if not ci[0] - slack <= value <= ci[1] + slack:
-                problems.append(f"{source}: field 'metrics.{metric}.ci95': {ci} must satisfy lo <= value ({value}) <= hi")
+                problems.append(f"{source}: field '{field}.ci95': {ci} must satisfy lo <= value ({value}) <= hi")
     return problems
 
 
@@ -117,7 +121,19 @@ def csv_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.map(neutral)
 
 
+def _cell_columns(key: str, cell: dict | None) -> dict:
+    cell = cell or {}
+    ci = cell.get("ci95") or [None, None]
+    return {key: cell.get("value"), f"{key}_ci_low": ci[0], f"{key}_ci_high": ci[1], f"{key}_n": cell.get("n", 0)}
+
+
+def extra_judges(entries: list[dict]) -> list[str]:
+    """The other judges any entry was re-judged by, sorted."""
+    return sorted({j for e in entries for j in e.get("judges") or {}})
+
+
 def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
+    judges = extra_judges(entries)
     rows = []
     for e in entries:
         row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
@@ -125,9 +141,12 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
                "contact": e["submission"]["contact"], "dataset": dataset_link(e),
                "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"]))}
         for m in COLUMNS:
-            cell = e["metrics"].get(m) or {}
-            ci = cell.get("ci95") or [None, None]
-            row.update({m: cell.get("value"), f"{m}_ci_low": ci[0], f"{m}_ci_high": ci[1], f"{m}_n": cell.get("n", 0)})
+            row.update(_cell_columns(m, e["metrics"].get(m)))
+        for j in judges:
+            cells = ((e.get("judges") or {}).get(j) or {}).get("metrics") or {}
+            for m in JUDGE_METRICS:
+                key = f"{m}@{j}"
+                row.update(_cell_columns(key, cells[m]) if m in cells else dict.fromkeys(_cell_columns(key, None)))
         rows.append(row)
     if paper is not None:
         for p in paper[paper["table"] == "main"].to_dict("records"):
@@ -236,11 +255,13 @@ def _name_html(row: dict) -> str:
     return f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
 
 
-def _table_html(rows: list[dict], table_id: str) -> str:
+def _table_html(rows: list[dict], table_id: str, judges: list[str] = ()) -> str:
     esc = html.escape
     head = ['<th data-type="number">#</th>', '<th data-type="text">Name</th>', '<th data-type="text">Model</th>',
             '<th data-type="text">Method</th>', '<th data-type="text">Data</th>']
     head += [f'<th data-type="number" data-metric="{m}">{esc(METRICS[m])}</th>' for m in COLUMNS]
+    head += [f'<th data-type="number" data-metric="overall@{esc(j)}">{esc(METRICS["overall"])} ({esc(j)})</th>'
+             for j in judges]
     body = []
     for row in rows:
         tags = ('<span class="tag">smoke</span>' if row["smoke"] else "") + (
@@ -251,6 +272,7 @@ def _table_html(rows: list[dict], table_id: str) -> str:
                  f'<td>{_name_html(row)} {tags}</td>', f'<td>{esc(str(row["model"]))}</td>',
                  f'<td>{esc(str(row["method"]))}</td>', f'<td>{esc(str(row["data"]))}</td>']
         cells += [_cell_html(row, m) for m in COLUMNS]
+        cells += [_cell_html(row, f"overall@{j}") for j in judges]
         body.append(f'<tr class="{esc(row["kind"])}">' + "".join(cells) + "</tr>")
     return (f'<table class="board" id="{table_id}">\n<thead><tr>{"".join(head)}</tr></thead>\n<tbody>\n'
             + "\n".join(body) + "\n</tbody></table>")
@@ -259,12 +281,17 @@ def _table_html(rows: list[dict], table_id: str) -> str:
 def render_html(frame: pd.DataFrame, generated: str) -> str:
     esc = html.escape
     records = frame.to_dict("records")
-    ranked = _table_html([r for r in records if r["section"] == "ranked"], "leaderboard")
+    judges = list(dict.fromkeys(c.removeprefix("overall@") for c in frame.columns
+                                if c.startswith("overall@") and f"{c}_n" in frame.columns))
+    ranked = _table_html([r for r in records if r["section"] == "ranked"], "leaderboard", judges)
     others = [r for r in records if r["section"] != "ranked"]
     unranked = "" if not others else (
         "<h2>Not ranked: smoke runs and subsets</h2>\n<p>These entries do not cover the full benchmark (tiny test "
         "models, or fewer samples), so their numbers cannot be compared with the ranked ones.</p>\n"
-        + _table_html(others, "unranked"))
+        + _table_html(others, "unranked", judges))
+    rejudged = "" if not judges else (
+        "\n<p>Overall (<i>judge</i>): the same videos judged by another judge (<code>omiti2v rejudge</code>), "
+        "its category scores in leaderboard.csv; the ranking stays by the entry's own judge.</p>")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -275,7 +302,7 @@ def render_html(frame: pd.DataFrame, generated: str) -> str:
 <p>Scores in percent; small print: 95 % percentile-bootstrap CI over samples and n. Ranked: entries on the full
 benchmark, ordered by Overall (VQA accuracy, macro over samples). Shaded rows: the paper's numbers (AlignVid,
 arXiv 2512.01334) for reference; <sup>†</sup> their Overall is derived from the category scores weighted by the
-benchmark's category shares. Click a column header to sort.</p>
+benchmark's category shares. Click a column header to sort.</p>{rejudged}
 {ranked}
 {unranked}
 <p><small>Generated {esc(generated)} by omiti2v.</small></p>

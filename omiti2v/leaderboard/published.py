@@ -50,6 +50,28 @@ def publish_run(run_dir: str | Path, out: str | Path | None = None, repo_id: str
     return {**result, "entry": found[0] if found else None}
 
 
+def refresh_entry_judges(run_dir: Path) -> Path | None:
+    """After `omiti2v rejudge` rewrote a leaderboard run's summary.json: its entry takes the summary's new hash
+    and per-judge cells, and the page is rebuilt. Returns the entry path; None when `run_dir` is no entry's run."""
+    from ..report.runs import extra_judge_cells
+
+    found = find_entry(run_dir)
+    if found is None:
+        return None
+    path, entry = found
+    summary_path = Path(run_dir) / "summary.json"
+    digest = "sha256:" + hashlib.sha256(summary_path.read_bytes()).hexdigest()
+    judges = extra_judge_cells(read_json(summary_path))
+    entry = {k: v for k, v in entry.items() if k != "judges"} | {"schema_version": "1.1",
+                                                                 "hashes": {**entry["hashes"], "summary": digest}}
+    if judges:
+        entry["judges"] = judges
+    validate_entry(entry, str(path))
+    atomic_write_json(path, entry)
+    rebuild_leaderboard(path.parent.parent)
+    return path
+
+
 def entry_from_export(export) -> dict:
     """The export's leaderboard entry, linked to it, after checking it against the exported evidence:
     the summary hash the entry recorded matches the export's summary.json, and so do its metrics."""

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from ..data import benchmark_from_config
 from ..paths import CONF_DIR, confined
 from ..pipeline import run_stages
+from ..report.runs import extra_judge_cells
 from ..runs import RunDir, atomic_write_json, versions
 from ..stages import resolve_stage
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
@@ -176,7 +177,7 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
 def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: dict, leaderboard: Path) -> dict:
     """The leaderboard entry (schema: omiti2v/schemas/leaderboard_entry.schema.json)."""
     return {
-        "schema_version": "1.0",
+        "schema_version": "1.1",
         "name": name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "submission": staged.metadata,
@@ -190,6 +191,7 @@ def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: d
         "smoke": summary["smoke"],
         "comparable": summary["comparable"],
         "metrics": summary["metrics"],
+        **({"judges": judges} if (judges := extra_judge_cells(summary)) else {}),
         "versions": versions(),
         "run_dir": run.path.relative_to(leaderboard).as_posix(),
     }

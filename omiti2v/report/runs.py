@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # Samples in OmitI2V: a run compares with the paper's numbers only when it covers all of them.
 FULL_BENCHMARK_SIZE = 367
 COVERAGE_MARKS = {"full": "", "subset": " (subset)", "smoke": " (smoke)"}
+# The semantic metrics an extra judge gives a run (summary.json "judges"), in the tables' column order.
+JUDGE_METRICS = ("modification", "addition", "deletion", "overall")
 
 
 @dataclass
@@ -89,6 +91,21 @@ class RunResult:
         else:
             series = frame[metric]
         return series.dropna().astype(float)
+
+
+def extra_judge_cells(summary: dict) -> dict[str, dict]:
+    """judge name -> {"judge_model", "judge_mode", "metrics": {metric: cell}} for every other judge that re-judged
+    the run (summary.json "judges", by `omiti2v rejudge`), in one mode: the run's own judge mode where that judge
+    ran it, else parity, else the mode it ran."""
+    own = (summary.get("models") or {}).get("judge_mode")
+    out = {}
+    for name, judged in sorted((summary.get("judges") or {}).items()):
+        modes = judged.get("metrics") or {}
+        if modes:
+            mode = own if own in modes else "parity" if "parity" in modes else sorted(modes)[0]
+            out[name] = {"judge_model": judged.get("judge_model"), "judge_mode": mode,
+                         "metrics": {m: modes[mode][m] for m in JUDGE_METRICS if m in modes[mode]}}
+    return out
 
 
 def coverage(source: str | None, n_samples: int | None, smoke: bool) -> str:

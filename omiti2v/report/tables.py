@@ -2,7 +2,9 @@
 delta a paired bootstrap CI and p-value, each beside the paper's number and the difference.
 
 Long format (one row per table row, columns `<metric>`, `<metric>_ci_low`, `_ci_high`, `_n`, `_p`, `_paper`,
-`_diff`) is the CSV; Markdown and LaTeX render it compactly. Missing runs are empty cells.
+`_diff`) is the CSV; Markdown and LaTeX render it compactly. Missing runs are empty cells. A run re-judged by
+other judges (`omiti2v rejudge`: summary.json "judges") adds per-judge columns `<metric>@<judge>` (`_ci_low`,
+`_ci_high`, `_n`) for the semantic metrics; tables whose runs have none keep exactly their columns.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..paths import CONF_DIR
 from ..runs import atomic_write_text
 from ..stats import paired_delta
 from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
-from .runs import COVERAGE_MARKS, RunResult, paired_values, pick_run
+from .runs import COVERAGE_MARKS, JUDGE_METRICS, RunResult, extra_judge_cells, paired_values, pick_run
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +74,23 @@ def _empty_metrics(row: dict) -> None:
                     f"{m}_paper": None, f"{m}_diff": None})
 
 
+def _set_judge_cell(row: dict, key: str, value, n=None, ci=None) -> None:
+    row.update({key: value, f"{key}_ci_low": ci[0] if ci else None, f"{key}_ci_high": ci[1] if ci else None,
+                f"{key}_n": n})
+
+
+def judge_columns(table: pd.DataFrame) -> list[tuple[str, str]]:
+    """(metric, judge) of every per-judge value column, in column order."""
+    pairs = (c.partition("@") for c in table.columns)
+    return [(m, j) for m, sep, j in pairs if sep and m in METRICS and f"{m}@{j}_n" in table.columns]
+
+
 def _num(value) -> float | None:
     return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
 
-def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int) -> dict:
+def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int,
+             judges: list[str] = ()) -> dict:
     run = pick_run(runs, data, model, spec.asm, spec.schedule)
     prow = paper_row(paper, model, spec.paper_asm) if spec.paper_asm else None
     row = {"kind": "run", "label": spec.label, "asm": spec.asm, "schedule": spec.schedule or (run.schedule if run else ""),
@@ -94,10 +108,16 @@ def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper
             row[f"{m}_paper"] = _num(prow.get(m))
         if compare and row[m] is not None and row[f"{m}_paper"] is not None:
             row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    for judge in judges:
+        cells = extra_judge_cells(run.summary).get(judge, {}).get("metrics", {}) if run else {}
+        for m in JUDGE_METRICS:
+            cell = cells.get(m) or {}
+            _set_judge_cell(row, f"{m}@{judge}", cell.get("value"), cell.get("n"), cell.get("ci95"))
     return row
 
 
-def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int) -> dict:
+def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int,
+              judges: list[str] = ()) -> dict:
     base = pick_run(runs, data, model, spec.base.asm, spec.base.schedule)
     treated = pick_run(runs, data, model, spec.treated.asm, spec.treated.schedule)
     pb = paper_row(paper, model, spec.base.paper_asm) if spec.base.paper_asm else None
@@ -118,6 +138,11 @@ def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, pap
             row[f"{m}_paper"] = float(pt[m]) - float(pb[m])
         if compare and row[m] is not None and row[f"{m}_paper"] is not None:
             row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    for judge in judges:  # the difference of the two runs' cells: extra judges' per-sample values are not read here
+        b, t = ({} if r is None else extra_judge_cells(r.summary).get(judge, {}).get("metrics", {}) for r in (base, treated))
+        for m in JUDGE_METRICS:
+            values = [(c.get(m) or {}).get("value") for c in (b, t)]
+            _set_judge_cell(row, f"{m}@{judge}", None if None in values else values[1] - values[0])
     return row
 
 
@@ -160,16 +185,21 @@ def table_models(name: str, data: str, runs: list[RunResult], paper: pd.DataFram
 
 def build_table(name: str, data: str, runs: list[RunResult], paper: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     schedules = list(SCHEDULES) + sorted({r.schedule for r in runs if r.data == data and r.asm == "scalar"} - set(SCHEDULES))
+    judges = sorted({j for r in runs if r.data == data for j in extra_judge_cells(r.summary)})
     rows = []
     for model in table_models(name, data, runs, paper):
         for spec in table_specs(name, schedules):
             build = delta_row if isinstance(spec, DeltaSpec) else cell_row
-            row = build(spec, model, runs, data, paper, seed)
+            row = build(spec, model, runs, data, paper, seed, judges)
             row = {"table": name, "data": data, "model": model, "model_label": model_label(paper, model), **row}
             if name == "schedule":
                 row["blocks"], row["window"] = schedule_axes(row["schedule"], runs) if row["asm"] != "none" else ("", "")
             rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    unused = [j for j in judges if frame[[f"{m}@{j}" for m in JUDGE_METRICS]].isna().all().all()]  # none of its runs
+    return frame.drop(columns=[f"{m}@{j}{s}" for j in unused for m in JUDGE_METRICS for s in ("", "_ci_low", "_ci_high", "_n")])
 
 
 def build_tables(runs: list[RunResult], data: str, paper: pd.DataFrame | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
@@ -194,26 +224,35 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
     out["Row"] = table["label"] + table["coverage"].map(lambda c: COVERAGE_MARKS.get(c, ""))
     if "blocks" in table:
         out["Blocks"], out["Steps"] = table["blocks"], table["window"]
+    records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+               for r in table.to_dict("records")]
     for m, title in METRICS.items():
         ours, theirs = [], []
-        for r in table.to_dict("records"):
-            r = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in records:
             delta = r["kind"] == "delta"
-            text = _fmt(r[m], sign=delta)
-            if text and r[f"{m}_ci_low"] is not None:
-                text += f" [{_fmt(r[f'{m}_ci_low'], sign=delta)}, {_fmt(r[f'{m}_ci_high'], sign=delta)}]"
-            if text:
-                text += f" n={r[f'{m}_n']}"
-                if delta and r[f"{m}_p"] is not None:
-                    text += f" p={r[f'{m}_p']:.3g}"
-            ours.append(text)
+            ours.append(_cell_text(r, m))
             paper = _fmt(r[f"{m}_paper"], sign=delta)
             if paper and r[f"{m}_diff"] is not None:
                 paper += f" ({_fmt(r[f'{m}_diff'], sign=True)})"
             theirs.append(paper)
         out[title] = ours
         out[f"{title} paper (Δ)"] = theirs
+    for m, judge in judge_columns(table):
+        out[f"{METRICS[m]} ({judge})"] = [_cell_text(r, f"{m}@{judge}") for r in records]
     return out
+
+
+def _cell_text(r: dict, key: str) -> str:
+    """'value [CI] n=…' (a delta with its sign, and p where it has one); '' for an empty cell."""
+    delta = r["kind"] == "delta"
+    text = _fmt(r[key], sign=delta)
+    if text and r[f"{key}_ci_low"] is not None:
+        text += f" [{_fmt(r[f'{key}_ci_low'], sign=delta)}, {_fmt(r[f'{key}_ci_high'], sign=delta)}]"
+    if text and r[f"{key}_n"] is not None:
+        text += f" n={r[f'{key}_n']}"
+        if delta and r.get(f"{key}_p") is not None:
+            text += f" p={r[f'{key}_p']:.3g}"
+    return text
 
 
 def to_markdown(table: pd.DataFrame, title: str) -> str:
@@ -233,6 +272,10 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
     lines += ["", "Cells: mean in percent [95 % percentile-bootstrap CI over samples] n; Δ rows: paired by sample id, "
               "paired bootstrap CI, two-sided sign-flip permutation p. Paper column: the paper's number "
               "(ours − paper). Paper 'Overall' is derived from the category scores and shares.", ""]
+    if judge_columns(table):
+        lines += ["Columns '<metric> (<judge>)': the same videos judged by another judge (`omiti2v rejudge`), in "
+                  "the run's judge mode where that judge ran it; their Δ rows are the difference of the two cells, "
+                  "without a paired CI (see `omiti2v judge-agreement` for paired deltas per judge).", ""]
     return "\n".join(lines)
 
 
