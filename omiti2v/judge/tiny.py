@@ -170,8 +170,18 @@ def save_atomically(folder: str | Path, write) -> Path:
     return folder
 
 
+def write_judge(folder: str | Path, processor, model) -> Path:
+    """Save a judge's model and processor to `folder` atomically, loadable like any hub checkpoint."""
+    return save_atomically(folder, lambda staging: (model.save_pretrained(staging), processor.save_pretrained(staging)))
+
+
+def tiny_family_model(model_class, family_config, tokenizer, text: dict, vision: dict, seed: int):
+    """A random tiny model of a family: its `family_config` at these shapes, with the tokenizer's vocabulary."""
+    config = family_config(tokenizer, {**text, "vocab_size": len(tokenizer)}, vision)
+    return random_chat_model(model_class, config, special_token_ids(tokenizer), seed)
+
+
 def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
-    """Write a tiny Qwen2.5-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
+    """Write a tiny Qwen2.5-VL (model + processor) to `folder`."""
     processor = build_tiny_processor()
-    return save_atomically(folder, lambda staging: (build_tiny_model(processor.tokenizer, seed).save_pretrained(staging),
-                                                    processor.save_pretrained(staging)))
+    return write_judge(folder, processor, build_tiny_model(processor.tokenizer, seed))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tiny import build_tiny_tokenizer, random_chat_model, save_atomically, special_token_ids, text_token_ids
+from .tiny import build_tiny_tokenizer, special_token_ids, text_token_ids, tiny_family_model, write_judge
 
 # The placeholder tokens InternVLProcessor reads from its tokenizer by name, as the -HF checkpoints spell them.
 NAMED_TOKENS = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
@@ -74,12 +74,10 @@ def family_config(tokenizer, text: dict, vision: dict):
 def build_tiny_model(tokenizer, seed: int = 0):
     from transformers import InternVLForConditionalGeneration
 
-    config = family_config(tokenizer, {**TINY_TEXT, "vocab_size": len(tokenizer)}, TINY_VISION)
-    return random_chat_model(InternVLForConditionalGeneration, config, special_token_ids(tokenizer), seed)
+    return tiny_family_model(InternVLForConditionalGeneration, family_config, tokenizer, TINY_TEXT, TINY_VISION, seed)
 
 
 def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny InternVL (model + processor) to `folder`, loadable like any -HF checkpoint."""
     processor = build_tiny_processor()
-    return save_atomically(folder, lambda staging: (build_tiny_model(processor.tokenizer, seed).save_pretrained(staging),
-                                                    processor.save_pretrained(staging)))
+    return write_judge(folder, processor, build_tiny_model(processor.tokenizer, seed))

@@ -11,11 +11,11 @@ from pathlib import Path
 from .tiny import (
     CHAT_TEMPLATE,
     build_tiny_tokenizer,
-    random_chat_model,
-    save_atomically,
     special_token_ids,
     text_token_ids,
+    tiny_family_model,
     vision_token_ids,
+    write_judge,
 )
 
 FRAME_SIZE = {"shortest_edge": 32 * 32, "longest_edge": 32 * 32 * 768}  # small floor so tiny test videos stay tiny
@@ -58,12 +58,10 @@ def family_config(tokenizer, text: dict, vision: dict):
 def build_tiny_model(tokenizer, seed: int = 0):
     from transformers import Qwen3VLForConditionalGeneration
 
-    config = family_config(tokenizer, {**TINY_TEXT, "vocab_size": len(tokenizer)}, TINY_VISION)
-    return random_chat_model(Qwen3VLForConditionalGeneration, config, special_token_ids(tokenizer), seed)
+    return tiny_family_model(Qwen3VLForConditionalGeneration, family_config, tokenizer, TINY_TEXT, TINY_VISION, seed)
 
 
 def build_tiny_judge(folder: str | Path, seed: int = 0) -> Path:
     """Write a tiny Qwen3-VL (model + processor) to `folder`, loadable like any hub checkpoint."""
     processor = build_tiny_processor()
-    return save_atomically(folder, lambda staging: (build_tiny_model(processor.tokenizer, seed).save_pretrained(staging),
-                                                    processor.save_pretrained(staging)))
+    return write_judge(folder, processor, build_tiny_model(processor.tokenizer, seed))
