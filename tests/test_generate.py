@@ -185,7 +185,8 @@ def test_sigkill_then_resume_gives_the_complete_set(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert len(list((run / "videos").glob("*.mp4"))) < 4, "the kill came too late to test resuming"
-    subprocess.run(cmd, cwd=REPO, env=env, check=True, capture_output=True)
+    resumed = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, f"resume exited {resumed.returncode}: {resumed.stderr[-3000:]}"
     ids = [r["sample_id"] for r in ok_records(run)]
     assert sorted(ids) == [f"mini_{k}" for k in range(4)]  # each once: no duplicates
     for k in range(4):
