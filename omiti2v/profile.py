@@ -44,6 +44,9 @@ def judge_deviations(judge: Mapping) -> list[str]:
             out.append(f"judge {key} {value}; the paper's judge uses {paper}")
     if _get(judge, "min_pixels") is not None:
         out.append(f"judge min_pixels {judge['min_pixels']}; official: qwen-vl-utils' default (128*28*28)")
+    if _get(judge, "decode_cache", "dynamic") == "static":
+        out.append("judge decode_cache static (compiled CUDA-graph decoding on CUDA); official: eager generate with a "
+                   "dynamic cache (equal replies in tests; bf16 kernels may part near-ties)")
     if _get(judge, "mode") == "fast":
         out.append("judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no")
     metadata_fps = _get(judge, "metadata_fps")
@@ -144,6 +147,9 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
     if generation:
         out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)))
         out += asm_deviations(_get(cfg, "model", {}), _get(cfg, "asm", {}), _get(cfg, "schedule", {}))
+        if _get(cfg, "generation.compile", "none") != "none":
+            out.append(f"generation.compile={_get(cfg, 'generation.compile')}: compiled blocks, whose output differs "
+                       "from eager by more than the bf16 noise floor (README); official: eager")
     return out
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from omiti2v.cache import teacache_handle
+
 COMPILE_MODES = ("none", "regional")
 log = logging.getLogger(__name__)
 _logged_compile = False
@@ -31,8 +33,6 @@ def compile_settings(cfg: Any) -> tuple[str, str]:
 def compile_regions(transformer: torch.nn.Module, **compile_kwargs: Any) -> int:
     """Compile every block of `transformer`'s top-level block stacks in place; returns how many. Under TeaCache
     the blocks' own forwards are compiled beneath its hooks, which stay eager (`omiti2v.cache.teacache`)."""
-    from omiti2v.cache import teacache_handle
-
     teacache = teacache_handle(transformer)
     if teacache is not None:
         return teacache.compile_blocks(**compile_kwargs)

@@ -7,8 +7,9 @@ after the video continues from the prefix's largest position + 1 in all three ax
 continue at the prefix's length.
 
 - parity: the paper's procedure (greedy `generate`, free text, the parsing rule). The batch's prefixes are
-  prefilled once into one DynamicCache (one row per sample); the questions are then generated in rounds, round
-  j asking every sample's j-th question from that cache, which is cropped back to the prefix after each round.
+  prefilled once into one cache (one row per sample; a DynamicCache, or a StaticCache with
+  `decode_cache=static`); the questions are then generated in rounds, round j asking every sample's j-th question
+  from that cache, which is rewound to the prefix after each round.
   One prefix copy per sample; in float32 the replies are token-identical to generating each question alone.
 - fast: one forward per sample over [prefix, question 1, ..., question n] with a 4-D attention mask that lets
   each question see the prefix and itself only; no cache is kept. P(yes) comes from the next-token logits of
@@ -246,7 +247,6 @@ class VqaJudge:
                     replies[r].append(text)
                     p_yes[r].append(first[r])
         return list(zip(replies, p_yes, strict=True))
-
 
     def _new_cache(self, tokens: int) -> dict:
         """The prefill's cache kwarg: none (the model makes a DynamicCache) or, with `decode_cache=static`, a
