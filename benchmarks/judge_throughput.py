@@ -47,7 +47,7 @@ from omiti2v.judge import (
     load_judge_video,
     question_text,
 )
-from omiti2v.judge.families import JUDGES, QwenVL
+from omiti2v.judge.families import JUDGES, Qwen25VL, QwenVL
 from omiti2v.judge.public import PUBLIC_SHAPES, public_config, public_processor
 from omiti2v.judge.vision_attention import (
     VISION_ATTENTION_CLASSES,
@@ -82,6 +82,8 @@ def real_size_judge(name: str):
     install_batched_window_attention(model)  # as load_judge_model does for the stage
     model.generation_config.eos_token_id = [tok.convert_tokens_to_ids("<|im_end|>"), tok.convert_tokens_to_ids("<|endoftext|>")]
     model.generation_config.pad_token_id = tok.convert_tokens_to_ids("<|endoftext|>")
+    if issubclass(JUDGES.lookup(name), Qwen25VL):
+        model.generation_config.repetition_penalty = 1.05  # the checkpoint's generation_config.json
     return model, processor
 
 
@@ -206,8 +208,6 @@ def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
     p_fast = judge.fast([SampleItem(video, QUESTIONS[:2])])[0]
     check = VqaJudge(judge.model, judge.processor, max_new_tokens=8, family=judge.family)
     shared = check.parity([SampleItem(video, QUESTIONS[:2])])[0]
-    static = VqaJudge(judge.model, judge.processor, max_new_tokens=8, decode_cache="static")
-    shared_static = static.parity([SampleItem(video, QUESTIONS[:2])])[0]  # also compiles its decoder on CUDA
     alone, p_alone = [], []
     with torch.inference_mode():
         for question in QUESTIONS[:2]:
@@ -220,9 +220,7 @@ def checks(judge: VqaJudge, path: Path, other: Path, spec: VideoSpec) -> dict:
     vision = vision_check(judge, [video, load_judge_video(other, spec)]) if windowed else {}
     return {"prefix_tokens": judge.encode_prefixes([video])["input_ids"].shape[1], **vision,
             "fast_vs_alone_p_yes_max_abs_diff": max(abs(a - b) for a, b in zip(p_fast, p_alone, strict=True)),
-            "parity_vs_alone_identical_replies": f"{sum(a == b for a, b in zip(shared, alone, strict=True))}/2",
-            "parity_static_vs_alone_identical_replies":
-                f"{sum(a == b for a, b in zip(shared_static, alone, strict=True))}/2"}
+            "parity_vs_alone_identical_replies": f"{sum(a == b for a, b in zip(shared, alone, strict=True))}/2"}
 
 
 def main() -> None:
@@ -291,16 +289,7 @@ def main() -> None:
                               for r in range(args.repeats)),
         "fast": lambda: sum(stage_run(judge, paths, spec, "fast", batch, args.decode_workers, work / f"fast{r}")
                             for r in range(args.repeats)),
-        # judge.decode_cache=static: the first pass compiles the decoder (CUDA graphs), the timed ones reuse it
-        "parity-static": lambda: sum(stage_run(static, paths, spec, "parity", batch, args.decode_workers,
-                                               work / f"parity-static{r}") for r in range(args.repeats)),
     }
-    static = VqaJudge(model, processor, max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens,
-                      decode_cache="static")
-    if "parity-static" in args.modes.split(","):  # compile the decoder for every batch shape, untimed
-        warm = time.perf_counter()
-        stage_run(static, paths, spec, "parity", batch, args.decode_workers, work / "static-warmup")
-        results["parity_static_warmup_s"] = round(time.perf_counter() - warm, 1)
     for name in args.modes.split(","):
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
@@ -319,7 +308,7 @@ def main() -> None:
         if "s_per_question" in results.get("official", {}):
             results[name]["speedup_vs_official"] = results["official"]["s_per_question"] / per_q
         print(name, json.dumps(results[name]), flush=True)
-    results["speedup"] = {m: results[m]["speedup_vs_official"] for m in ("parity", "parity-static", "fast")
+    results["speedup"] = {m: results[m]["speedup_vs_official"] for m in ("parity", "fast")
                           if "speedup_vs_official" in results.get(m, {})}
     print("speedup vs official:", json.dumps(results["speedup"]), flush=True)
     if args.out:

@@ -44,9 +44,6 @@ def judge_deviations(judge: Mapping) -> list[str]:
             out.append(f"judge {key} {value}; the paper's judge uses {paper}")
     if _get(judge, "min_pixels") is not None:
         out.append(f"judge min_pixels {judge['min_pixels']}; official: qwen-vl-utils' default (128*28*28)")
-    if _get(judge, "decode_cache", "dynamic") == "static":
-        out.append("judge decode_cache static (compiled CUDA-graph decoding on CUDA); official: eager generate with a "
-                   "dynamic cache (equal replies in tests; bf16 kernels may part near-ties)")
     if _get(judge, "mode") == "fast":
         out.append("judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no")
     metadata_fps = _get(judge, "metadata_fps")

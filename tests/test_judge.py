@@ -30,7 +30,7 @@ from omiti2v.judge import (
 )
 from omiti2v.judge import video as judge_video
 from omiti2v.judge.families import JUDGES
-from omiti2v.judge.model import kv_cache_field
+from omiti2v.judge.side_by_side import QuestionColumns
 from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.summary import build_summary, judge_frame, vqa_metrics
@@ -193,21 +193,50 @@ def test_parity_shares_the_prefix_and_equals_generating_alone(sharp_judge, uneve
     assert [sharp_judge.parity([item])[0] for item in uneven_items] == batched
 
 
-def test_static_decode_cache_gives_the_dynamic_replies(sharp_judge, uneven_items):
-    """judge.decode_cache=static (a StaticCache rewound to the prefix after every round; compiled decoding on
-    CUDA) replies token for token as the DynamicCache path, rounds of different suffix widths included."""
-    static = VqaJudge(sharp_judge.model, sharp_judge.processor, max_new_tokens=12, decode_cache="static")
-    caches = []
-    hook = static.model.register_forward_pre_hook(
-        lambda module, args, kwargs: caches.append(type(kwargs.get(kv_cache_field())).__name__), with_kwargs=True)
-    try:
-        replies = static.parity(uneven_items)
-    finally:
-        hook.remove()
-    assert set(caches) == {"StaticCache"}  # the prefill and every generate step ran on the static cache
-    assert replies == sharp_judge.parity(uneven_items)
-    with pytest.raises(ValueError, match="decode_cache"):
-        VqaJudge(sharp_judge.model, sharp_judge.processor, decode_cache="paged")
+@pytest.fixture
+def strict_judge(sharp_judge) -> VqaJudge:
+    """The sharp judge with its own generation_config, for changing decoding settings."""
+    model = copy.copy(sharp_judge.model)
+    model.generation_config = copy.deepcopy(sharp_judge.model.generation_config)
+    return VqaJudge(model, sharp_judge.processor, max_new_tokens=12)
+
+
+def test_repetition_penalty_and_min_new_tokens_decode_as_generate(strict_judge, uneven_items):
+    """A checkpoint's repetition_penalty (Qwen2.5-VL's generation_config sets 1.05) and min_new_tokens change
+    greedy replies; side by side they change them as generate() does on each question's own prompt."""
+    plain = strict_judge.parity(uneven_items)
+    strict_judge.model.generation_config.repetition_penalty = 1.5
+    strict_judge.model.generation_config.min_new_tokens = 10
+    penalised = strict_judge.parity(uneven_items)
+    assert penalised != plain
+    assert penalised == [[alone_reply(strict_judge, item.video, q) for q in item.questions] for item in uneven_items]
+
+
+def test_generation_settings_greedy_cannot_honour_are_refused(strict_judge):
+    strict_judge.model.generation_config.no_repeat_ngram_size = 3
+    with pytest.raises(ValueError, match="no_repeat_ngram_size=3"):
+        VqaJudge(strict_judge.model, strict_judge.processor)
+
+
+def test_side_by_side_columns_see_the_prefix_and_their_own_question():
+    """Two rows (the second's prefix left padded by one), three slots; row 1 has two questions only. Checked
+    against the rule written out column by column."""
+    prefix_mask = torch.tensor([[1, 1, 1], [0, 1, 1]])
+    columns = QuestionColumns.after_prefix(prefix_mask, torch.tensor([10, 20]), slots=3)
+    ids, positions, ends = columns.question_chunk([[[5, 6], [7], [8, 9, 4]], [[1], [2, 3]]], filler=0)
+    assert ends.tolist() == [1, 3, 6]  # slot widths 2, 2, 3
+    assert ids.tolist() == [[5, 6, 0, 7, 8, 9, 4], [0, 1, 2, 3, 0, 0, 0]]
+    # every question starts where text after its prefix starts, as in its own prompt
+    assert positions.tolist() == [[10, 11, 10, 10, 10, 11, 12], [20, 20, 20, 21, 20, 20, 20]]
+    asked = torch.tensor([[True, True, True], [True, True, False]])
+    assert columns.step(asked).tolist() == [[12, 11, 13], [21, 22, 20]]
+    # owners written out: P prefix, H hidden, . padding, digits the question
+    layout = ["PPP" "00.1222" "012", "HPP" ".011..." "01."]
+    mask = columns.mask(ids.shape[1] + 3)[:, 0]
+    for r, row in enumerate(layout):
+        for i, who in enumerate(row[3:], start=3):
+            seen = [j for j, other in enumerate(row) if j <= i and (other == "P" or other == who)]
+            assert mask[r, i - 3].nonzero().flatten().tolist() == seen, (r, i)
 
 
 def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):

@@ -6,14 +6,15 @@ question token gets the position it has in that question's own prompt, by the fa
 after the video continues from the prefix's largest position + 1 in all three axes; InternVL's 1-D positions
 continue at the prefix's length.
 
-- parity: the paper's procedure (greedy `generate`, free text, the parsing rule). The batch's prefixes are
-  prefilled once into one cache (one row per sample; a DynamicCache, or a StaticCache with
-  `decode_cache=static`); the questions are then generated in rounds, round j asking every sample's j-th question
-  from that cache, which is rewound to the prefix after each round.
-  One prefix copy per sample; in float32 the replies are token-identical to generating each question alone.
-- fast: one forward per sample over [prefix, question 1, ..., question n] with a 4-D attention mask that lets
-  each question see the prefix and itself only; no cache is kept. P(yes) comes from the next-token logits of
-  "Yes" and "No" at each question's last token (no leading space: the reply starts after the assistant header).
+The batch's prefixes (one row per sample) are prefilled once into a DynamicCache. Behind each prefix the
+sample's questions then sit side by side in the same row (side_by_side.py): one chunk holds every question's
+prompt suffix, and a 4-D attention mask lets each token see the prefix and its own question only.
+- fast: P(yes) from the chunk's next-token logits of "Yes" and "No" at each question's last token (no leading
+  space: the reply starts after the assistant header). One forward after the prefill.
+- parity: the paper's procedure (greedy decoding, free text, the parsing rule): from the chunk on, every question
+  gets one new token per step, under the processors generate() would apply from the checkpoint's
+  generation_config (repetition penalty, min_new_tokens; any other greedy-changing field is refused). In
+  float32 the replies are token-identical to generate() on each question's own prompt (tests).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import torch
 from ..errors import SetupError
 from .families import JudgeFamily, PrefixPositions, family_of
 from .protocol import question_text
+from .side_by_side import PREFIX, QuestionColumns
 from .video import JudgeVideo, VideoPlan
 from .vision_attention import install_batched_window_attention
 
@@ -37,9 +39,6 @@ class JudgeWeightsError(SetupError, RuntimeError):
     """The judge checkpoint is neither a local folder nor in the local Hugging Face cache."""
 
 
-DECODE_CACHES = ("dynamic", "static")
-# static caches are sized in steps of this many tokens, so batches of similar videos share one compiled decoder
-STATIC_CACHE_STEP = 1024
 DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32, "auto": "auto"}
 
 
@@ -86,10 +85,7 @@ class VqaJudge:
     """Answers yes/no questions about videos with a VLM and its processor; `family`: the model's by default."""
 
     def __init__(self, model, processor, max_new_tokens: int = 128, min_new_tokens: int = 0,
-                 family: type[JudgeFamily] | None = None, decode_cache: str = "dynamic"):
-        if decode_cache not in DECODE_CACHES:
-            raise ValueError(f"judge.decode_cache={decode_cache!r}; expected one of {DECODE_CACHES}")
-        self.decode_cache = decode_cache
+                 family: type[JudgeFamily] | None = None):
         self.model = model
         self.processor = processor
         self.family = family or family_of(model)
@@ -103,9 +99,13 @@ class VqaJudge:
         # prefix tokens besides the video's own (the placeholder expands to the video tokens)
         prefix_ids = self.tokenizer.encode(self.prefix_text, add_special_tokens=False)
         self.prefix_tokens = len(prefix_ids) - 1
-        # masked padding inside generate's rows holds a token of every prompt (<|im_start|>), not the pad/EOS id:
-        # a checkpoint's repetition_penalty then sees exactly the tokens of the question's own prompt
+        # padding holds a token of every prompt (<|im_start|>), not the pad/EOS id: the repetition penalty then
+        # sees exactly the tokens of the question's own prompt
         self.filler_id = prefix_ids[0]
+        unsupported = unsupported_decoding(model.generation_config)
+        if unsupported:
+            raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: the judge decodes "
+                             "greedily with repetition_penalty and min_new_tokens only; unset them")
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -157,119 +157,106 @@ class VqaJudge:
     def _prefix_positions(self, enc) -> PrefixPositions:
         return self.family.prefix_positions(self.model, enc, self.pad_id)
 
-    def _model_inputs(self, enc) -> dict:
-        """The processor's video tensors for the model (per-token keys are rebuilt by each mode)."""
-        return {k: v for k, v in enc.items() if k not in ("input_ids", "attention_mask", "mm_token_type_ids")}
-
     @torch.inference_mode()
     def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
-        """P(yes) per question: one masked forward per sample over its prefix and all its questions."""
-        if "flash" in str(self.model.config._attn_implementation):
-            raise ValueError("judge fast mode needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
-        return [self._fast_one(item) for item in items]
-
-    def _fast_one(self, item: SampleItem) -> list[float]:
-        enc = self.encode_prefixes([item.video])
-        prefix = self._prefix_positions(enc)
-        n_prefix = enc["input_ids"].shape[1]
-        questions = [self.suffix_ids(q) for q in item.questions]
-        ids = torch.cat([enc["input_ids"][0], *(torch.tensor(q) for q in questions)])
-        block = torch.cat([torch.full((n_prefix,), -1), *(torch.full((len(q),), j) for j, q in enumerate(questions))])
-        text_positions = torch.cat([prefix.following[0] + torch.arange(len(q)) for q in questions])
-        positions = torch.cat([prefix.ids[..., 0, :], text_positions.expand(*prefix.ids.shape[:-2], -1)], dim=-1)
-        causal = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
-        sees = causal & ((block[None, :] == -1) | (block[None, :] == block[:, None]))  # the prefix, or its own question
-        last = n_prefix + torch.tensor([len(q) for q in questions]).cumsum(0) - 1
-        logits = self.model(
-            input_ids=ids[None].to(self.device),
-            attention_mask=sees[None, None].to(self.device),
-            position_ids=positions[..., None, :].to(self.device),
-            use_cache=False,
-            logits_to_keep=last.to(self.device),
-            **self._model_inputs(enc.to(self.device)),
-        ).logits[0].float()
-        return torch.softmax(logits[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
+        """P(yes) per question: the next-token logits after each question's prompt, all questions of a sample
+        side by side behind its cached prefix."""
+        return [p_yes for _, p_yes in self._answer(items, replies=False)]
 
     def parity(self, items: Sequence[SampleItem]) -> list[list[str]]:
-        """Free-text replies by greedy generation: prefixes prefilled once, then one `generate` per question round
-        (all samples' j-th question) from that cache. A sample with fewer questions repeats its last one in the
-        later rounds; that reply is dropped. Rows are [prefix (left padded) | question (left padded)]: the padding
-        between them is masked and the explicit 3-D positions skip it."""
-        return [replies for replies, _ in self._generate_rounds(items, with_p_yes=False)]
+        """Free-text replies by greedy decoding (the checkpoint's generation_config processors that generate()
+        would apply: repetition_penalty, min_new_tokens), every question of a sample decoded side by side."""
+        return [replies for replies, _ in self._answer(items, replies=True)]
 
     def both(self, items: Sequence[SampleItem]) -> list[tuple[list[str], list[float]]]:
-        """(parity replies, fast P(yes)) per sample from one pass over the prefix: P(yes) is read from the raw
-        logits of each round's first generated token, which are the next-token logits after the question's own
-        prompt, i.e. what `fast` computes (equal within float rounding)."""
-        return self._generate_rounds(items, with_p_yes=True)
+        """(parity replies, fast P(yes)) per sample from one pass: P(yes) is read from the raw logits of each
+        question's first reply token, which are what `fast` computes."""
+        return self._answer(items, replies=True)
 
     @torch.inference_mode()
-    def _generate_rounds(self, items: Sequence[SampleItem], with_p_yes: bool) -> list[tuple[list[str], list[float]]]:
+    def _answer(self, items: Sequence[SampleItem], replies: bool) -> list[tuple[list[str], list[float]]]:
+        if "flash" in str(self.model.config._attn_implementation):
+            raise ValueError("the judge needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
         enc = self.encode_prefixes([it.video for it in items])
         prefix = self._prefix_positions(enc)
         enc = enc.to(self.device)
-        suffixes_per_round = [[self.suffix_ids(it.questions[min(j, len(it.questions) - 1)]) for it in items]
-                              for j in range(max(len(it.questions) for it in items))]
-        n_prefix = enc["input_ids"].shape[1]
         given = {"position_ids": prefix.ids.to(self.device)} if prefix.in_prefill else {}
-        given |= self._new_cache(n_prefix + max(len(s) for r in suffixes_per_round for s in r) + self.max_new_tokens)
         cache = getattr(self.model(**enc, use_cache=True, logits_to_keep=1, **given), kv_cache_field())
-        replies: list[list[str]] = [[] for _ in items]
-        p_yes: list[list[float]] = [[] for _ in items]
-        for j, suffixes in enumerate(suffixes_per_round):
-            width = max(len(s) for s in suffixes)
-            suffix_ids = torch.full((len(items), width), self.pad_id, dtype=torch.long)
-            suffix_mask = torch.zeros((len(items), width), dtype=torch.long)
-            suffix_positions = torch.zeros((*prefix.ids.shape[:-2], len(items), width), dtype=torch.long)
-            for r, s in enumerate(suffixes):
-                suffix_ids[r, width - len(s):] = torch.tensor(s)
-                suffix_mask[r, width - len(s):] = 1
-                suffix_positions[..., r, width - len(s):] = prefix.following[r] + torch.arange(len(s))
-            attention_mask = torch.cat([enc["attention_mask"].cpu(), suffix_mask], dim=1)
-            input_ids = torch.cat([enc["input_ids"].cpu(), suffix_ids], dim=1).masked_fill(attention_mask == 0, self.filler_id)
-            generated = self.model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                position_ids=torch.cat([prefix.ids, suffix_positions], dim=-1).to(self.device),
-                **{kv_cache_field(): cache},
-                do_sample=False,
-                max_new_tokens=self.max_new_tokens,
-                min_new_tokens=self.min_new_tokens or None,
-                output_logits=with_p_yes,
-                return_dict_in_generate=True,
-            )
-            rewind_cache(cache, n_prefix)  # back to the shared prefix for the next round
-            texts = self.tokenizer.batch_decode(generated.sequences[:, input_ids.shape[1]:], skip_special_tokens=True)
-            first = (torch.softmax(generated.logits[0].float()[:, [self.yes_id, self.no_id]], dim=-1)[:, 0].tolist()
-                     if with_p_yes else [float("nan")] * len(items))
-            for r, text in enumerate(texts):
-                if j < len(items[r].questions):
-                    replies[r].append(text)
-                    p_yes[r].append(first[r])
-        return list(zip(replies, p_yes, strict=True))
+        slots = max(len(it.questions) for it in items)
+        columns = QuestionColumns.after_prefix(enc["attention_mask"], prefix.following, slots)
+        lead = prefix.ids.shape[:-2]  # (3,) for M-RoPE, () for 1-D positions
+        suffixes = [[self.suffix_ids(q) for q in it.questions] for it in items]
+        ids, positions, ends = columns.question_chunk(suffixes, self.filler_id)
 
-    def _new_cache(self, tokens: int) -> dict:
-        """The prefill's cache kwarg: none (the model makes a DynamicCache) or, with `decode_cache=static`, a
-        StaticCache of `tokens` rounded up to STATIC_CACHE_STEP. On CUDA, `generate` then decodes with its
-        compiled forward (torch.compile "reduce-overhead": CUDA graphs), which removes the per-step launch and
-        Python cost; the math is the same (greedy replies equal, tests)."""
-        if self.decode_cache == "dynamic":
-            return {}
-        from transformers import StaticCache
+        def forward(ids, positions, keep):
+            return self.model(input_ids=ids.to(self.device), attention_mask=columns.mask(ids.shape[1]),
+                              position_ids=positions.expand(*lead, *positions.shape).to(self.device),
+                              **{kv_cache_field(): cache}, use_cache=True, logits_to_keep=keep).logits.float()
 
-        size = -(-tokens // STATIC_CACHE_STEP) * STATIC_CACHE_STEP
-        return {kv_cache_field(): StaticCache(config=self.model.config, max_cache_len=size)}
+        logits = forward(ids, positions, ends.to(self.device))  # (rows, slots, vocabulary)
+        p_yes = torch.softmax(logits[..., [self.yes_id, self.no_id]], dim=-1)[..., 0].tolist()
+        texts = [[] for _ in items]
+        if replies:
+            asked = torch.tensor([[j < len(it.questions) for j in range(slots)] for it in items])
+            # the tokens each question's own prompt holds, padding as the filler (a token of every prompt)
+            own_chunk = torch.where(columns.owners[:, None, -ids.shape[1]:].cpu() == torch.arange(slots)[:, None],
+                                    ids[:, None, :], self.filler_id)
+            own_prefix = enc["input_ids"].masked_fill(columns.owners[:, : enc["input_ids"].shape[1]] != PREFIX,
+                                                      self.filler_id)
+            prompts = torch.cat([own_prefix[:, None].expand(-1, slots, -1), own_chunk.to(self.device)], dim=-1)
+            out = self._greedy(logits, prompts, asked.to(self.device),
+                               lambda tokens: forward(tokens, columns.step(asked), slots))
+            texts = [[self.tokenizer.decode(out[r, j], skip_special_tokens=True) for j in range(len(it.questions))]
+                     for r, it in enumerate(items)]
+        return [(texts[r], p_yes[r][: len(it.questions)]) for r, it in enumerate(items)]
+
+    def _greedy(self, logits: torch.Tensor, prompts: torch.Tensor, asked: torch.Tensor, step) -> torch.Tensor:
+        """(rows, slots, new tokens) greedy replies of every slot at once, from the first reply token's `logits`
+        (rows, slots, vocabulary); `prompts` (rows, slots, tokens): each question's prompt tokens, for the
+        repetition penalty; `step(tokens)`: the next logits after one new token per slot. Stopped slots are
+        padded, as generate() pads finished rows."""
+        from transformers import RepetitionPenaltyLogitsProcessor
+
+        config = self.model.generation_config
+        eos = config.eos_token_id if config.eos_token_id is not None else self.tokenizer.eos_token_id
+        eos = torch.tensor([eos] if isinstance(eos, int) else list(eos), device=self.device)
+        penalize = (RepetitionPenaltyLogitsProcessor(config.repetition_penalty)
+                    if config.repetition_penalty not in (None, 1.0) else None)
+        min_new = self.min_new_tokens or config.min_new_tokens or 0
+        rows, slots = logits.shape[:2]
+        history = prompts.flatten(0, 1)
+        stopped = ~asked
+        generated = []
+        for new in range(self.max_new_tokens):
+            scores = logits.flatten(0, 1)
+            if penalize is not None:
+                scores = penalize(history, scores)
+            if new < min_new:
+                scores[:, eos] = -torch.inf
+            tokens = scores.argmax(-1).view(rows, slots)
+            generated.append(torch.where(stopped, self.pad_id, tokens))
+            stopped |= torch.isin(tokens, eos)
+            if bool(stopped.all()) or new + 1 == self.max_new_tokens:
+                break
+            history = torch.cat([history, tokens.flatten()[:, None]], dim=-1)
+            logits = step(tokens)
+        return torch.stack(generated, dim=-1).cpu()
 
 
-def rewind_cache(cache, length: int) -> None:
-    """Drop every cached token after the first `length`. DynamicCache (and StaticCache from transformers 5.2x)
-    crop; transformers 5.17's static layers cannot, so their fill counter (`cumulative_length`, the position the
-    next token is written at) is set back; the entries after it are masked and then overwritten."""
-    if all(getattr(layer, "is_croppable", True) for layer in cache.layers):
-        cache.crop(length - int(cache.get_seq_length()))
-        return
-    for layer in cache.layers:
-        layer.cumulative_length.fill_(length)
+# generation_config fields generate() would turn into greedy-changing logits processors or another search, at the
+# values that leave greedy decoding alone
+NEUTRAL_DECODING = {"num_beams": (None, 1), "num_beam_groups": (None, 1), "penalty_alpha": (None, 0.0),
+                    "no_repeat_ngram_size": (None, 0), "bad_words_ids": (None, []), "sequence_bias": (None, {}),
+                    "suppress_tokens": (None, []), "begin_suppress_tokens": (None, []), "forced_bos_token_id": (None,),
+                    "forced_eos_token_id": (None,), "exponential_decay_length_penalty": (None,),
+                    "guidance_scale": (None, 1.0), "min_length": (None, 0), "encoder_repetition_penalty": (None, 1.0),
+                    "dola_layers": (None,), "prompt_lookup_num_tokens": (None,)}
+
+
+def unsupported_decoding(generation_config) -> list[str]:
+    """The fields of `generation_config` that would make generate()'s greedy replies differ from the judge's."""
+    return [f"{k}={getattr(generation_config, k)!r}" for k, neutral in NEUTRAL_DECODING.items()
+            if getattr(generation_config, k, None) not in neutral]
 
 
 @functools.cache

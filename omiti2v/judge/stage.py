@@ -29,7 +29,7 @@ from ..devices import resolve_device
 from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
-from .model import DECODE_CACHES, SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
+from .model import SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -60,7 +60,6 @@ class JudgeSettings:
     max_new_tokens: int = 128
     batch_samples: int | str = "auto"  # "auto": planned from free memory; or a fixed number of samples
     decode_workers: int = 4
-    decode_cache: str = "dynamic"  # parity's KV cache: dynamic, or static (compiled CUDA-graph decoding on CUDA)
 
     @classmethod
     def from_config(cls, judge: DictConfig) -> JudgeSettings:
@@ -73,8 +72,6 @@ class JudgeSettings:
         batch = judge.get("batch_samples", "auto")
         if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
             raise ValueError(f"judge.batch_samples: 'auto' or a number >= 1, got {batch!r}")
-        if judge.get("decode_cache", "dynamic") not in DECODE_CACHES:
-            raise ValueError(f"judge.decode_cache: {judge.decode_cache!r} is not one of {', '.join(DECODE_CACHES)}")
         metadata_fps = judge.get("metadata_fps", PAPER_METADATA_FPS)
         return cls(
             name=str(judge.name),
@@ -92,7 +89,6 @@ class JudgeSettings:
             max_new_tokens=int(judge.get("max_new_tokens", 128)),
             batch_samples=batch,
             decode_workers=int(judge.get("decode_workers", 4)),
-            decode_cache=str(judge.get("decode_cache", "dynamic")),
         )
 
 
@@ -143,11 +139,11 @@ class JudgeJob:
 
 
 def row_tokens(judge: VqaJudge, job: JudgeJob, max_new_tokens: int) -> RowTokens:
-    """The sample's prefix length and the longest row after it: parity's longest question plus its reply, or
-    fast's row of all questions."""
-    questions = {q.question for qs in job.pending.values() for q in qs}
-    suffixes = [len(judge.suffix_ids(q)) for q in questions]
-    return RowTokens(judge.prefix_length(job.plan), max(max(suffixes) + max_new_tokens, sum(suffixes)))
+    """The sample's prefix length and what its row holds after it: every question's prompt suffix side by side,
+    and with parity one reply per question."""
+    suffixes = {mode: sum(len(judge.suffix_ids(q.question)) for q in qs) for mode, qs in job.pending.items()}
+    replies = len(job.pending.get("parity", ())) * max_new_tokens
+    return RowTokens(judge.prefix_length(job.plan), max(max(suffixes.values()), suffixes.get("parity", 0) + replies))
 
 
 def plan_batches(judge: VqaJudge, settings: JudgeSettings, jobs: Sequence[JudgeJob]) -> list[list[JudgeJob]]:
@@ -324,8 +320,7 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         model_class=entry.model_class,
     )
     settings = replace(settings, video=entry.video_spec(settings.video, processor))
-    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens, family=entry,
-                     decode_cache=settings.decode_cache)
+    judge = VqaJudge(model, processor, max_new_tokens=settings.max_new_tokens, family=entry)
     return judge, settings, record_label(settings)
 
 
