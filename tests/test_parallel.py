@@ -1,12 +1,12 @@
 """Several processes on CPU (gloo): data-parallel generation, context parallelism, and the layout rules."""
 
-import hashlib
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_generate import generate, make_cfg
 
@@ -28,8 +28,24 @@ def torchrun(script: str, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
-def frame_hashes(run: Path) -> dict[str, str]:
-    return {p.stem: hashlib.sha256(read_video(p)[0].tobytes()).hexdigest() for p in (run / "videos").glob("*.mp4")}
+def generated_frames(run: Path) -> dict[str, str]:
+    """sample -> sha256 of its generated frames (before encoding), from the run's records."""
+    return {r["sample_id"]: r["frames_sha256"] for r in read_jsonl(run / "generation.jsonl") if r["status"] == "ok"}
+
+
+def decoded_frames(run: Path) -> dict[str, np.ndarray]:
+    return {p.stem: read_video(p)[0].astype(np.int16) for p in (run / "videos").glob("*.mp4")}
+
+
+def assert_same_videos(videos: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> None:
+    """The same frames per sample up to libx264's run-to-run noise: the generated frames are bit-identical, but
+    the same frames encoded twice on this machine can decode a little apart (mean |delta| 0.21 of 255, max 6,
+    against an encoding error of 2.5; the tiny model's samples are 1.2-2.2 apart), so equality is
+    checked on the generated frames' hashes and the videos only have to decode alike."""
+    assert sorted(videos) == sorted(reference)
+    for sample, frames in videos.items():
+        assert frames.shape == reference[sample].shape, sample
+        assert np.abs(frames - reference[sample]).mean() < 0.5, sample
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +56,8 @@ def single_process_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def single_process_videos(single_process_run) -> dict[str, str]:
-    return frame_hashes(single_process_run)
+def single_process_videos(single_process_run) -> dict[str, np.ndarray]:
+    return decoded_frames(single_process_run)
 
 
 def test_layout_groups_ranks_and_shards_the_groups():
@@ -69,14 +85,16 @@ def test_asm_that_depends_on_the_token_split_is_refused():
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_generate_each_sample_once_and_one_summary(tmp_path, single_process_videos):
+def test_torchrun_two_ranks_generate_each_sample_once_and_one_summary(tmp_path, single_process_run, single_process_videos):
     run = tmp_path / "run"
     torchrun("runners/eval.py", "--config-name", "smoke", *RUN, f"run_dir={run}")
     records = list(read_jsonl(run / "generation.jsonl"))
     assert sorted(r["sample_id"] for r in records) == [f"mini_{k}" for k in range(4)]
     assert {r["sample_id"]: r["shard"] for r in records} == {"mini_0": "0/2", "mini_1": "1/2", "mini_2": "0/2",
                                                              "mini_3": "1/2"}
-    assert frame_hashes(run) == single_process_videos  # per-sample seeds: bit-identical to one process
+    # per-sample seeds: the generated frames are bit-identical to one process's, their videos decode alike
+    assert generated_frames(run) == generated_frames(single_process_run)
+    assert_same_videos(decoded_frames(run), single_process_videos)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["benchmark"]["n_samples"] == 4
     assert len(list(read_jsonl(run / "judge.jsonl"))) > 0 and len({r["sample_id"] for r in read_jsonl(run / "scores.jsonl")}) == 4

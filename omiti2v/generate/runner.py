@@ -12,6 +12,7 @@ Launches on one folder share the work through claims (omiti2v.claims); a write t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import platform
@@ -276,6 +277,9 @@ class Generator:
         timings["encode"] = time.perf_counter() - t2
         return {**(video_fingerprint(run.video(sample.id)) if self.layout.writer else {}),
             "sample_id": sample.id, "status": "ok", "error": None, "seed": seed, "base_seed": self.base_seed,
+            # the generated frames themselves: reproducible where the encoded file is not (libx264 may encode
+            # the same frames a little differently from one run to the next)
+            "frames_sha256": "sha256:" + hashlib.sha256(np.ascontiguousarray(frames).tobytes()).hexdigest(),
             "video": f"videos/{sample.id}.mp4", "seconds": round(time.perf_counter() - t0, 3),
             "peak_memory_gb": peak_memory_gb(self.device), "memory_measure": memory_measure(self.device),
             "model": self.settings["name"], "baseline": self.baseline.name, "weights": self.settings["weights"],
