@@ -228,8 +228,8 @@ def test_side_by_side_columns_see_the_prefix_and_their_own_question():
     assert ids.tolist() == [[5, 6, 0, 7, 8, 9, 4], [0, 1, 2, 3, 0, 0, 0]]
     # every question starts where text after its prefix starts, as in its own prompt
     assert positions.tolist() == [[10, 11, 10, 10, 10, 11, 12], [20, 20, 20, 21, 20, 20, 20]]
-    asked = torch.tensor([[True, True, True], [True, True, False]])
-    assert columns.step(asked).tolist() == [[12, 11, 13], [21, 22, 20]]
+    assert columns.asked.tolist() == [[True, True, True], [True, True, False]]
+    assert columns.step().tolist() == [[12, 11, 13], [21, 22, 20]]
     # owners written out: P prefix, H hidden, . padding, digits the question
     layout = ["PPP" "00.1222" "012", "HPP" ".011..." "01."]
     mask = columns.mask(ids.shape[1] + 3)[:, 0]
@@ -237,6 +237,11 @@ def test_side_by_side_columns_see_the_prefix_and_their_own_question():
         for i, who in enumerate(row[3:], start=3):
             seen = [j for j, other in enumerate(row) if j <= i and (other == "P" or other == who)]
             assert mask[r, i - 3].nonzero().flatten().tolist() == seen, (r, i)
+    # each question's own prompt, for the repetition penalty: the prefix and its own tokens, the rest the filler
+    prompts = columns.prompt_tokens(100 + torch.arange(len(layout[0])).expand(2, -1), filler=0)
+    for r, row in enumerate(layout):
+        for j in range(3):
+            assert prompts[r, j].tolist() == [100 + c if who in ("P", str(j)) else 0 for c, who in enumerate(row)]
 
 
 def test_fast_on_sharp_model_equals_one_at_a_time(sharp_judge, uneven_items):

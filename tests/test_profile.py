@@ -27,6 +27,9 @@ REMAINING = {
             "UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)"],
     "framepack": ["start-latent posterior sample drawn from the seeded generator (diffusers pipeline)"],
 }
+SIDE_BY_SIDE = ("judge parity decodes a video's questions side by side behind one shared prefix, samples batched "
+                "(token-identical to one generate per question in float32 tests; bf16 rounding can part near-ties); "
+                "official: one generate per question")
 FRAMEPACK_LIST = ("FramePack: the paper's FramePack block list; the released fork runs F1's list unless its source "
                   "is edited as the script's comments ask")
 
@@ -47,7 +50,7 @@ def test_paper_profile_composes_for_every_model_with_only_the_named_deviations(m
     assert cfg.run_name == f"omiti2v/{model}/scalar-paper"
     others = (f"{family}: official scripts not public: pipeline defaults of REFERENCE §3" if family in PAPER_FAMILIES
               else f"{family}: not one of the paper's baselines: no official procedure to follow")
-    expected = [SORTED_ORDER, *REMAINING.get(family, [others])]
+    expected = [SIDE_BY_SIDE, SORTED_ORDER, *REMAINING.get(family, [others])]
     if cfg.model.baseline == "framepack":
         expected.append(FRAMEPACK_LIST)
     assert deviations(cfg) == expected
@@ -75,7 +78,7 @@ def test_each_departure_from_the_official_procedure_is_named():
     assert any(d.startswith("energy-based ASM: the paper's formula is not public") for d in fp)
     assert FRAMEPACK_LIST not in fp  # F1 runs F1's list, the fork's default
     assert "FramePack TeaCache off; official: on, rel_l1_thresh 0.15" in deviations(_compose("model=framepack", "model.teacache.enabled=false"))
-    assert deviations(_compose("model=hunyuan-i2v", "asm=none"), generation=False) == [SORTED_ORDER]
+    assert deviations(_compose("model=hunyuan-i2v", "asm=none"), generation=False) == [SIDE_BY_SIDE, SORTED_ORDER]
     faster = deviations(_compose("model=wan2.1", "generation.compile=regional"))
     assert any(d.startswith("generation.compile=regional: compiled blocks") for d in faster)
 
@@ -85,6 +88,7 @@ def test_leaderboard_profile_is_stricter_and_says_how():
     assert (cfg.profile, cfg.judge.missing_video, cfg.judge.metadata_fps) == ("leaderboard", "wrong", None)
     assert cfg.run_name == "omiti2v/wan2.1/scalar-paper-leaderboard"
     assert deviations(cfg, generation=False) == [
+        SIDE_BY_SIDE,
         "judge temporal positions from the true sampled fps; official: fps 2.0 assumed by transformers 4.50 "
         "(second_per_grid_ts 1.0)",
         "a sample without a video counts as wrong; official: excluded from every mean and listed",

@@ -30,7 +30,7 @@ import torch
 from ..errors import SetupError
 from .families import JudgeFamily, PrefixPositions, family_of
 from .protocol import question_text
-from .side_by_side import PREFIX, QuestionColumns
+from .side_by_side import QuestionColumns
 from .video import JudgeVideo, VideoPlan
 from .vision_attention import install_batched_window_attention
 
@@ -197,15 +197,9 @@ class VqaJudge:
         p_yes = torch.softmax(logits[..., [self.yes_id, self.no_id]], dim=-1)[..., 0].tolist()
         texts = [[] for _ in items]
         if replies:
-            asked = torch.tensor([[j < len(it.questions) for j in range(slots)] for it in items])
-            # the tokens each question's own prompt holds, padding as the filler (a token of every prompt)
-            own_chunk = torch.where(columns.owners[:, None, -ids.shape[1]:].cpu() == torch.arange(slots)[:, None],
-                                    ids[:, None, :], self.filler_id)
-            own_prefix = enc["input_ids"].masked_fill(columns.owners[:, : enc["input_ids"].shape[1]] != PREFIX,
-                                                      self.filler_id)
-            prompts = torch.cat([own_prefix[:, None].expand(-1, slots, -1), own_chunk.to(self.device)], dim=-1)
-            out = self._greedy(logits, prompts, asked.to(self.device),
-                               lambda tokens: forward(tokens, columns.step(asked), slots))
+            prompts = columns.prompt_tokens(torch.cat([enc["input_ids"], ids.to(self.device)], dim=1), self.filler_id)
+            out = self._greedy(logits, prompts, columns.asked.to(self.device),
+                               lambda tokens: forward(tokens, columns.step(), slots))
             texts = [[self.tokenizer.decode(out[r, j], skip_special_tokens=True) for j in range(len(it.questions))]
                      for r, it in enumerate(items)]
         return [(texts[r], p_yes[r][: len(it.questions)]) for r, it in enumerate(items)]

@@ -11,7 +11,7 @@ once per sample. Padding sees the prefix and earlier padding (a row of SDPA must
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -25,6 +25,7 @@ class QuestionColumns:
     owners: torch.Tensor  # (rows, columns) long: PREFIX, HIDDEN, PADDING or the question's slot
     next_positions: torch.Tensor  # (rows, slots): the text position of each question's next token
     slots: int
+    asked: torch.Tensor | None = field(default=None)  # (rows, slots) bool: the slot holds a question (set by the chunk)
 
     @classmethod
     def after_prefix(cls, prefix_mask: torch.Tensor, following: torch.Tensor, slots: int) -> QuestionColumns:
@@ -38,6 +39,7 @@ class QuestionColumns:
         the chunk's columns. `suffixes[r][j]`: row r's j-th question (absent: the slot is padding). Slot ends
         are the chunk columns of each question's last token, the same for every row."""
         rows = len(suffixes)
+        self.asked = torch.tensor([[j < len(row) for j in range(self.slots)] for row in suffixes])
         widths = [max((len(s[j]) for s in suffixes if j < len(s)), default=1) for j in range(self.slots)]
         ends = torch.tensor(widths).cumsum(0) - 1
         ids = torch.full((rows, sum(widths)), filler, dtype=torch.long)
@@ -53,10 +55,10 @@ class QuestionColumns:
         self.owners = torch.cat([self.owners, owners.to(self.owners.device)], dim=1)
         return ids, positions, ends
 
-    def step(self, rows_with_slot: torch.Tensor) -> torch.Tensor:
-        """One decoding step: every slot gets a column; returns their text positions. `rows_with_slot`
-        (rows, slots) bool: where the slot holds a question (elsewhere the column is padding)."""
-        owner = torch.where(rows_with_slot, torch.arange(self.slots), PADDING).to(self.owners.device)
+    def step(self) -> torch.Tensor:
+        """One decoding step: every slot gets a column (padding where the slot holds no question); returns
+        their text positions."""
+        owner = torch.where(self.asked, torch.arange(self.slots), PADDING).to(self.owners.device)
         self.owners = torch.cat([self.owners, owner], dim=1)
         positions = self.next_positions.clone()
         self.next_positions += 1
@@ -69,3 +71,11 @@ class QuestionColumns:
         index = torch.arange(columns, device=self.owners.device)
         causal = index[None, :] <= index[columns - new:, None]
         return (causal[None] & ((self.owners[:, None, :] == PREFIX) | (self.owners[:, None, :] == own)))[:, None]
+
+    def prompt_tokens(self, ids: torch.Tensor, filler: int) -> torch.Tensor:
+        """(rows, slots, columns) the tokens of each question's own prompt, for the repetition penalty: `ids`
+        (rows, columns) are the columns' tokens; those of the prefix and of the slot's question are kept,
+        every other column holds `filler` (a token of every prompt, so the set of tokens is the prompt's)."""
+        owners = self.owners[:, None, :].to(ids.device)
+        mine = (owners == PREFIX) | (owners == torch.arange(self.slots, device=ids.device)[:, None])
+        return torch.where(mine, ids[:, None, :], filler)
