@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 STAMP := $(VENV)/.installed
 
-# Hydra choices; empty MODEL, or a MODEL ending in -tiny, means the smoke run (conf/smoke.yaml: mini set, tiny
-# offline judge and scorers) with that model: `make eval MODEL=framepack-tiny` is a dry run of FramePack's code.
+# Hydra choices; empty MODEL means the smoke run (conf/smoke.yaml: mini set, tiny offline judge and scorers), and
+# so does a MODEL ending in -tiny (the runners' own rule): `make eval MODEL=framepack-tiny` is a dry run of
+# FramePack's code.
 MODEL ?=
 ASM ?=
 SCHEDULE ?=
@@ -19,8 +20,7 @@ PYTEST_ARGS ?=
 TABLE ?= main
 DRY_RUN ?=
 
-comma := ,
-CONFIG := $(if $(filter-out %-tiny,$(subst $(comma), ,$(MODEL))),,--config-name smoke)
+CONFIG := $(if $(MODEL),,--config-name smoke)
 # Where runs, tables and plots live (the runners read the same variable through conf/config.yaml).
 RESULTS := $(or $(OMITI2V_RESULTS),results)
 OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
@@ -61,9 +61,10 @@ tables: install
 	$(BIN)/omiti2v plots --runs $(RESULTS)/runs --out $(RESULTS)/plots
 
 # Every run one paper table needs (conf/experiment/$(TABLE).yaml), resumed, then the table beside the paper's
-# numbers. DRY_RUN=1 prints the runs and their GPU-hours only; ARGS go to every run (hydra/launcher=slurm).
+# numbers. DRY_RUN=1 prints the runs and their GPU-hours only (DRY_RUN=0 runs them); ARGS go to every run
+# (hydra/launcher=slurm).
 reproduce: install
-	$(BIN)/python runners/reproduce.py --table $(TABLE) $(if $(DRY_RUN),--dry-run) $(ARGS)
+	$(BIN)/python runners/reproduce.py --table $(TABLE) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -33,7 +33,8 @@ def main(mode: str, out: str, *overrides: str) -> None:
         for rec in read_jsonl(Path(out) / "generation.jsonl"):
             print(json.dumps(rec))
     else:
-        from omiti2v.generate.planner import format_costs, plan_config, record_cost
+        from omiti2v.generate.costs_table import format_costs, record_cost
+        from omiti2v.generate.planner import plan_config
 
         cost = plan_config(cfg)
         record_cost(out, cost)

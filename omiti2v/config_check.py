@@ -1,31 +1,54 @@
-"""One schema check of the composed Hydra config, before anything loads.
+"""One check of the composed Hydra config, before anything loads.
 
-Every runner calls `validate_config` first, so a typo (`asm.strategy=foo`, `data.limit=-1`) costs one line and
-exit code 2 instead of a traceback after minutes of model loading. Only the keys listed here are checked:
-keys this module does not know (added by other groups or later branches) pass untouched. The launcher is
-checked by a Hydra callback (`LauncherCheck`), since with `-m` the runner's own code runs only inside the jobs.
+Every runner calls `validate_config` first, so a mistake costs one line and exit code 2 instead of a traceback
+after minutes of model loading. Two checks:
+- values: the rules that the modules reading each group declare next to their code (`CONFIG_RULES` and
+  `config_problems`, see omiti2v/config_rules.py), collected through the `RULE_OWNERS` registry;
+- keys: the composed config has no key that no shipped yaml (conf/**.yaml) sets and no rule declares, so a
+  typo such as `+asm.gama_q=1.5` is refused instead of silently ignored.
+`override_problems` reads a command line before Hydra composes it (a misspelt group option, a comma list without
+`-m`, an unknown key), and `compose_checked` is the composition every tool shares. The launcher is checked by a
+Hydra callback (`LauncherCheck`), since with `-m` the runner's own code runs only inside the jobs.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib.util
-import math
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 
+import yaml
 from hydra.core.config_store import ConfigStore
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
+from .config_rules import MISSING, matches, number
 from .errors import SetupError
+from .paths import CONF_DIR
+from .registry import Registry, closest, unknown_choice
 
-MISSING = object()
 SLURM_PLUGIN_MODULES = ("hydra_plugins.hydra_submitit_launcher", "submitit")
 SLURM_COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and refuses to start without srun
+SMOKE_CONFIG = "smoke"  # conf/smoke.yaml: what a run of `-tiny` models only composes from
+
+# Modules declaring rules (CONFIG_RULES, config_problems) for the groups they read, in the order lines print.
+RULE_OWNERS = Registry("config rules", base=ModuleType).declare_all({
+    "stages": "omiti2v.stages",
+    "data": "omiti2v.data.benchmark",
+    "model": "omiti2v.models.settings",
+    "asm": "omiti2v.asm.config",
+    "schedule": "omiti2v.asm.schedule",
+    "generation": "omiti2v.generate.options",
+    "judge": "omiti2v.judge.options",
+    "scorer": "omiti2v.scorers.registry",
+})
 
 
 class ConfigError(SetupError, ValueError):
@@ -36,78 +59,21 @@ class ConfigError(SetupError, ValueError):
         self.violations = violations
 
 
-def _select(cfg: DictConfig, key: str):
-    """The resolved value at dotted `key`, MISSING when absent or `???`; an unresolvable interpolation raises."""
-    try:
-        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=True)
-    except MissingMandatoryValue:
-        return MISSING
-    if isinstance(value, DictConfig | ListConfig):
-        return OmegaConf.to_container(value, resolve=True)
-    return MISSING if value == "???" else value
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def one_of(*choices: str) -> Callable:
-    def check(key, value):
-        if value not in choices:
-            return f"{key} {value!r} is not one of {'|'.join(choices)}"
-    return check
-
-
-def number(gt: float | None = None, ge: float | None = None, nullable: bool = False, integer: bool = False) -> Callable:
-    kind = "an integer" if integer else "a number"
-
-    def check(key, value):
-        if value is None and nullable:
-            return None
-        bound = f" > {gt}" if gt is not None else f" >= {ge}" if ge is not None else ""
-        wanted = f"{kind}{bound}" + (" or null" if nullable else "")
-        if not _is_number(value) or (integer and not isinstance(value, int)):
-            return f"{key} {value!r} is not {wanted}"
-        if (gt is not None and value <= gt) or (ge is not None and value < ge):
-            return f"{key} {value!r} must be {wanted}"
-    return check
-
-
-def subset_of(*choices: str) -> Callable:
-    def check(key, value):
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            return f"{key} {value!r} is not a list (e.g. {key}=[{choices[0]}])"
-        unknown = [v for v in value if v not in choices]
-        if unknown:
-            return f"{key}: {', '.join(map(repr, unknown))} not in {'|'.join(choices)}"
-    return check
-
-
-def window(key, value):
-    from .asm.config import WINDOWS
-
-    if isinstance(value, str):
-        return None if value in WINDOWS else f"{key} {value!r} is not one of {'|'.join(WINDOWS)} or [t_lo, t_hi]"
-    if isinstance(value, list) and len(value) == 2 and all(map(_is_number, value)) and value[0] < value[1]:
-        return None
-    return f"{key} {value!r} is not one of {'|'.join(WINDOWS)} or [t_lo, t_hi] with t_lo < t_hi"
-
-
-def blocks(key, value):
-    if value in ("all", "preset", "calibrated"):
-        return None
-    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value):
-        return None
-    return f"{key} {value!r} is not one of all|preset|calibrated or a list of block indices"
-
+# -- run-level keys (conf/config.yaml) ---------------------------------------------------------------------------
 
 def device(key, value):
     if not isinstance(value, str) or not (value in ("auto", "cpu", "mps") or value == "cuda"
                                           or (value.startswith("cuda:") and value[5:].isdigit())):
         return f"{key} {value!r} is not one of auto|cpu|cuda|cuda:N"
     return cuda_problem(value)
+
+
+CONFIG_RULES = {
+    "seed": number(integer=True),
+    "device": device,
+    # appended to the run folder's name (asm-schedule + variant): a dash first, then a safe file name
+    "variant": matches(r"(-[A-Za-z0-9][A-Za-z0-9._-]*)?", "'' or a suffix starting with '-' (e.g. variant=-gq1.5)"),
+}
 
 
 def cuda_problem(requested: str) -> str | None:
@@ -126,8 +92,6 @@ def cuda_problem(requested: str) -> str | None:
 
 def require_cuda(script: str, cpu_mode: str) -> None:
     """Entry-point guard of the GPU benchmarks: one line and exit 2 when no GPU is visible."""
-    import sys
-
     import torch
 
     if not torch.cuda.is_available():
@@ -135,90 +99,53 @@ def require_cuda(script: str, cpu_mode: str) -> None:
         sys.exit(2)
 
 
-def _registry_names(kind: str) -> tuple[str, ...]:
-    if kind == "model":
-        from .models.registry import MODELS
-        return tuple(sorted(MODELS))
-    if kind == "metric":
-        from .scorers import SCORERS
-        return tuple(sorted(SCORERS))
-    from .scorers import FLOW_BACKENDS
-    return tuple(sorted(FLOW_BACKENDS))
-
-
-def _rules() -> dict[str, Callable]:
-    from .asm.config import STRATEGIES
-    from .data.records import MAIN_CATEGORIES
-    from .generate.compile import COMPILE_MODES
-    from .models.base import DTYPES, WEIGHTS
-    from .stages import STAGES
-
-    return {
-        "seed": number(integer=True),
-        "device": device,
-        "stages": subset_of(*STAGES),
-        "data.source": one_of("mini", "hf", "local"),
-        "data.limit": number(ge=1, nullable=True, integer=True),
-        "data.categories": subset_of(*MAIN_CATEGORIES),
-        "model.baseline": one_of(*_registry_names("model")),
-        "model.weights": one_of(*WEIGHTS),
-        "model.dtype": one_of(*DTYPES),
-        "asm.strategy": one_of(*STRATEGIES),
-        "asm.gamma_q": number(gt=0, nullable=True),
-        "asm.gamma_k": number(gt=0, nullable=True),
-        "asm.energy_queries": number(ge=1, nullable=True, integer=True),
-        "schedule.blocks": blocks,
-        "schedule.window": window,
-        "generation.compile": one_of(*COMPILE_MODES),
-        "judge.mode": one_of("parity", "fast", "both"),
-        "judge.max_new_tokens": number(ge=1, integer=True),
-        "scorer.metrics": subset_of(*_registry_names("metric")),
-        "scorer.flow_backend": one_of(*_registry_names("flow")),
-    }
-
-
-def _cross_checks(cfg: DictConfig) -> Iterable[str]:
-    """Rules that involve more than one key or the file system."""
-    if _select(cfg, "data.source") == "local" and _select(cfg, "data.root") in (MISSING, None, ""):
-        yield "data.root is required with data=local (or set OMITI2V_DATA)"
+def config_problems(cfg: DictConfig) -> Iterable[str]:
     weights, name = _select(cfg, "model.weights"), _select(cfg, "model.name")
     if weights == "tiny" and isinstance(name, str) and not name.endswith("-tiny"):
         yield (f"model.weights=tiny needs the toy sizes of model={name}-tiny; use model={name}-tiny "
                f"(or `make eval MODEL={name}-tiny`)")
-    shard = _select(cfg, "shard")
-    if shard not in (MISSING, None):
-        from .generate.sharding import parse_shard
 
-        try:
-            parse_shard(str(shard))
-        except ValueError as exc:
-            yield str(exc)
-    if _select(cfg, "schedule.blocks") == "calibrated":
-        path = _select(cfg, "schedule.calibration_file")
-        if path in (MISSING, None) or not Path(os.path.expanduser(str(path))).is_file():
-            yield (f"schedule=calibrated: no calibration file at {path} (schedule.calibration_file); run "
-                   f"`omiti2v calibrate --model {_select(cfg, 'model.name')}` first")
+
+# -- values --------------------------------------------------------------------------------------------------------
+
+def _select(cfg: DictConfig, key: str):
+    """The resolved value at dotted `key`, MISSING when absent or `???`; an unresolvable interpolation raises."""
+    try:
+        value = OmegaConf.select(cfg, key, default=MISSING, throw_on_missing=True)
+    except MissingMandatoryValue:
+        return MISSING
+    if isinstance(value, DictConfig | ListConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return MISSING if value == "???" else value
+
+
+def _owners() -> list[ModuleType]:
+    return [sys.modules[__name__], *(RULE_OWNERS[name] for name in RULE_OWNERS)]
+
+
+def all_rules() -> dict:
+    """Every declared rule, key -> rule, in the order the owners are registered."""
+    return {key: rule for owner in _owners() for key, rule in getattr(owner, "CONFIG_RULES", {}).items()}
 
 
 def config_violations(cfg: DictConfig) -> list[str]:
-    """One line per invalid value of a known key; [] when the config is valid."""
+    """One line per invalid value and per unknown key; [] when the config is valid."""
     violations = []
-    for key, rule in _rules().items():
+    for key, rule in all_rules().items():
         try:
             value = _select(cfg, key)
         except InterpolationResolutionError as exc:
             violations.append(f"{key}: cannot be resolved ({str(exc).splitlines()[0]})")
             continue
-        if value is MISSING:
-            continue
-        problem = rule(key, value)
-        if problem:
-            violations.append(problem)
-    try:
-        violations += list(_cross_checks(cfg))
-    except InterpolationResolutionError as exc:
-        violations.append(f"config: cannot be resolved ({str(exc).splitlines()[0]})")
-    return violations
+        if value is not MISSING:
+            violations += filter(None, [rule(key, value)])
+    for owner in _owners():
+        cross = getattr(owner, "config_problems", None)
+        try:
+            violations += list(cross(cfg)) if cross else []
+        except InterpolationResolutionError as exc:
+            violations.append(f"config: cannot be resolved ({str(exc).splitlines()[0]})")
+    return violations + unknown_keys(OmegaConf.to_container(cfg, resolve=False))
 
 
 def validate_config(cfg: DictConfig) -> None:
@@ -227,6 +154,212 @@ def validate_config(cfg: DictConfig) -> None:
     if violations:
         raise ConfigError(violations)
 
+
+# -- keys ------------------------------------------------------------------------------------------------------------
+
+def config_groups(conf_dir: Path = CONF_DIR) -> dict[str, list[str]]:
+    """Selectable group -> its options (conf/<group>/*.yaml), Hydra's own groups left out."""
+    return {d.name: sorted(p.stem for p in d.glob("*.yaml")) for d in sorted(conf_dir.iterdir())
+            if d.is_dir() and d.name != "hydra"}
+
+
+def _package(path: Path, default: str) -> str:
+    """Where a yaml file's keys land: its `# @package` header, else its group."""
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline().strip()
+    if first.startswith("# @package"):
+        package = first.removeprefix("# @package").strip()
+        return "" if package == "_global_" else default if package == "_group_" else package
+    return default
+
+
+@functools.lru_cache(maxsize=4)
+def known_keys(conf_dir: Path = CONF_DIR) -> dict[str, bool]:
+    """Every key the shipped configs set or a rule declares, dotted -> open (True: a value, anything may hang
+    below it; False: a mapping whose own keys are all known)."""
+    known: dict[str, bool] = {"hydra": True}  # Hydra's own node, when a config is composed with it
+
+    def add(path: str, open_: bool) -> None:
+        known[path] = known.get(path, False) or open_
+
+    def walk(prefix: str, node) -> None:
+        for key, value in node.items():
+            if prefix == "" and key in ("defaults", "hydra"):
+                continue
+            path = f"{prefix}.{key}" if prefix else str(key)
+            add(path, not isinstance(value, dict))
+            if isinstance(value, dict):
+                walk(path, value)
+
+    files = [(p, "") for p in conf_dir.glob("*.yaml")]
+    files += [(p, group) for group in config_groups(conf_dir) for p in (conf_dir / group).glob("*.yaml")]
+    for path, group in files:
+        package = _package(path, group)
+        node = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if package:
+            node.pop("defaults", None)
+            _add_parents(package + ".", add)
+        walk(package, node)
+    for key in all_rules():
+        _add_parents(key, add)
+        add(key, True)
+    return known
+
+
+def _add_parents(path: str, add) -> None:
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        add(".".join(parts[:i]), False)
+
+
+def _key_problem(path: str, known: Mapping[str, bool]) -> str | None:
+    """Why `path` is not a key the config may hold (its first unknown part, with the closest known names), or
+    None."""
+    parts = path.split(".")
+    for i in range(1, len(parts) + 1):
+        head, parent = ".".join(parts[:i]), ".".join(parts[: i - 1])
+        if head not in known:
+            siblings = sorted(k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == parent)
+            near = [f"{parent}.{n}" if parent else n for n in closest(parts[i - 1], siblings)]
+            what = "no such key" if head == path else f"no such key {head!r}"
+            if near:
+                return f"{path}: {what} (did you mean {' or '.join(near)}?)"
+            listing = f"the keys of {parent}: {', '.join(siblings)}" if parent else "see docs/configuration.md"
+            return f"{path}: {what} ({listing})"
+        if known[head]:
+            return None  # below a value: anything goes
+    return None
+
+
+def unknown_keys(container: Mapping, known: Mapping[str, bool] | None = None, prefix: str = "") -> list[str]:
+    """One line per key of `container` (a config as plain mappings) that no config sets and no rule declares."""
+    known = known_keys() if known is None else known
+    problems = []
+    for key, value in container.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        problem = _key_problem(path, known)
+        if problem:
+            problems.append(problem)
+        elif isinstance(value, Mapping) and not known.get(path):
+            problems += unknown_keys(value, known, path)
+    return problems
+
+
+# -- command lines ---------------------------------------------------------------------------------------------------
+
+def parse_overrides(overrides: Sequence[str]) -> list:
+    """Hydra's own reading of `key=value` overrides (a syntax error raises ConfigError)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    try:
+        return OverridesParser.create().parse_overrides(list(overrides))
+    except OverrideParseException as exc:
+        raise ConfigError([str(exc).splitlines()[0]]) from None
+
+
+def _is_hydra(key: str) -> bool:
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def override_problems(overrides: Sequence[str], multirun: bool = False) -> list[str]:
+    """What Hydra would stop at with a long message, said in one line each: a group option that does not exist
+    (with the closest names), a comma list without -m, a key that no config has."""
+    groups, known, problems = config_groups(), known_keys(), []
+    for override in parse_overrides(overrides):
+        key = override.key_or_group
+        if _is_hydra(key) or override.is_delete():
+            continue
+        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [str(override.value())]
+        if override.is_sweep_override() and not multirun:
+            problems.append(f"{override.input_line}: a comma list is a sweep (one run per value) and needs -m "
+                            "(with make: ARGS=-m, or `make plan`); or give one value")
+        if key in groups:
+            problems += [unknown_choice(key, v, groups[key]) + f" (options: conf/{key}/*.yaml)"
+                         for v in values if v not in groups[key]]
+        elif "." not in key and key not in known:
+            near = closest(key, [*groups, *(k for k in known if "." not in k)])
+            problems.append(f"{key}: no such key or config group" + (f" (did you mean {' or '.join(near)}?)"
+                                                                      if near else ""))
+        else:
+            problems += filter(None, [_key_problem(key, known)])
+    return problems
+
+
+def tiny_models_only(overrides: Sequence[str]) -> bool:
+    """Whether the command line picks `-tiny` models only (then the run composes conf/smoke.yaml: the mini set,
+    tiny judge and scorers), as `make eval MODEL=x-tiny` does."""
+    models = [v for o in parse_overrides(overrides) if o.key_or_group == "model" and not o.is_delete()
+              for v in (o.sweep_string_iterator() if o.is_sweep_override() else [str(o.value())])]
+    return bool(models) and all(m.endswith("-tiny") for m in models)
+
+
+def sweep_points(overrides: Sequence[str]) -> list[list[str]]:
+    """Every point of a `-m` sweep of comma lists, as plain overrides (Hydra's own settings left out)."""
+    points: list[list[str]] = [[]]
+    for override, line in zip(parse_overrides(overrides), overrides, strict=True):
+        if _is_hydra(override.key_or_group):
+            continue
+        if override.is_sweep_override():
+            head = line.partition("=")[0]
+            points = [[*p, f"{head}={v}"] for p in points for v in override.sweep_string_iterator()]
+        else:
+            points = [[*p, line] for p in points]
+    return points
+
+
+def compose_checked(overrides: Sequence[str], config_name: str = "config") -> DictConfig:
+    """conf/<config_name>.yaml composed with `overrides` and validated: ConfigError (one line per problem) for
+    a misspelt group option, an unknown key or a bad value. Nothing loads."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    problems = override_problems(overrides)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        if GlobalHydra.instance().is_initialized():  # inside a Hydra app: its search path
+            cfg = compose(config_name, overrides=list(overrides))
+        else:
+            with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+                cfg = compose(config_name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError([f"config: {str(exc).strip().splitlines()[0]}"]) from None
+    validate_config(cfg)
+    return cfg
+
+
+def writable_problem(folder: Path, what: str = "results root", fix: str = "set results_root=DIR or OMITI2V_RESULTS"
+                     ) -> str | None:
+    """Why `folder` cannot be created or written (a file in the way, /proc, no permission), or None."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".omiti2v-check-"):
+            pass
+    except OSError as exc:
+        return f"{what} {folder} is not writable ({exc.strerror or exc}): {fix}"
+    return None
+
+
+def command_line_problems(overrides: Sequence[str], config_name: str, multirun: bool) -> list[str]:
+    """Everything a runner's command line gets wrong, before Hydra starts (which would make the run's log
+    folder under the results root first): overrides, then each sweep point's composed config, then the root."""
+    problems = override_problems(overrides, multirun)
+    if problems:
+        return problems
+    cfg = None
+    for point in sweep_points(overrides):
+        try:
+            cfg = compose_checked(point, config_name)
+        except ConfigError as exc:
+            return [f"{' '.join(point)}: {v}" if multirun else v for v in exc.violations]
+    root = Path(os.path.expanduser(str(cfg.results_root))) if cfg is not None else None
+    return list(filter(None, [root and writable_problem(root)]))
+
+
+# -- launcher ----------------------------------------------------------------------------------------------------------
 
 def slurm_plugin_installed() -> bool:
     try:

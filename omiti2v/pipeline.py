@@ -12,7 +12,7 @@ from .config_check import validate_config
 from .data import benchmark_from_config
 from .preflight import preflight
 from .runs import RunDir, atomic_write_text
-from .stages import StageUnavailableError, resolve_stage
+from .stages import resolve_stage
 
 log = logging.getLogger(__name__)
 
@@ -30,27 +30,18 @@ def run_path_from_config(cfg: DictConfig) -> Path:
 
 
 def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
-    """Run the named stages (default: cfg.stages) in order; stop with a clear message at a missing one.
+    """Run the named stages (default: cfg.stages) in order.
 
     First the config is validated and the preflight checks what the stages need (`preflight=false` skips
     the latter), so a mistake ends the run before any model loads."""
     validate_config(cfg)
     stages = list(stages if stages is not None else cfg.stages)
-    funcs = []
-    for name in stages:
-        try:
-            funcs.append((name, resolve_stage(name)))
-        except StageUnavailableError as exc:
-            done = ", ".join(n for n, _ in funcs) or "none"
-            log.warning("%s; running the stages before it (%s) and stopping there", exc, done)
-            print(f"[omiti2v] {exc}. Stages run: {done}. Missing: {', '.join(stages[len(funcs):])}.")
-            break
+    funcs = [(name, resolve_stage(name)) for name in stages]
     from .generate import parallel
 
     path = run_path_from_config(cfg)
-    ran = [n for n, _ in funcs]
-    benchmark = preflight(cfg, ran, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
-    layout = parallel.start(cfg, ran)  # after the checks: a bad config never waits in a process group
+    benchmark = preflight(cfg, stages, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
+    layout = parallel.start(cfg, stages)  # after the checks: a bad config never waits in a process group
     run = RunDir(path)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     for name, func in funcs:

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from .paths import CONF_DIR
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("plan", help="time one denoising step per model x ASM (real size, random weights)",
-                              description=__doc__)
+    p = subparsers.add_parser("plan", description=__doc__)
     p.add_argument("--model", default="wan2.1", help="comma-separated model configs, e.g. wan2.1,framepack")
     p.add_argument("--asm", default="none", help="comma-separated asm configs, e.g. none,scalar")
     p.add_argument("--schedule", default="paper", help="comma-separated schedule configs")
@@ -23,28 +20,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from hydra import compose, initialize_config_dir
-
-    from .config_check import validate_config
-    from .generate.planner import StepCost, format_costs, plan_config, record_cost
+    from .config_check import compose_checked
+    from .generate.costs_table import StepCost, format_costs, record_cost
     from .runs import read_jsonl
 
     if args.table:
         print(format_costs([StepCost(**r) for r in read_jsonl(args.table)]))
         return 0
+    points = [[f"model={model}", f"asm={asm}", f"schedule={schedule}", f"device={args.device}", *args.overrides]
+              for model in args.model.split(",") for asm in args.asm.split(",") for schedule in args.schedule.split(",")]
+    configs = [compose_checked(point) for point in points]  # every mistake before the first measurement
+    from .generate.planner import plan_config
+
     costs = []
     print(format_costs([], footer=False), flush=True)  # header now, each row as it is measured, footer last
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        for model in args.model.split(","):
-            for asm in args.asm.split(","):
-                for schedule in args.schedule.split(","):
-                    cfg = compose("config", overrides=[f"model={model}", f"asm={asm}", f"schedule={schedule}",
-                                                       f"device={args.device}", *args.overrides])
-                    validate_config(cfg)
-                    cost = plan_config(cfg, samples=args.samples)
-                    if args.out:
-                        record_cost(args.out, cost)
-                    costs.append(cost)
-                    print(format_costs([cost], header=False, footer=False), flush=True)
+    for cfg in configs:
+        cost = plan_config(cfg, samples=args.samples)
+        if args.out:
+            record_cost(args.out, cost)
+        costs.append(cost)
+        print(format_costs([cost], header=False, footer=False), flush=True)
     print(format_costs(costs, header=False).splitlines()[-1])
     return 0

@@ -20,7 +20,6 @@ from .data import Benchmark, benchmark_from_config
 from .errors import SetupError
 from .paths import CONF_DIR
 from .runs import JudgeRunDir, RunDir, atomic_write_json, latest_records, read_jsonl
-from .summary import per_judge_scores, validate_summary
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +75,15 @@ def refresh_summary_judges(run: RunDir, benchmark: Benchmark, seed: int) -> None
     if not run.summary.exists():
         return
     summary = json.loads(run.summary.read_text(encoding="utf-8"))
+    from .summary import per_judge_scores, validate_summary  # pandas, scipy: not for `--help`
+
     summary["judges"] = per_judge_scores(run, benchmark, seed)
     validate_summary(summary, str(run.summary))
     atomic_write_json(run.summary, summary)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("rejudge", help="judge a finished run again with another judge (beside its records)")
+    p = sub.add_parser("rejudge")
     p.add_argument("run_dir")
     p.add_argument("overrides", nargs="+", metavar="judge=NAME [key=value]")
     p.add_argument("--device", default="auto", help="auto (the GPU when there is one, else cpu) | cpu | cuda | cuda:N")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -129,7 +130,7 @@ def reproduce(table: str, args: Sequence[str] = (), dry_run: bool = False) -> in
     if dry_run:
         return 0
     for command in multirun_commands(runs, run_arguments(args)):
-        print("+", " ".join(command[1:]), flush=True)
+        print("+", shlex.join(command), flush=True)  # runnable as printed
         code = subprocess.run(command).returncode
         if code:
             print(f"reproduce: the multirun above failed (exit {code}); fix it and rerun: finished runs are kept",

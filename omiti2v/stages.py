@@ -6,28 +6,21 @@ config check needs. Each stage is resumable on its own: it skips work whose resu
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 
-STAGES: dict[str, str] = {
+from .config_rules import subset_of
+from .registry import Registry
+
+STAGES = Registry("stages", base=Callable).declare_all({
     "generate": "omiti2v.generate:run_generation",
     "judge": "omiti2v.judge:run_judge",
     "score": "omiti2v.scorers:run_scorers",
     "summary": "omiti2v.summary:run_summary",
-}
+})
+
+CONFIG_RULES = {"stages": subset_of(*STAGES)}
 
 
-class StageUnavailableError(RuntimeError):
-    """A stage named in `stages` is not part of this installation."""
-
-
-def resolve_stage(name: str):
-    if name not in STAGES:
-        raise ValueError(f"stages: unknown stage {name!r}; expected some of {list(STAGES)}")
-    module_name, func = STAGES[name].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == module_name or module_name.startswith(exc.name + ".")):
-            raise StageUnavailableError(f"stage {name!r} is not implemented yet ({module_name} is missing)") from exc
-        raise
-    return getattr(module, func)
+def resolve_stage(name: str) -> Callable:
+    """The stage function `name` (imported now); an unknown name raises UnknownNameError."""
+    return STAGES.lookup(name)

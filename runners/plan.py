@@ -13,13 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from omiti2v.config_check import validate_config
-from omiti2v.errors import exit_on_setup_error
-from omiti2v.generate.planner import format_costs, plan_config, record_cost
+from omiti2v.eval import hydra_app
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-@exit_on_setup_error
+@hydra_app
 def main(cfg: DictConfig) -> None:
+    from omiti2v.generate.costs_table import format_costs, record_cost
+    from omiti2v.generate.planner import plan_config
+
     validate_config(cfg)
     cost = plan_config(cfg)
     root = Path(hydra.utils.get_original_cwd()) / cfg.results_root

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from omiti2v.generate.planner import StepCost, format_costs, plan_config
+from omiti2v.generate.costs_table import StepCost, format_costs
+from omiti2v.generate.planner import plan_config
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -10,14 +10,19 @@ gating rule: `omiti2v.asm.gating`; calibrated block lists: `omiti2v.asm.schedule
 `omiti2v.asm.energy`; entropy probe for calibration: `omiti2v.asm.probe`.
 """
 
-from omiti2v.asm.blur import blur_input_image
-from omiti2v.asm.config import ASMConfig
-from omiti2v.asm.energy import effective_gamma
-from omiti2v.asm.hooks import ASMHandle, apply_asm
-from omiti2v.asm.presets import PRESETS
-from omiti2v.asm.probe import EntropyProbe
-from omiti2v.asm.scaling import ASMBypassedError
-from omiti2v.asm.sites import find_scaling_sites
+from omiti2v.registry import lazy_exports
+
+# The hooks need torch and diffusers: they load on first use, so the config's names and rules stay light.
+__getattr__ = lazy_exports(__name__, {
+    ".blur": ("blur_input_image",),
+    ".config": ("ASMConfig",),
+    ".energy": ("effective_gamma",),
+    ".hooks": ("ASMHandle", "apply_asm"),
+    ".presets": ("PRESETS",),
+    ".probe": ("EntropyProbe",),
+    ".scaling": ("ASMBypassedError",),
+    ".sites": ("find_scaling_sites",),
+})
 
 __all__ = ["ASMBypassedError", "ASMConfig", "ASMHandle", "EntropyProbe", "PRESETS", "apply_asm", "blur_input_image",
            "effective_gamma", "find_scaling_sites"]

@@ -14,6 +14,7 @@ from typing import Any
 
 from omiti2v.asm.presets import default_sites, get_preset
 from omiti2v.asm.schedule import resolve_schedule
+from omiti2v.config_rules import is_number, number, one_of
 
 STRATEGIES = ("scalar", "energy", "blur_key", "none")
 SITES = ("self", "cross_image", "cross_text", "dual", "single", "joint")
@@ -22,6 +23,33 @@ WINDOWS: dict[str, tuple[float, float]] = {
     "mid": (600.0, 900.0),
     "late": (-math.inf, 600.0),
     "all": (-math.inf, math.inf),
+}
+BLOCK_CHOICES = ("all", "preset", "calibrated")  # calibrated: the list in schedule.calibration_file (schedule.py)
+
+
+def _window_rule(key, value):
+    if isinstance(value, str):
+        return None if value in WINDOWS else f"{key} {value!r} is not one of {'|'.join(WINDOWS)} or [t_lo, t_hi]"
+    if isinstance(value, list) and len(value) == 2 and all(map(is_number, value)) and value[0] < value[1]:
+        return None
+    return f"{key} {value!r} is not one of {'|'.join(WINDOWS)} or [t_lo, t_hi] with t_lo < t_hi"
+
+
+def _blocks_rule(key, value):
+    if value in BLOCK_CHOICES or (isinstance(value, list) and all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value)):
+        return None
+    return f"{key} {value!r} is not one of {'|'.join(BLOCK_CHOICES)} or a list of block indices"
+
+
+# The `asm` and `schedule` groups as `from_hydra` reads them, checked before anything loads.
+CONFIG_RULES = {
+    "asm.strategy": one_of(*STRATEGIES),
+    "asm.gamma_q": number(gt=0, nullable=True),
+    "asm.gamma_k": number(gt=0, nullable=True),
+    "asm.energy_queries": number(ge=1, nullable=True, integer=True),
+    "schedule.blocks": _blocks_rule,
+    "schedule.window": _window_rule,
 }
 
 

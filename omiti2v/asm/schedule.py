@@ -47,3 +47,16 @@ def resolve_schedule(schedule_cfg: Mapping[str, Any], model_name: str | None = N
         raise ValueError("schedule.blocks is 'calibrated' but schedule.calibration_file is not set")
     plain["blocks"] = load_calibrated_blocks(str(plain["calibration_file"]), model_name)
     return plain
+
+
+def config_problems(cfg) -> list[str]:
+    """`schedule=calibrated` before the calibration exists: say which command writes the file."""
+    schedule = cfg.get("schedule") or {}
+    if schedule.get("blocks") != "calibrated":
+        return []
+    path = schedule.get("calibration_file")
+    if path is None or not Path(str(path)).expanduser().is_file():
+        model = (cfg.get("model") or {}).get("name")
+        return [f"schedule=calibrated: no calibration file at {path} (schedule.calibration_file); run "
+                f"`omiti2v calibrate --model {model}` first"]
+    return []

@@ -8,20 +8,13 @@ Statistic: `omiti2v.calibrate.probe` (foreground lift); token layouts: `omiti2v.
 `omiti2v.calibrate.saliency`; driver: `omiti2v.calibrate.calibration`; analysis: `omiti2v.calibrate.analysis`.
 """
 
-import importlib
-
 from omiti2v.asm.schedule import load_calibrated_blocks, resolve_schedule  # schedule resolution lives in asm
+from omiti2v.registry import lazy_exports
 
-_EXPORTS = {
-    "CalibrationConfig": "calibration", "CalibrationResult": "calibration", "run_calibration": "calibration",
-    "select_blocks": "calibration", "ForegroundProbe": "probe",
-}
+# `omiti2v.calibrate.probe` stays importable without the data layer (e.g. on a bare GPU host).
+__getattr__ = lazy_exports(__name__, {
+    ".calibration": ("CalibrationConfig", "CalibrationResult", "run_calibration", "select_blocks"),
+    ".probe": ("ForegroundProbe",),
+})
 __all__ = ["CalibrationConfig", "CalibrationResult", "ForegroundProbe", "load_calibrated_blocks", "resolve_schedule",
            "run_calibration", "select_blocks"]
-
-
-def __getattr__(name: str):
-    """Lazy exports: `omiti2v.calibrate.probe` stays importable without the data layer (e.g. on a bare GPU host)."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

@@ -22,8 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     common.add_argument("--out", default=None, help="output folder")
     common.add_argument("overrides", nargs="*", help="extra Hydra overrides")
 
-    p = subparsers.add_parser("calibrate", parents=[common], help="score every block's foreground ratio and "
-                              "select foreground-sensitive blocks (writes blocks.yaml for schedule=calibrated)",
+    p = subparsers.add_parser("calibrate", parents=[common],
                               description=_doc("omiti2v.calibrate.calibration"),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--site", default=None, help="attention site to score (default: the family's ASM site)")
@@ -34,8 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rule.add_argument("--top-fraction", type=float, default=None, help="keep this fraction of blocks (0.7)")
     p.set_defaults(func=_calibrate)
 
-    a = subparsers.add_parser("analyze-attention", parents=[common], help="attention entropy per block x step "
-                              "with/without ASM (several gamma) and input blur; attention maps of chosen tokens",
+    a = subparsers.add_parser("analyze-attention", parents=[common],
                               description=_doc("omiti2v.calibrate.analysis"),
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("--gammas", default="1,1.35,1.8,2.5", help="comma-separated gamma values (1 = no ASM)")
@@ -57,15 +55,12 @@ def _doc(module: str) -> str:
 
 
 def _setup(args: argparse.Namespace):
-    from hydra import compose, initialize_config_dir
-
+    from omiti2v.config_check import compose_checked
     from omiti2v.data import benchmark_from_config
     from omiti2v.devices import resolve_device
     from omiti2v.models import baseline_for
-    from omiti2v.paths import CONF_DIR
 
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={args.model}", f"data={args.data}", *args.overrides])
+    cfg = compose_checked([f"model={args.model}", f"data={args.data}", *args.overrides])
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
     device = resolve_device(args.device)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config_rules import number, one_of, subset_of
 from ..errors import SetupError
 from ..paths import UnsafePathError, confined, shipped
 from ..safeload import ParseError, read_json
@@ -168,8 +169,24 @@ def load_benchmark(
         folder = Path(local) if local else download_hf(hf_id, revision)
         bench = load_local(folder, check_images, source=f"hf:{hf_id}" + (f"@{revision}" if revision else ""))
     else:
-        raise ValueError(f"data.source: unknown value {source!r}; expected mini, hf or local")
+        raise ValueError(f"data.source: unknown value {source!r}; expected {', '.join(SOURCES)}")
     return bench.filter(categories, domains, ids, limit)
+
+
+SOURCES = ("mini", "hf", "local")  # the branches of load_benchmark
+# The `data` group as benchmark_from_config reads it, checked before anything loads.
+CONFIG_RULES = {
+    "data.source": one_of(*SOURCES),
+    "data.limit": number(ge=1, nullable=True, integer=True),
+    "data.categories": subset_of(*MAIN_CATEGORIES),
+}
+
+
+def config_problems(cfg) -> list[str]:
+    data = cfg.get("data") or {}
+    if data.get("source") == "local" and data.get("root") in (None, "", "???"):
+        return [f"data.root is required with data=local (or set {DATA_ROOT_ENV})"]
+    return []
 
 
 def benchmark_from_config(data: Mapping) -> Benchmark:

@@ -10,7 +10,7 @@ from .records import DataValidationError
 
 
 def register(sub) -> None:
-    p = sub.add_parser("validate-data", help="validate benchmark roots (meta.json + images); exit 1 if any is invalid")
+    p = sub.add_parser("validate-data")
     p.add_argument("path", nargs="*", default=[str(MINI_ROOT)],
                    help="dataset root(s) holding meta.json (default: the bundled mini set)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -3,26 +3,22 @@ omiti2v/leaderboard/export_cli.py: a leaderboard run's entry travels in its expo
 
 from __future__ import annotations
 
-import importlib
 import json
 import shlex
 import tempfile
 from pathlib import Path
 
+from ..registry import lazy_exports
 from .layout import SAMPLES_FILE, SUMMARY_FILE, is_export
 
-# `datasets` takes seconds to import: the modules that need it load on first use (PEP 562).
-_LAZY = {"ExportError": ".dataset", "ExportedRun": ".dataset", "build_export": ".dataset", "load_export": ".dataset",
-         "write_export": ".dataset", "PushUnavailableError": ".hub", "preflight": ".hub", "push_export": ".hub"}
+# `datasets` takes seconds to import: the modules that need it load on first use.
+__getattr__ = lazy_exports(__name__, {
+    ".dataset": ("ExportError", "ExportedRun", "build_export", "load_export", "write_export"),
+    ".hub": ("PushUnavailableError", "preflight", "push_export"),
+})
 
 __all__ = ["ExportError", "ExportedRun", "PushUnavailableError", "build_export", "export_run", "is_export",
            "load_export", "write_export"]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run_benchmark(run_path: Path, summary: dict):

@@ -5,16 +5,9 @@ with it torch, diffusers and transformers) loads on first use, so `omiti2v --hel
 stay fast.
 """
 
-from importlib import import_module
-
+from ..registry import lazy_exports
 from .sharding import Shard, parse_shard, resolve_shard
 
-_LAZY = {"BadOutputError": ".runner", "is_done": ".runner", "run_generation": ".runner"}
+__getattr__ = lazy_exports(__name__, {".runner": ("BadOutputError", "is_done", "run_generation")})
 
 __all__ = ["BadOutputError", "Shard", "is_done", "parse_shard", "resolve_shard", "run_generation"]
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

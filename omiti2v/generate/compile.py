@@ -19,7 +19,8 @@ import torch
 
 from omiti2v.cache import teacache_handle
 
-COMPILE_MODES = ("none", "regional")
+from .options import COMPILE_MODES
+
 log = logging.getLogger(__name__)
 _logged_compile = False
 

@@ -24,11 +24,10 @@ from typing import Any
 
 from omiti2v.errors import SetupError
 
+from .options import PARALLEL_MODES as MODES
 from .sharding import Shard, parse_shard, resolve_shard
 
 log = logging.getLogger(__name__)
-
-MODES = ("ulysses", "ring")
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,20 @@
-"""VQA judge (REFERENCE §4): a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers
-each sample's yes/no questions about its generated video.
+"""VQA judge: a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers each sample's
+yes/no questions about its generated video.
 
 `run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
 two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video
-prefix shared by the questions of a sample); `batching` plans batches from free memory.
+prefix shared by the questions of a sample); `batching` plans batches from free memory. The modules (and torch,
+transformers) load on first use.
 """
 
-from .model import JudgeWeightsError, SampleItem, VqaJudge, load_judge_model
-from .protocol import INSTRUCTION, parse_answer, question_text
-from .stage import JudgeSettings, judge_samples, run_judge
-from .video import JudgeVideo, VideoPlan, VideoSpec, load_judge_video, plan_judge_video
+from ..registry import lazy_exports
+
+__getattr__ = lazy_exports(__name__, {
+    ".model": ("JudgeWeightsError", "SampleItem", "VqaJudge", "load_judge_model"),
+    ".protocol": ("INSTRUCTION", "parse_answer", "question_text"),
+    ".stage": ("JudgeSettings", "judge_samples", "run_judge"),
+    ".video": ("JudgeVideo", "VideoPlan", "VideoSpec", "load_judge_video", "plan_judge_video"),
+})
 
 __all__ = [
     "INSTRUCTION",

@@ -24,12 +24,14 @@ from omegaconf import DictConfig
 from tqdm.auto import tqdm
 
 from ..claims import Claims, ClaimSettings, claimed_batches
+from ..config_rules import group_problems
 from ..data import Benchmark, Sample
 from ..devices import resolve_device
-from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, video_sha256s
+from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, to_plain, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
 from .model import SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
+from .options import CONFIG_RULES, modes_of
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -42,9 +44,6 @@ from .video import (
 )
 
 log = logging.getLogger(__name__)
-
-MODES = ("parity", "fast")
-
 
 @dataclass(frozen=True)
 class JudgeSettings:
@@ -66,17 +65,16 @@ class JudgeSettings:
         for key in ("name", "model", "mode"):
             if judge.get(key) is None:
                 raise ValueError(f"judge.{key}: missing from the judge config")
+        problems = group_problems(CONFIG_RULES, "judge", to_plain(judge))
+        if problems:
+            raise ValueError("; ".join(problems))
         mode = str(judge.mode)
-        if mode not in (*MODES, "both"):
-            raise ValueError(f"judge.mode: {mode!r} is not one of parity, fast, both")
         batch = judge.get("batch_samples", "auto")
-        if batch != "auto" and not (isinstance(batch, int) and batch >= 1):
-            raise ValueError(f"judge.batch_samples: 'auto' or a number >= 1, got {batch!r}")
         metadata_fps = judge.get("metadata_fps", PAPER_METADATA_FPS)
         return cls(
             name=str(judge.name),
             model=str(judge.model),
-            modes=MODES if mode == "both" else (mode,),
+            modes=modes_of(mode),
             dtype=str(judge.get("dtype", "bfloat16")),
             device_map=judge.get("device_map"),
             attn_implementation=judge.get("attn_implementation", "sdpa"),

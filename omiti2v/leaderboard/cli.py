@@ -11,8 +11,7 @@ from .validate import VideoLimits
 
 def register(sub) -> None:
     board = f"{os.environ.get('OMITI2V_RESULTS', 'results')}/leaderboard"
-    p = sub.add_parser("submit", help="validate a submission (folder or .zip of {id}.mp4 + submission.yaml), "
-                                      "judge and score it, and add it to the leaderboard")
+    p = sub.add_parser("submit")
     p.add_argument("path", help="submission folder or .zip")
     p.add_argument("--data", default="omiti2v", help="Hydra data group the videos answer (mini | omiti2v | local)")
     p.add_argument("--judge", default="qwen2.5-vl-32b", help="Hydra judge group (tiny for a smoke test)")
@@ -35,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("overrides", nargs="*", default=[], help="extra Hydra overrides, e.g. device=cuda")
     p.set_defaults(func=submit_cmd)
 
-    lb = sub.add_parser("leaderboard", help="rebuild leaderboard.csv and index.html from the entries")
+    lb = sub.add_parser("leaderboard")
     lb.add_argument("--leaderboard", default=board, help="leaderboard root; default $OMITI2V_RESULTS/leaderboard")
     lb.add_argument("--from-datasets", metavar="FOLDER",
                     help="rebuild the entries from the submission exports (`omiti2v export`) under FOLDER")
@@ -43,7 +42,6 @@ def register(sub) -> None:
 
 
 def submit_cmd(args) -> int:
-    from ..stages import StageUnavailableError
     from .submit import EvaluationError, submit
 
     limits = VideoLimits(args.min_frames, args.max_frames, args.min_fps, args.max_fps, args.min_side, args.max_side,
@@ -57,9 +55,6 @@ def submit_cmd(args) -> int:
         for problem in exc.problems:
             print(f"rejected: {problem}")
         return 2
-    except StageUnavailableError as exc:
-        print(f"error: {exc}; use --validate-only to check the submission without evaluating it")
-        return 3
     except EvaluationError as exc:
         print(f"error: {exc}")
         return 4

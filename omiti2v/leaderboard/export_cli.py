@@ -5,8 +5,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    p = sub.add_parser("export", help="write a run folder as a datasets.DatasetDict (questions, videos splits) "
-                                      "and/or push it to the Hugging Face Hub")
+    p = sub.add_parser("export")
     p.add_argument("run_dir", help="run folder holding summary.json, config.yaml and the JSONL logs")
     p.add_argument("--out", help="export folder to create (datasets.load_from_disk reads it)")
     p.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload it as a Hub dataset (needs HF_TOKEN)")

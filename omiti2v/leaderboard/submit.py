@@ -28,7 +28,6 @@ from ..paths import CONF_DIR, confined
 from ..pipeline import run_stages
 from ..report.runs import extra_judge_cells
 from ..runs import RunDir, atomic_write_json, versions
-from ..stages import resolve_stage
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
 from .board import rebuild_leaderboard, validate_entry
 from .validate import StagedSubmission, VideoLimits, validate_staged
@@ -139,9 +138,6 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
     """Validate, evaluate and enter a submission; returns the entry (or the validation report)."""
     source, leaderboard = Path(source), Path(leaderboard).resolve()
     video_limits = video_limits or VideoLimits()
-    if not validate_only:  # fail before any work when the stages are not installed
-        for stage in EVALUATION_STAGES:
-            resolve_stage(stage)
     cfg = compose_config(data, judge, scorer, overrides)
     benchmark = benchmark_from_config(cfg.data)
     default = IntakeLimits(max_files=len(benchmark) + 1)  # every id once, plus submission.yaml

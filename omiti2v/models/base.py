@@ -19,15 +19,14 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from ..config_rules import group_problems
 from ..errors import SetupError
 from ..runs import to_plain
 from . import components as C
-from .settings import model_settings
+from .settings import CONFIG_RULES, DTYPE_NAMES, model_settings
 from .sizing import fit_image, target_size
 
-WEIGHTS = ("pretrained", "random", "tiny")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 # Top-level `cfg.model` keys every baseline reads (where: see README "Models"); entries add `extra_keys`.
 SETTINGS_KEYS = ("name", "baseline", "checkpoint", "weights", "asm_preset", "dtype", "fps", "sizing", "sampling",
                  "scheduler", "memory", "seed", "seed_mode", "video")
@@ -47,7 +46,7 @@ def _merge(base: dict, override: Mapping) -> dict:
 class Baseline:
     """One baseline. Subclasses set the behaviour attributes and the family-specific hooks below."""
 
-    name: str = ""  # set by @register_model
+    name: str = ""  # set by the registry (registry.py)
     family: str = ""  # architecture family of the random/tiny builds
     pipeline: str = ""  # diffusers pipeline class
     extra_checkpoints: tuple[str, ...] = ()  # config keys of separately published components (hub id or folder)
@@ -61,14 +60,9 @@ class Baseline:
         unread = sorted(set(settings) - {*SETTINGS_KEYS, *self.extra_checkpoints, *self.extra_keys})
         if unread:
             raise ValueError(f"model: {unread} are not read by baseline {self.name!r}; remove them or add the code")
-        if settings["weights"] not in WEIGHTS:
-            raise ValueError(f"model.weights: expected one of {WEIGHTS}, got {settings['weights']!r}")
-        if settings["dtype"] not in DTYPES:
-            raise ValueError(f"model.dtype: expected one of {list(DTYPES)}, got {settings['dtype']!r}")
-        if settings["video"]["uint8"] not in ("round", "truncate"):
-            raise ValueError(f"model.video.uint8: expected round | truncate, got {settings['video']['uint8']!r}")
-        if settings["seed_mode"] not in SEED_MODES:
-            raise ValueError(f"model.seed_mode: expected one of {SEED_MODES}, got {settings['seed_mode']!r}")
+        problems = group_problems(CONFIG_RULES, "model", settings)
+        if problems:
+            raise ValueError("; ".join(problems))
         self.check_sampling(settings["sampling"])
         return settings
 

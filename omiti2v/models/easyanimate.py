@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from . import components as C
 from .base import Baseline
-from .registry import register_model
 from .tokenizers import local_tokenizer
 
 
-@register_model("easyanimate")
 class EasyAnimate(Baseline):
     family = "easyanimate"
     pipeline = "EasyAnimateInpaintPipeline"

@@ -12,14 +12,12 @@ from PIL import Image
 
 from . import components as C
 from .base import Baseline
-from .registry import register_model
 from .sizing import framepack_fit_image, target_size
 from .tokenizers import local_tokenizer
 
 SCHEDULERS = ("framepack_unipc", "euler")
 
 
-@register_model("framepack")
 class FramePack(Baseline):
     family = "framepack"
     pipeline = "HunyuanVideoFramepackPipeline"
@@ -115,6 +113,5 @@ class FramePack(Baseline):
                                                      torch_dtype=dtype)
 
 
-@register_model("framepack-f1")
 class FramePackF1(FramePack):
     """Same builders; the F1 transformer, vanilla (forward) sampling, 24 fps and its preset come from the YAML."""

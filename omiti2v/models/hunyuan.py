@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from . import components as C
 from .base import Baseline
-from .registry import register_model
 from .tokenizers import local_tokenizer
 
 
-@register_model("hunyuan-i2v")
 class HunyuanI2V(Baseline):
     family = "hunyuan"
     pipeline = "HunyuanVideoImageToVideoPipeline"

@@ -16,7 +16,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from PIL import Image
 
 from . import components as C
 from .architectures_modern import (
@@ -29,8 +28,6 @@ from .architectures_modern import (
     t5_xxl_encoder,
 )
 from .base import Baseline
-from .registry import register_model
-from .sizing import fit_image
 from .tokenizers import local_tokenizer
 from .wan import _WanLike
 
@@ -47,7 +44,6 @@ class _ModernBaseline(Baseline):
 
 # ---- Wan2.2-I2V-A14B ------------------------------------------------------------------------------------------
 
-@register_model("wan2.2")
 class Wan22I2V(_ModernBaseline, _WanLike):
     family = "wan2.2"
     pipeline = "WanImageToVideoPipeline"
@@ -71,7 +67,6 @@ _STRING_CHAT_TEMPLATE = (
 _TINY_TEXT_LENGTHS = {"tokenizer_max_length": 24, "tokenizer_2_max_length": 8, "prompt_template_encode_start_idx": 0}
 
 
-@register_model("hunyuan-video-1.5")
 class HunyuanVideo15I2V(_ModernBaseline):
     family = "hunyuan-video-1.5"
     pipeline = "HunyuanVideo15ImageToVideoPipeline"
@@ -110,16 +105,6 @@ class HunyuanVideo15I2V(_ModernBaseline):
                 setattr(pipe, name, value)
         return pipe
 
-    def prepare_image(self, image: Image.Image, settings: Mapping) -> tuple[Image.Image, int, int]:
-        """The pipeline's own rule: the bucket of `sizing.target_size` nearest the image's aspect."""
-        from diffusers.pipelines.hunyuan_video1_5.image_processor import HunyuanVideo15ImageProcessor
-
-        sizing = settings["sizing"]
-        processor = HunyuanVideo15ImageProcessor(vae_scale_factor=int(sizing.get("multiple", 16)), do_resize=False)
-        height, width = processor.calculate_default_height_width(image.height, image.width,
-                                                                 int(sizing["target_size"]))
-        return fit_image(image, height, width), height, width
-
     def call_kwargs(self, pipe, image, prompt, height, width, settings) -> dict:
         kwargs = super().call_kwargs(pipe, image, prompt, height, width, settings)
         del kwargs["height"], kwargs["width"]  # not call arguments: the pipeline sizes from the image (same rule)
@@ -128,7 +113,6 @@ class HunyuanVideo15I2V(_ModernBaseline):
 
 # ---- LTX-Video I2V ---------------------------------------------------------------------------------------------
 
-@register_model("ltx-video")
 class LTXVideoI2V(_ModernBaseline):
     family = "ltx-video"
     pipeline = "LTXImageToVideoPipeline"

@@ -8,9 +8,29 @@ from collections.abc import Mapping, Sequence
 
 from omegaconf import OmegaConf
 
+from ..config_rules import number, one_of
 from ..paths import CONF_DIR
+from .registry import MODELS
+from .sizing import SIZING_MODES
 
 MODEL_CONF_DIR = CONF_DIR / "model"
+WEIGHTS = ("pretrained", "random", "tiny")
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
+
+# What `cfg.model` values must be: checked with the whole config before anything loads, and by
+# `Baseline.settings` on the settings it builds (code without Hydra).
+CONFIG_RULES = {
+    "model.baseline": one_of(*MODELS),
+    "model.weights": one_of(*WEIGHTS),
+    "model.dtype": one_of(*DTYPE_NAMES),
+    "model.seed_mode": one_of(*SEED_MODES),
+    "model.fps": number(gt=0),
+    "model.sizing.mode": one_of(*SIZING_MODES),
+    "model.sampling.num_inference_steps": number(ge=1, integer=True),
+    "model.sampling.num_frames": number(ge=1, integer=True),
+    "model.video.uint8": one_of("round", "truncate"),
+}
 
 
 def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) -> dict:

@@ -1,5 +1,6 @@
 """How each baseline sizes the input image: max area keeping the aspect (Wan2.1), FramePack's resolution
-buckets, or a fixed size reached by resize + center crop (HunyuanVideo-I2V, SkyReels-V2, EasyAnimate)."""
+buckets, HunyuanVideo-1.5's aspect buckets (diffusers' own rule), or a fixed size reached by resize + center crop
+(HunyuanVideo-I2V, SkyReels-V2, EasyAnimate). `model.sizing.mode` picks one (SIZING_MODES)."""
 
 from __future__ import annotations
 
@@ -38,9 +39,23 @@ def bucket_size(width: int, height: int, bucket: int, multiple: int = 16) -> tup
     return best
 
 
+def hunyuan15_bucket_size(width: int, height: int, target: int, multiple: int = 16) -> tuple[int, int]:
+    """HunyuanVideo-1.5's bucket for the image: the pipeline's own rule (diffusers' image processor picks the bucket
+    of `target` whose aspect is nearest the image's), asked the same way the pipeline asks it."""
+    from diffusers.pipelines.hunyuan_video1_5.image_processor import HunyuanVideo15ImageProcessor
+
+    processor = HunyuanVideo15ImageProcessor(vae_scale_factor=multiple, do_resize=False)
+    return processor.calculate_default_height_width(height, width, target)
+
+
+SIZING_MODES = ("max_area", "bucket", "hunyuan15_bucket", "fixed")
+
+
 def target_size(sizing: Mapping, width: int, height: int) -> tuple[int, int]:
     """(height, width) of the generated video for an input image of width x height, per `model.sizing`."""
     mode = sizing.get("mode")
+    if mode == "hunyuan15_bucket":
+        return hunyuan15_bucket_size(width, height, int(sizing["target_size"]), int(sizing.get("multiple", 16)))
     if mode == "max_area":
         return max_area_size(width, height, int(sizing["max_area"]), int(sizing.get("multiple", 16)))
     if mode == "bucket":
@@ -50,7 +65,7 @@ def target_size(sizing: Mapping, width: int, height: int) -> tuple[int, int]:
         if sizing.get("follow_orientation") and (height > width) != (h > w):
             h, w = w, h
         return h, w
-    raise ValueError(f"model.sizing.mode: expected max_area | bucket | fixed, got {mode!r}")
+    raise ValueError(f"model.sizing.mode {mode!r} is not one of {'|'.join(SIZING_MODES)}")
 
 
 def framepack_fit_image(image: Image.Image, height: int, width: int) -> Image.Image:

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from .registry import register_model
 from .wan import _WanLike
 
 
-@register_model("skyreels-v2-i2v")
 class SkyReelsV2I2V(_WanLike):
     family = "skyreels"
     pipeline = "SkyReelsV2ImageToVideoPipeline"
     image_encoder_projection = True
 
 
-@register_model("skyreels-v2-df")
 class SkyReelsV2DF(SkyReelsV2I2V):
     family = "skyreels-df"
     pipeline = "SkyReelsV2DiffusionForcingImageToVideoPipeline"

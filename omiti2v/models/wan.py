@@ -9,7 +9,6 @@ import torch
 
 from . import components as C
 from .base import Baseline
-from .registry import register_model
 from .tokenizers import local_tokenizer
 
 
@@ -43,7 +42,6 @@ class _WanLike(Baseline):
         return self.pipeline_class().from_pretrained(ckpt, torch_dtype=dtype, **extra)
 
 
-@register_model("wan2.1")
 class Wan21(_WanLike):
     family = "wan"
     pipeline = "WanImageToVideoPipeline"

@@ -1,7 +1,12 @@
-"""Results: the paper's tables with confidence intervals and paired deltas, and plots, from run directories."""
+"""Results: the paper's tables with confidence intervals and paired deltas, and plots, from run directories.
+The modules (and pandas, scipy) load on first use."""
 
-from .paper import METRICS, load_paper
-from .runs import RunResult, discover_runs
-from .tables import build_tables, write_tables
+from ..registry import lazy_exports
+
+__getattr__ = lazy_exports(__name__, {
+    ".paper": ("METRICS", "load_paper"),
+    ".runs": ("RunResult", "discover_runs"),
+    ".tables": ("build_tables", "write_tables"),
+})
 
 __all__ = ["METRICS", "RunResult", "build_tables", "discover_runs", "load_paper", "write_tables"]

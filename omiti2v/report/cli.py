@@ -1,33 +1,34 @@
-"""`omiti2v tables` and `omiti2v plots`: the paper's tables and figures from run directories."""
+"""`omiti2v tables`, `omiti2v plots` and `omiti2v judge-agreement`: the paper's tables and figures, and the
+judges' agreement, from run directories. pandas and scipy load when a command runs, not for its --help."""
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
-
-from .paper import PAPER_DIR, load_paper
-from .runs import discover_runs, group_by_benchmark
 
 
 def register(sub) -> None:
     results = os.environ.get("OMITI2V_RESULTS", "results")
-    for name, helptext in (("tables", "the paper's tables (Markdown, CSV, LaTeX) with CIs and paired deltas"),
-                           ("plots", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps")):
-        p = sub.add_parser(name, help=helptext)
+    for name in ("tables", "plots"):
+        p = sub.add_parser(name)
         p.add_argument("--runs", default=f"{results}/runs", help="root of the run directories ($OMITI2V_RESULTS/runs)")
         p.add_argument("--out", default=f"{results}/{name}",
                        help="output folder; one subfolder per benchmark (data name, + content hash when several)")
         p.add_argument("--data", action="append", help="data set name(s) to report (default: every one found)")
-        p.add_argument("--paper", default=str(PAPER_DIR), help="folder of the paper's CSVs")
+        p.add_argument("--paper", default=None, help="folder of the paper's CSVs (default: the shipped results/paper)")
         p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
         p.set_defaults(func=make_tables if name == "tables" else make_plots_cmd)
 
 
 def _selection(args) -> tuple[dict[str, list], object]:
     """label -> runs of one benchmark (source + content hash), for the selected data names."""
+    from .paper import PAPER_DIR, load_paper
+    from .runs import discover_runs, group_by_benchmark
+
     runs = [r for r in discover_runs(args.runs) if not args.data or r.data in args.data]
     groups = group_by_benchmark(runs) or {name: [] for name in (args.data or ["omiti2v"])}
-    return groups, load_paper(args.paper)
+    return groups, load_paper(args.paper or PAPER_DIR)
 
 
 def _describe(runs) -> str:
@@ -55,4 +56,21 @@ def make_plots_cmd(args) -> int:
         data = runs[0].data if runs else label
         written = make_plots(runs, data, paper, Path(args.out) / label, args.seed)
         print(f"{label}: {_describe(runs)} -> {len(written)} figure files in {Path(args.out) / label}")
+    return 0
+
+
+def register_judge_agreement(sub) -> None:
+    p = sub.add_parser("judge-agreement")
+    p.add_argument("runs", nargs="+", help="finished run folders (judged by their judge and by `omiti2v rejudge`)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--mode", default="parity", choices=("parity", "fast"))
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=judge_agreement_cmd)
+
+
+def judge_agreement_cmd(args: argparse.Namespace) -> int:
+    from .judge_report import build_report, write_report
+
+    for path in write_report(build_report(args.runs, args.mode, args.seed), args.out, args.mode):
+        print(path)
     return 0

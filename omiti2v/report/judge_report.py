@@ -14,7 +14,6 @@ Writes judge_agreement.md, kappa.csv, bias.csv, ranks.csv, deltas.csv and judge_
 
 from __future__ import annotations
 
-import argparse
 import json
 from dataclasses import dataclass
 from functools import cached_property
@@ -217,18 +216,3 @@ def write_report(report: dict[str, pd.DataFrame], out_dir: str | Path, mode: str
         written.append(atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False)))
     written.append(plot_deltas(report["deltas"], out / "judge_deltas.png"))
     return written
-
-
-def register(sub) -> None:
-    p = sub.add_parser("judge-agreement", help="how the runs' numbers move across judges (kappa, bias, tau, deltas)")
-    p.add_argument("runs", nargs="+", help="finished run folders (judged by their judge and by `omiti2v rejudge`)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--mode", default="parity", choices=("parity", "fast"))
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=_main)
-
-
-def _main(args: argparse.Namespace) -> int:
-    for path in write_report(build_report(args.runs, args.mode, args.seed), args.out, args.mode):
-        print(path)
-    return 0

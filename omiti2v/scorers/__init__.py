@@ -1,18 +1,23 @@
 """Visual metrics of a run's videos (VBench's dynamic degree and aesthetic quality, MUSIQ imaging quality).
 
 `run_scorers(cfg, run, benchmark)` is the pipeline's `score` stage; metrics are registered scorers
-(`SCORERS`), one module each, selected by `cfg.scorer.metrics`.
+(`SCORERS`, registry.py), one module each, selected by `cfg.scorer.metrics`. The modules (and torch) load on
+first use.
 """
 
-from . import aesthetic, dynamic_degree, imaging  # noqa: F401  (registers the scorers)
-from .base import SCORERS, Clip, Score, Scorer, build_scorer, register_scorer
-from .flow import FLOW_BACKENDS, build_flow_backend, register_flow_backend
-from .resize import PaperResize, nearest_paper_ratio, paper_resize_for, paper_target_size
-from .stage import decode_clip, run_scorers, score_videos
-from .weights import MissingWeightsError, WeightFile, resolve_weights
+from ..registry import lazy_exports
+from .registry import FLOW_BACKENDS, SCORERS
+
+__getattr__ = lazy_exports(__name__, {
+    ".base": ("Clip", "Score", "Scorer", "build_scorer"),
+    ".flow": ("build_flow_backend",),
+    ".resize": ("PaperResize", "nearest_paper_ratio", "paper_resize_for", "paper_target_size"),
+    ".stage": ("decode_clip", "run_scorers", "score_videos"),
+    ".weights": ("MissingWeightsError", "WeightFile", "resolve_weights"),
+})
 
 __all__ = [
-    "FLOW_BACKENDS", "SCORERS", "Clip", "MissingWeightsError", "Score", "Scorer", "WeightFile", "build_flow_backend",
-    "build_scorer", "decode_clip", "PaperResize", "nearest_paper_ratio", "paper_resize_for", "paper_target_size", "register_flow_backend", "register_scorer",
-    "resolve_weights", "run_scorers", "score_videos",
+    "FLOW_BACKENDS", "SCORERS", "Clip", "MissingWeightsError", "PaperResize", "Score", "Scorer", "WeightFile",
+    "build_flow_backend", "build_scorer", "decode_clip", "nearest_paper_ratio", "paper_resize_for",
+    "paper_target_size", "resolve_weights", "run_scorers", "score_videos",
 ]

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from .base import Clip, Score, Scorer, register_scorer
+from .base import Clip, Score, Scorer
 from .weights import WeightFile
 
 CLIP_SIZE = 224
@@ -64,7 +64,6 @@ def vit_l14_config():
                             image_size=CLIP_SIZE, patch_size=14, projection_dim=768, hidden_act="quick_gelu")
 
 
-@register_scorer("aesthetic_quality")
 class AestheticScorer(Scorer):
     """`clip`: a hub id or local folder (real weights), `tiny` or `random-vit-l14` (random, seeded, offline).
     `head`: `laion` (sa_0_4_vit_l_14_linear.pth from the weights folder) or `random` (seeded)."""

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ..registry import Registry
 from ..video import VideoInfo
 from .weights import WeightFile
 
@@ -83,10 +82,8 @@ class Scorer(ABC):
         """One Score per clip, in order."""
 
 
-SCORERS: Registry = Registry("scorer.metrics", name_attr="metric")
-register_scorer = SCORERS.register
-
-
 def build_scorer(metric: str, cfg: DictConfig, device: torch.device) -> Scorer:
+    from .registry import SCORERS
+
     return SCORERS.lookup(metric)(cfg, device)
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..video import VideoInfo
-from .base import Clip, Score, Scorer, register_scorer
+from .base import Clip, Score, Scorer
 from .flow import build_flow_backend
 from .weights import WeightFile
 
@@ -63,7 +63,6 @@ def top_fraction_mean(flow: torch.Tensor, fraction: float = TOP_FRACTION) -> tor
     return magnitude.topk(cut, dim=1, sorted=False).values.mean(dim=1)
 
 
-@register_scorer("dynamic_degree")
 class DynamicDegreeScorer(Scorer):
     """Flow pairs from all clips of a call are batched together (`pair_batch_size`) on the scorer's device."""
 

@@ -13,7 +13,6 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from ..registry import Registry
 from .weights import WeightFile
 
 RAFT_C_T_V1 = WeightFile(
@@ -48,15 +47,12 @@ class FlowBackend(ABC):
     def flow(self, image1: torch.Tensor, image2: torch.Tensor) -> torch.Tensor: ...
 
 
-FLOW_BACKENDS: Registry = Registry("scorer.flow_backend")
-register_flow_backend = FLOW_BACKENDS.register
-
-
 def build_flow_backend(name: str, cfg: DictConfig, device: torch.device) -> FlowBackend:
+    from .registry import FLOW_BACKENDS
+
     return FLOW_BACKENDS.lookup(name)(cfg, device)
 
 
-@register_flow_backend("raft")
 class RaftFlow(FlowBackend):
     """torchvision `raft_large`, the network of VBench's RAFT with the same "things" (C_T_V1) weights.
 
@@ -100,7 +96,6 @@ class RaftFlow(FlowBackend):
             return self.model(image1, image2, num_flow_updates=self.iterations)[-1].float()
 
 
-@register_flow_backend("opencv_dis")
 class DisFlow(FlowBackend):
     """OpenCV's DIS optical flow on grey frames, on the CPU: needs no weights, runs anywhere, and measures
     motion well enough for smoke runs and tests. Its magnitudes differ from RAFT's, so never comparable."""

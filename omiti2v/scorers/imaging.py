@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import torch
 from torchvision.transforms import functional as TF
 
-from .base import Clip, Score, Scorer, register_scorer
+from .base import Clip, Score, Scorer
 from .weights import WeightFile
 
 LONGER_SIDE = 512
@@ -33,7 +33,6 @@ def musiq_preprocess(frames: torch.Tensor) -> torch.Tensor:
     return x / 255.0
 
 
-@register_scorer("imaging_quality")
 class ImagingQualityScorer(Scorer):
     """`musiq: spaq` (real weights) or `random` (untrained MUSIQ, for tests only)."""
 

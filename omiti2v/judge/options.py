@@ -1,0 +1,23 @@
+"""The `judge` group's modes and what its keys must be, read by `JudgeSettings` (stage.py) and by the config
+check before anything loads (so `judge.batch_samples=-2` stops the run before generation, not after it)."""
+
+from __future__ import annotations
+
+from ..config_rules import number, one_of
+
+MODES = ("parity", "fast")  # parity: the paper's generate-and-parse; fast: P(yes) from one forward
+MODE_CHOICES = (*MODES, "both")
+
+CONFIG_RULES = {
+    "judge.mode": one_of(*MODE_CHOICES),
+    "judge.max_new_tokens": number(ge=1, integer=True),
+    "judge.batch_samples": number(ge=1, integer=True, also=("auto",)),
+    "judge.decode_workers": number(ge=1, integer=True),
+    "judge.fps": number(gt=0),
+    "judge.max_pixels": number(ge=1, integer=True),
+}
+
+
+def modes_of(mode: str) -> tuple[str, ...]:
+    """The answering modes `judge.mode` stands for."""
+    return MODES if mode == "both" else (mode,)
