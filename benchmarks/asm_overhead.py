@@ -33,6 +33,7 @@ import torch
 from torch._dynamo.utils import counters
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.config_check import require_cuda
 from omiti2v.generate.compile import compile_regions
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
@@ -272,8 +273,8 @@ def main() -> None:
     size = "tiny" if args.tiny else "real"
     device = torch.device("cpu" if args.tiny else "cuda")
     dtype = torch.float32 if args.tiny else torch.bfloat16
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("real-size benchmark needs a CUDA GPU; use --tiny for the CPU smoke run")
+    if device.type == "cuda":
+        require_cuda("benchmarks/asm_overhead.py", "use --tiny for the CPU smoke run")
     if args.memory_gb and device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory / 1e9
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb / total), torch.cuda.current_device())

@@ -28,6 +28,7 @@ import torch
 
 from omiti2v.asm import EntropyProbe
 from omiti2v.calibrate.probe import ForegroundProbe
+from omiti2v.config_check import require_cuda
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
 REAL_LATENT, TINY_LATENT = (21, 60, 104), (3, 8, 8)
@@ -77,8 +78,8 @@ def main() -> None:
     args = parser.parse_args()
     size = "tiny" if args.tiny else "real"
     device = torch.device("cpu" if args.tiny or not torch.cuda.is_available() else "cuda")
-    if size == "real" and device.type != "cuda":
-        raise SystemExit("real size needs a CUDA GPU; use --tiny on CPU")
+    if size == "real":
+        require_cuda("benchmarks/calibration_cost.py", "use --tiny on CPU")
     dtype = torch.float32 if args.tiny else torch.bfloat16
     frames, height, width = TINY_LATENT if args.tiny else REAL_LATENT
     started = time.perf_counter()

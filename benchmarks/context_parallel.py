@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.config_check import require_cuda
 from omiti2v.generate import parallel
 from omiti2v.models.architectures import build_transformer, dummy_inputs
 
@@ -165,8 +166,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="timed forwards per setting (median)")
     parser.add_argument("--output", type=Path, help="write the result as JSON here (rank 0)")
     args = parser.parse_args()
-    if not args.tiny and not torch.cuda.is_available():
-        raise SystemExit("the real-size benchmark needs CUDA GPUs; use --tiny for the CPU run")
+    if not args.tiny:
+        require_cuda("benchmarks/context_parallel.py", "use --tiny for the CPU run")
     backend = args.attention_backend
     if backend is None and args.mode == "ring" and not args.tiny and _world_size() > 1:
         backend = "_native_cudnn"  # ring merges partial attentions by their LSE; the native backend has none

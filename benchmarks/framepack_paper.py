@@ -23,6 +23,8 @@ from tempfile import TemporaryDirectory
 import torch
 from hydra import compose, initialize_config_dir
 
+from omiti2v.config_check import require_cuda
+
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
@@ -48,6 +50,8 @@ def main() -> None:
     parser.add_argument("--memory-gb", type=float, default=None, help="cap this process's GPU memory")
     parser.add_argument("overrides", nargs="*", help="Hydra overrides (after --)")
     args = parser.parse_args()
+    if not args.tiny:
+        require_cuda("benchmarks/framepack_paper.py", "use --tiny for the CPU run")
 
     from omiti2v.cache import teacache_handle
     from omiti2v.data import load_benchmark

@@ -262,28 +262,35 @@ def _is_hydra(key: str) -> bool:
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
+def _override_problems(override, groups: Mapping[str, list[str]], known: Mapping[str, bool], multirun: bool
+                       ) -> tuple[list[str], bool]:
+    """(problems of one parsed override, whether they are only that its key is unknown)."""
+    key = override.key_or_group
+    if _is_hydra(key) or override.is_delete():
+        return [], False
+    values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [str(override.value())]
+    problems = []
+    if override.is_sweep_override() and not multirun:
+        problems.append(f"{override.input_line}: a comma list is a sweep (one run per value) and needs -m "
+                        "(with make: ARGS=-m, or `make plan`); or give one value")
+    if key in groups:
+        problems += [unknown_choice(key, v, groups[key]) + f" (options: conf/{key}/*.yaml)"
+                     for v in values if v not in groups[key]]
+        return problems, False
+    if problems:
+        return problems, False
+    if "." not in key and key not in known:
+        near = closest(key, [*groups, *(k for k in known if "." not in k)])
+        return [f"{key}: no such key or config group" + (f" (did you mean {' or '.join(near)}?)" if near else "")], True
+    problem = _key_problem(key, known)
+    return ([problem], True) if problem else ([], False)
+
+
 def override_problems(overrides: Sequence[str], multirun: bool = False) -> list[str]:
     """What Hydra would stop at with a long message, said in one line each: a group option that does not exist
     (with the closest names), a comma list without -m, a key that no config has."""
-    groups, known, problems = config_groups(), known_keys(), []
-    for override in parse_overrides(overrides):
-        key = override.key_or_group
-        if _is_hydra(key) or override.is_delete():
-            continue
-        values = list(override.sweep_string_iterator()) if override.is_sweep_override() else [str(override.value())]
-        if override.is_sweep_override() and not multirun:
-            problems.append(f"{override.input_line}: a comma list is a sweep (one run per value) and needs -m "
-                            "(with make: ARGS=-m, or `make plan`); or give one value")
-        if key in groups:
-            problems += [unknown_choice(key, v, groups[key]) + f" (options: conf/{key}/*.yaml)"
-                         for v in values if v not in groups[key]]
-        elif "." not in key and key not in known:
-            near = closest(key, [*groups, *(k for k in known if "." not in k)])
-            problems.append(f"{key}: no such key or config group" + (f" (did you mean {' or '.join(near)}?)"
-                                                                      if near else ""))
-        else:
-            problems += filter(None, [_key_problem(key, known)])
-    return problems
+    groups, known = config_groups(), known_keys()
+    return [p for o in parse_overrides(overrides) for p in _override_problems(o, groups, known, multirun)[0]]
 
 
 def tiny_models_only(overrides: Sequence[str]) -> bool:
@@ -334,6 +341,8 @@ def compose_checked(overrides: Sequence[str], config_name: str = "config") -> Di
 def writable_problem(folder: Path, what: str = "results root", fix: str = "set results_root=DIR or OMITI2V_RESULTS"
                      ) -> str | None:
     """Why `folder` cannot be created or written (a file in the way, /proc, no permission), or None."""
+    if folder.exists() and not folder.is_dir():
+        return f"{what} {folder} is a file, not a folder: {fix}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=folder, prefix=".omiti2v-check-"):
@@ -345,16 +354,23 @@ def writable_problem(folder: Path, what: str = "results root", fix: str = "set r
 
 def command_line_problems(overrides: Sequence[str], config_name: str, multirun: bool) -> list[str]:
     """Everything a runner's command line gets wrong, before Hydra starts (which would make the run's log
-    folder under the results root first): overrides, then each sweep point's composed config, then the root."""
-    problems = override_problems(overrides, multirun)
-    if problems:
-        return problems
+    folder under the results root first): a group option or sweep mistake alone; else each sweep point's
+    composed config (without the overrides of unknown keys, reported last) and the results root."""
+    groups, known = config_groups(), known_keys()
+    checked = [(line, *_override_problems(o, groups, known, multirun))
+               for line, o in zip(overrides, parse_overrides(overrides), strict=True)]
+    if any(problems and not key_only for _, problems, key_only in checked):
+        return [p for _, problems, _ in checked for p in problems]
+    unknown = [p for _, problems, _ in checked for p in problems]
+    usable = [line for line, problems, _ in checked if not problems]
     cfg = None
-    for point in sweep_points(overrides):
+    for point in sweep_points(usable):
         try:
             cfg = compose_checked(point, config_name)
         except ConfigError as exc:
-            return [f"{' '.join(point)}: {v}" if multirun else v for v in exc.violations]
+            return [f"{' '.join(point)}: {v}" if multirun else v for v in exc.violations] + unknown
+    if unknown:
+        return unknown
     root = Path(os.path.expanduser(str(cfg.results_root))) if cfg is not None else None
     return list(filter(None, [root and writable_problem(root)]))
 

@@ -36,11 +36,11 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
     the latter), so a mistake ends the run before any model loads."""
     validate_config(cfg)
     stages = list(stages if stages is not None else cfg.stages)
-    funcs = [(name, resolve_stage(name)) for name in stages]
-    from .generate import parallel
-
     path = run_path_from_config(cfg)
     benchmark = preflight(cfg, stages, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
+    funcs = [(name, resolve_stage(name)) for name in stages]  # imported after the checks: they cost seconds
+    from .generate import parallel
+
     layout = parallel.start(cfg, stages)  # after the checks: a bad config never waits in a process group
     run = RunDir(path)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,10 +22,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _plan(args: argparse.Namespace) -> int:
     from .config_check import compose_checked
+    from .errors import SetupError
     from .generate.costs_table import StepCost, format_costs, record_cost
     from .runs import read_jsonl
 
     if args.table:
+        if not Path(args.table).is_file():
+            raise SetupError(f"--table {args.table}: no such file (`make plan` appends its rows to "
+                             "$OMITI2V_RESULTS/plans.jsonl, `omiti2v plan --out FILE` to FILE)")
         print(format_costs([StepCost(**r) for r in read_jsonl(args.table)]))
         return 0
     points = [[f"model={model}", f"asm={asm}", f"schedule={schedule}", f"device={args.device}", *args.overrides]

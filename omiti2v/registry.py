@@ -18,7 +18,7 @@ from typing import Any
 from .errors import SetupError
 
 
-class UnknownNameError(SetupError, KeyError):
+class UnknownNameError(SetupError, KeyError, ValueError):
     """A name that no entry of a registry has; the message names the config key and the closest names."""
 
     def __str__(self) -> str:  # KeyError would quote the message
@@ -26,8 +26,12 @@ class UnknownNameError(SetupError, KeyError):
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The choices most like `name` (a typo's likely intent), best first."""
-    return difflib.get_close_matches(str(name), list(choices), n=n, cutoff=0.5)
+    """The choices most like `name` (a typo's likely intent), best first: those nearly as similar as the best
+    one, at most `n`."""
+    scored = sorted(((difflib.SequenceMatcher(None, str(name), c).ratio(), c) for c in dict.fromkeys(choices)),
+                    key=lambda pair: -pair[0])
+    best = scored[0][0] if scored else 0.0
+    return [c for ratio, c in scored[:n] if ratio >= max(0.5, best - 0.1)]
 
 
 def unknown_choice(key: str, name: object, choices: Iterable[str]) -> str:

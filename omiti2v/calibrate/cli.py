@@ -54,13 +54,18 @@ def _doc(module: str) -> str:
     return ast.get_docstring(ast.parse(Path(origin).read_text(encoding="utf-8"))) or ""
 
 
-def _setup(args: argparse.Namespace):
+def _config(args: argparse.Namespace):
+    """The composed, checked config: a mistake stops here, before torch or the model loads."""
     from omiti2v.config_check import compose_checked
+
+    return compose_checked([f"model={args.model}", f"data={args.data}", *args.overrides])
+
+
+def _setup(args: argparse.Namespace, cfg):
     from omiti2v.data import benchmark_from_config
     from omiti2v.devices import resolve_device
     from omiti2v.models import baseline_for
 
-    cfg = compose_checked([f"model={args.model}", f"data={args.data}", *args.overrides])
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
     device = resolve_device(args.device)
@@ -72,9 +77,10 @@ def _setup(args: argparse.Namespace):
 
 
 def _calibrate(args: argparse.Namespace) -> int:
+    cfg = _config(args)
     from omiti2v.calibrate.calibration import CalibrationConfig, run_calibration
 
-    cfg, baseline, settings, pipe, samples, seed = _setup(args)
+    cfg, baseline, settings, pipe, samples, seed = _setup(args, cfg)
     options = {k: v for k, v in {"samples": args.samples, "steps": args.steps, "window": args.window,
                                  "site": args.site, "max_queries": args.max_queries, "threshold": args.threshold,
                                  "top_k": args.top_k, "top_fraction": args.top_fraction,
@@ -89,9 +95,10 @@ def _calibrate(args: argparse.Namespace) -> int:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    cfg = _config(args)
     from omiti2v.calibrate.analysis import AnalysisConfig, run_analysis
 
-    cfg, baseline, settings, pipe, samples, seed = _setup(args)
+    cfg, baseline, settings, pipe, samples, seed = _setup(args, cfg)
     try:
         gammas = tuple(float(g) for g in args.gammas.split(","))
         tokens = tuple(tuple(float(v) for v in t.split(",")) for t in args.tokens.split(";"))

@@ -23,7 +23,7 @@ import torch
 from ..registry import Registry
 from .video import VideoPlan, VideoSpec
 
-JUDGES = Registry("judge.name")
+JUDGES = Registry("judge.name", base="omiti2v.judge.families:JudgeFamily", name_attr="name")
 
 
 @dataclasses.dataclass(frozen=True)
