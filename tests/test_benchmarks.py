@@ -4,6 +4,7 @@ The ratios at tiny size mean nothing (the targets are checked on the GPU machine
 code paths (model builds, reference procedures, output format) against rot.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -36,3 +37,30 @@ def test_benchmark_runs_in_tiny_mode(name, tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     for fragment in EXPECTED_OUTPUT[name]:
         assert fragment in proc.stdout, f"{name}: {fragment!r} missing from:\n{proc.stdout[-2000:]}"
+
+
+GPU_SCRIPTS = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if p.stem != "cli_startup")
+
+
+@pytest.mark.slow
+def test_every_gpu_benchmark_without_a_gpu_is_one_error_line(tmp_path):
+    """Without `--tiny` and without a visible GPU each script ends at once: one `error:` line, exit 2."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+    procs = {name: subprocess.Popen([sys.executable, str(REPO / "benchmarks" / f"{name}.py")], cwd=tmp_path, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in GPU_SCRIPTS}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        errors = [line for line in (out + err).splitlines() if line.startswith("error:")]
+        assert proc.returncode == 2 and len(errors) == 1 and "Traceback" not in err, f"{name}: {err[-2000:]}"
+        assert "needs a CUDA GPU" in errors[0], name
+    assert {"framepack_paper", "asm_overhead", "calibration_cost", "context_parallel"} <= set(procs)
+
+
+def test_cli_startup_benchmark_times_every_help(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "cli_startup.py"), "--repeats", "1", "--only",
+                           "help"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert "omiti2v --help" in result["commands"] and "omiti2v calibrate --help" in result["commands"]
+    assert all(row["exit"] == 0 for row in result["commands"].values())

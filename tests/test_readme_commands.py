@@ -29,7 +29,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from omiti2v.cli import build_parser, main
-from omiti2v.config_check import validate_config
+from omiti2v.config_check import SMOKE_CONFIG, tiny_models_only, validate_config
 from omiti2v.data.benchmark import MINI_ROOT
 from omiti2v.errors import SetupError
 from omiti2v.leaderboard.validate import metadata_problems
@@ -107,6 +107,8 @@ def composed(argv: list[str]):
     if "--config-name" in args:
         i = args.index("--config-name")
         config, args = args[i + 1], args[:i] + args[i + 2:]
+    elif tiny_models_only(args):  # the runners' rule (omiti2v.eval.checked_command_line)
+        config = SMOKE_CONFIG
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         return compose(config, overrides=first_point(args)), runner
 
@@ -209,9 +211,13 @@ def test_readme_commands_run_in_ci_safe_form(offline, tmp_path, capsys):
 
 
 def test_make_targets_keep_the_smoke_config_for_tiny_models(monkeypatch, tmp_path):
+    from omiti2v.eval import checked_command_line
+
     monkeypatch.setenv("OMITI2V_RESULTS", str(tmp_path))
     assert expand_make("make eval")[1:] == ["runners/eval.py", "--config-name", "smoke"]
-    assert expand_make("make eval MODEL=framepack-tiny")[1:] == ["runners/eval.py", "--config-name", "smoke", "model=framepack-tiny"]
+    # the runner itself picks the smoke config for -tiny models, so make and `python runners/eval.py` agree
+    assert expand_make("make eval MODEL=framepack-tiny")[1:] == ["runners/eval.py", "model=framepack-tiny"]
+    assert checked_command_line(["model=framepack-tiny"]) == ["--config-name", "smoke", "model=framepack-tiny"]
     assert expand_make("make eval MODEL=framepack")[1:] == ["runners/eval.py", "model=framepack"]
     assert expand_make("make plan MODEL=wan2.1,framepack-tiny")[1:] == ["runners/plan.py", "-m", "model=wan2.1,framepack-tiny"]
     assert expand_make("make tables")[1:] == ["plots", "--runs", f"{tmp_path}/runs", "--out", f"{tmp_path}/plots"]
