@@ -338,17 +338,22 @@ def compose_checked(overrides: Sequence[str], config_name: str = "config") -> Di
     return cfg
 
 
-def writable_problem(folder: Path, what: str = "results root", fix: str = "set results_root=DIR or OMITI2V_RESULTS"
-                     ) -> str | None:
-    """Why `folder` cannot be created or written (a file in the way, /proc, no permission), or None."""
-    if folder.exists() and not folder.is_dir():
-        return f"{what} {folder} is a file, not a folder: {fix}"
+def writable_problem(folder: Path, create: bool = False) -> str | None:
+    """Why `folder` (a results root or run folder) cannot be created or written (a file in the way, /proc, no
+    permission), or None. Without `create` nothing is left behind: a file is made and removed in the nearest
+    folder that exists; with it, the folder is made."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".omiti2v-check-"):
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is a file, not a folder")
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder if create else existing, prefix=".omiti2v-check-"):
             pass
     except OSError as exc:
-        return f"{what} {folder} is not writable ({exc.strerror or exc}): {fix}"
+        return f"results root {folder} is not writable ({exc.strerror or exc}): set results_root=DIR or OMITI2V_RESULTS"
     return None
 
 

@@ -222,7 +222,7 @@ def preflight(cfg: DictConfig, stages: list[str], run_path: Path, hub: Hub | Non
         except (SetupError, ValueError, OSError) as exc:
             detail = "\n  ".join(str(exc).splitlines())  # every record's problem, not only the first line
             problems.append(f"benchmark (data.root / OMITI2V_DATA, data.hf_id): {detail}")
-    unwritable = writable_problem(run_path)
+    unwritable = writable_problem(run_path, create=True)
     if unwritable:
         problems.append(unwritable)
     run = RunDir(run_path) if not unwritable else None
