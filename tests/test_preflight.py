@@ -6,18 +6,14 @@ machine a line of the same message (a local port or a local HTTP server stands i
 
 import json
 import math
-import os
 import shutil
 import socket
-import subprocess
-import sys
 import threading
 from collections import namedtuple
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import huggingface_hub.constants
-
 import pytest
 from hydra import compose, initialize_config_dir
 
@@ -53,23 +49,20 @@ def config(*overrides: str):
         return compose("config", overrides=["data=mini", "device=cpu", *overrides])
 
 
-def test_missing_judge_stops_the_run_before_generation(saved_generator, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "empty")}
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "runners" / "eval.py"), "data=mini", "model=wan2.1", f"model.checkpoint={saved_generator}",
-         "judge=qwen2.5-vl-7b", "scorer=tiny", "device=cpu", f"results_root={tmp_path}"],
-        capture_output=True, text=True, cwd=REPO, timeout=300, env=env,
-    )
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert errors == [
+def test_missing_judge_stops_the_run_before_generation(saved_generator, offline, tmp_path):
+    """In process (the runner turns the SetupError into these lines and exit 2: test_config_check)."""
+    cfg = config("model=wan2.1", f"model.checkpoint={saved_generator}", "judge=qwen2.5-vl-7b", "scorer=tiny",
+                 f"results_root={tmp_path}")
+    with pytest.raises(PreflightError) as err:
+        run_stages(cfg)
+    assert f"error: {err.value}".splitlines() == [
         "error: preflight: 1 problem(s) before any stage runs",
         "error: judge checkpoint judge.model='Qwen/Qwen2.5-VL-7B-Instruct' is missing (HF_HUB_OFFLINE is set and it "
         "is not in the Hugging Face cache): `hf download Qwen/Qwen2.5-VL-7B-Instruct --local-dir DIR`, then judge.model=DIR",
         "error: (after fixing, rerun; experts can skip these checks with preflight=false)",
     ]
     run = tmp_path / "runs" / "mini" / "wan2.1" / "scalar-paper"
-    assert not (run / "videos").exists() and not (run / "generation.jsonl").exists() and "Traceback" not in proc.stderr
+    assert not (run / "videos").exists() and not (run / "generation.jsonl").exists()
 
 
 def test_every_missing_item_in_one_message(offline, tmp_path, monkeypatch):
