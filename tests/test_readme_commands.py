@@ -229,3 +229,13 @@ def test_download_commands_are_todays_hf_cli():
     stale = [f"{p.relative_to(REPO)}: {m}" for p, t in texts.items() for m in re.findall(r"huggingface-cli \w+", t)]
     assert stale == []
     assert "hf download AIPeanutman/OmitI2V --repo-type dataset --local-dir /data/OmitI2V" in texts[REPO / "README.md"]
+
+
+def test_outputs_of_readme_commands_are_ignored_by_git():
+    """What the README's commands write into the checkout never shows up as a change to commit."""
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    written = ["results/runs/x", "results/judges/x", "exports/x", "results/rebuilt/x", "my_submission/x.mp4",
+               "results/leaderboard/x", "results/tables/x", "results/plots/x", "results/plans.jsonl"]
+    proc = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO, capture_output=True, text=True)
+    assert proc.stdout.split() == written

@@ -63,3 +63,20 @@ def test_every_table_has_an_experiment_and_make_passes_dry_run():
     made = subprocess.run(["make", "-n", "reproduce", "TABLE=schedule", "DRY_RUN=1", "ARGS=hydra/launcher=slurm"],
                           cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "runners/reproduce.py --table schedule --dry-run hydra/launcher=slurm" in made
+
+
+def test_echoed_multirun_runs_as_printed_and_dry_run_0_runs(tmp_path, capsys, monkeypatch):
+    """Each multirun is echoed with its interpreter (copy-paste runs it); `DRY_RUN=0` is not a dry run."""
+    import shlex
+    import sys
+
+    for value, dry in (("0", False), ("1", True), ("", False)):
+        made = subprocess.run(["make", "-n", "reproduce", "TABLE=main", f"DRY_RUN={value}", "STAMP="], cwd=REPO,
+                              capture_output=True, text=True, check=True).stdout
+        assert ("--dry-run" in made) is dry, value
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda command, **kwargs: calls.append(command) or
+                        subprocess.CompletedProcess(command, 1))
+    assert reproduce("main", [f"results_root={tmp_path}"]) == 1  # the first multirun "fails": stop there
+    echoed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("+ "))
+    assert shlex.split(echoed[2:]) == calls[0] and calls[0][:4] == [sys.executable, "-m", "omiti2v.eval", "-m"]
