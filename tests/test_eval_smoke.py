@@ -79,8 +79,8 @@ def test_missing_weights_stop_a_real_run_with_one_message_and_no_traceback(tmp_p
     )
     assert proc.returncode == 2
     assert "error: preflight: 3 problem(s) before any stage runs" in proc.stderr
-    assert ("error: generator checkpoint model.transformer='lllyasviel/FramePackI2V_HY' is missing: "
-            "`hf download lllyasviel/FramePackI2V_HY --local-dir DIR`, then model.transformer=DIR") in proc.stderr
+    assert ("error: generator checkpoint model.transformer='lllyasviel/FramePackI2V_HY' is missing (HF_HUB_OFFLINE is "
+            "set and it is not in the Hugging Face cache): `hf download lllyasviel/FramePackI2V_HY --local-dir DIR`, then model.transformer=DIR") in proc.stderr
     assert "Traceback" not in proc.stderr
     run = tmp_path / "runs" / "mini" / "framepack" / "scalar-paper"
     assert not (run / "generation.jsonl").exists() and not (run / "videos").exists()
