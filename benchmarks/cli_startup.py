@@ -1,7 +1,8 @@
 """How fast the command line answers on a CPU: `omiti2v --help`, every subcommand's `--help`, `omiti2v plan
 --table`, and a runner's checks ending in one `error:` line before anything loads (a misspelt group option, a
 bad value, an unknown key; the preflight's missing judge). Each command runs in a fresh interpreter
-(what a user waits for), `--repeats` times; the median wall time is printed per command, then one JSON line.
+(what a user waits for), `--repeats` times; the median wall time and the child's CPU time (user + system: what
+it costs on an idle machine; wall time on a loaded one says little) are printed per command, then one JSON line.
 Targets: every `--help` under 1 s; the checks well under the 11 s they took when the check imported torch.
 
     python benchmarks/cli_startup.py                 # every command, 3 repeats
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -47,12 +49,17 @@ def commands(results: Path) -> dict[str, tuple[str, list[str]]]:
     return found
 
 
-def timed(argv: list[str], cwd: Path) -> tuple[float, int, str]:
+def timed(argv: list[str], cwd: Path) -> tuple[float, float, int, str]:
+    """(wall seconds, CPU seconds of the child: user + system, exit code, first `error:` line)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}  # the preflight must not wait for a hub
     proc = subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=600, env=env)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    return time.perf_counter() - started, proc.returncode, errors[0] if errors else ""
+    return wall, cpu, proc.returncode, errors[0] if errors else ""
 
 
 def main() -> None:
@@ -66,9 +73,11 @@ def main() -> None:
             if args.only and kind != args.only:
                 continue
             runs = [timed(argv, Path(tmp)) for _ in range(args.repeats)]
-            seconds = statistics.median(r[0] for r in runs)
-            rows[label] = {"kind": kind, "seconds": round(seconds, 3), "exit": runs[0][1], "error": runs[0][2]}
-            print(f"{label:45s} {seconds:6.2f} s  exit {runs[0][1]}  {runs[0][2][:70]}", flush=True)
+            seconds, cpu = statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
+            rows[label] = {"kind": kind, "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3), "exit": runs[0][2],
+                           "error": runs[0][3]}
+            print(f"{label:45s} {seconds:6.2f} s wall {cpu:6.2f} s CPU  exit {runs[0][2]}  {runs[0][3][:60]}",
+                  flush=True)
     helps = [r["seconds"] for r in rows.values() if r["kind"] == "help"]
     summary = {"commands": rows, "slowest_help_s": max(helps, default=None),
                "help_under_target": all(s < HELP_TARGET_S for s in helps), "help_target_s": HELP_TARGET_S}

@@ -146,6 +146,18 @@ class Registry(Mapping[str, Any]):
         return entry
 
 
+class LazyModule:
+    """Stands for module `name` and imports it on the first attribute access: for a heavy module that code uses
+    only inside functions, so that importing that code (the preflight reads a baseline's settings) does not
+    import it. Not placed in sys.modules, so nothing that scans the loaded modules triggers the import."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
 def lazy_exports(package: str, exports: Mapping[str, Iterable[str]]) -> Callable[[str], Any]:
     """A package's PEP 562 `__getattr__`: each exported name is imported from its submodule on first use, so
     importing the package (or a light submodule of it) does not import its heavy dependencies.

@@ -96,14 +96,21 @@ def test_scorer_and_flow_entries_load_with_their_names():
 
 
 def test_listing_names_and_rules_imports_no_heavy_library():
-    """What the config check and `--help` need: the names of every registry and every rule table."""
+    """What the config check and `--help` need (the names of every registry, every rule table) imports none of
+    them; what the preflight reads of a baseline (its settings and checkpoints) imports no diffusers or
+    transformers (only building a pipeline does)."""
     code = ("import json, sys\n"
             "from omiti2v.models import MODELS\nfrom omiti2v.scorers import SCORERS, FLOW_BACKENDS\n"
             "from omiti2v.stages import STAGES\nfrom omiti2v.cli import COMMANDS\n"
             "from omiti2v.config_check import all_rules, known_keys\n"
             "names = [list(r) for r in (MODELS, SCORERS, FLOW_BACKENDS, STAGES, COMMANDS)]\n"
             "rules = sorted(all_rules()); known_keys()\n"
-            "print(json.dumps([m for m in ('torch', 'diffusers', 'transformers', 'scipy') if m in sys.modules]))")
+            "heavy = lambda: [m for m in ('torch', 'diffusers', 'transformers', 'scipy') if m in sys.modules]\n"
+            "listing = heavy()\n"
+            "from omiti2v.models import get_baseline\n"
+            "for name in ('wan2.1', 'framepack', 'hunyuan-i2v', 'easyanimate', 'skyreels-v2-df'):\n"
+            "    baseline = get_baseline(name); baseline.pretrained_ids(baseline.settings())\n"
+            "print(json.dumps([listing, heavy()]))")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert json.loads(proc.stdout.splitlines()[-1]) == []
+    assert json.loads(proc.stdout.splitlines()[-1]) == [[], ["torch"]]

@@ -21,10 +21,12 @@ from PIL import Image
 
 from ..config_rules import group_problems
 from ..errors import SetupError
+from ..registry import LazyModule
 from ..runs import to_plain
-from . import components as C
 from .settings import CONFIG_RULES, DTYPE_NAMES, model_settings
 from .sizing import fit_image, target_size
+
+C = LazyModule("omiti2v.models.components")  # diffusers and transformers: only when a pipeline is built
 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 # Top-level `cfg.model` keys every baseline reads (where: see README "Models"); entries add `extra_keys`.

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from . import components as C
-from .base import Baseline
+from .base import Baseline, C
 from .tokenizers import local_tokenizer
 
 

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 import torch
 from PIL import Image
 
-from . import components as C
-from .base import Baseline
+from .base import Baseline, C
 from .sizing import framepack_fit_image, target_size
 from .tokenizers import local_tokenizer
 

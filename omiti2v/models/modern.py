@@ -17,7 +17,6 @@ from collections.abc import Mapping
 
 import torch
 
-from . import components as C
 from .architectures_modern import (
     build_modern_transformer,
     byt5_encoder,
@@ -27,7 +26,7 @@ from .architectures_modern import (
     qwen25vl_text_encoder,
     t5_xxl_encoder,
 )
-from .base import Baseline
+from .base import Baseline, C
 from .tokenizers import local_tokenizer
 from .wan import _WanLike
 

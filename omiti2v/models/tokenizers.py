@@ -8,9 +8,11 @@ up by name (Llama-3 chat headers, `<image>`) are added so prompt templates token
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import PreTrainedTokenizerFast
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
 TRAINING_TEXT = (
     "a photo of a cat sitting on a red sofa in a bright living room",
@@ -31,6 +33,8 @@ CHAT_TEMPLATE = (
 
 @lru_cache(maxsize=4)
 def _trained_bpe(vocab_size: int) -> Tokenizer:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
@@ -41,7 +45,10 @@ def _trained_bpe(vocab_size: int) -> Tokenizer:
 
 
 def local_tokenizer(max_length: int = 512, vocab_size: int = 400) -> PreTrainedTokenizerFast:
-    """A fast tokenizer with pad/bos/eos, the Llama-3 chat specials and a chat template; ids < vocab_size."""
+    """A fast tokenizer with pad/bos/eos, the Llama-3 chat specials and a chat template; ids < vocab_size.
+    transformers loads here, not when a baseline module is imported (the preflight imports them)."""
+    from transformers import PreTrainedTokenizerFast
+
     tokenizer = PreTrainedTokenizerFast(
         tokenizer_object=_trained_bpe(vocab_size),
         pad_token="<pad>", bos_token="<s>", eos_token="</s>", unk_token="<unk>", model_max_length=max_length,

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 import torch
 
-from . import components as C
-from .base import Baseline
+from .base import Baseline, C
 from .tokenizers import local_tokenizer
 
 
