@@ -22,7 +22,7 @@ from .paths import CONF_DIR
 
 def hydra_arguments(argv: Sequence[str]):
     """Hydra's own reading of a runner's command line (flags, --config-name, -m, overrides): its argparse parser,
-    the one `hydra.main` uses (a private module; tests/test_runners.py breaks if it moves)."""
+    the one `hydra.main` uses (a private module; tests/test_config_check.py breaks if it moves)."""
     from hydra._internal.utils import get_args_parser
 
     return get_args_parser().parse_args(list(argv))
