@@ -1,0 +1,335 @@
+"""`omiti2v browse`: the page's data against the records it was built from (verdicts, fixed/broken counts, scores
+of any scorer, missing videos and verdicts), its links (videos linked or copied, images, tables, leaderboard),
+the JSON embedding, and the page in headless Chromium: the "fixed by B" filter, a pair of videos playing in sync,
+every question of a sample, lazy video loading, and hostile strings shown as text."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+from report_fixtures import make_run
+
+from omiti2v.browse import existing_pages
+from omiti2v.browse.page import build_page, embed_json
+from omiti2v.cli import main
+from omiti2v.data import load_benchmark
+from omiti2v.errors import SetupError
+from omiti2v.runs import RunDir, append_jsonl, read_jsonl
+from omiti2v.video import write_video
+
+CHROMIUM = Path("/usr/bin/chromium")
+BENCH = load_benchmark("mini")
+QUESTIONS = {s.id: [q.id for q in s.questions] for s in BENCH}
+MISSING_IN_B = "mini_5"
+EXTRA_METRIC = "subject_consistency"  # a scorer the page has never heard of
+HOSTILE = '<script>window.__pwned=1</script>"\'\u202eevil<img src=x onerror="window.__pwned=2"><!--'
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists() and shutil.which("chromium") is None,
+    reason="Debian chromium not installed (apt-get install chromium); .ci/run installs it")
+
+
+def write_videos(run: Path, ids) -> None:
+    """6-second 64x48 H.264 clips (what the harness writes), one per id."""
+    for i, sid in enumerate(ids):
+        frames = np.random.default_rng(i).integers(0, 255, (48, 48, 64, 3), dtype=np.uint8)
+        write_video(RunDir(run).video(sid), frames, fps=8)
+
+
+def add_scores(run: Path, metric: str, offset: float) -> None:
+    append_jsonl(RunDir(run).scores_log, [
+        {"sample_id": s.id, "metric": metric, "value": offset + i / 100, "backend": "test", "comparable": True,
+         "error": None, "details": {"frames": 5, "resize": {"ratio": 1.5, "mode": "paper"}, "pair_scores": [1.0]}}
+        for i, s in enumerate(BENCH)])
+
+
+def page_json(page: Path) -> dict:
+    (block,) = re.findall(r'<script type="application/json" id="browse-data">(.*?)</script>', page.read_text(), re.S)
+    return json.loads(block)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Runs A (no ASM) and B (scalar) of the mini set with seeded verdicts; B lacks one video; both carry a
+    scorer beyond the paper's. Returns (A, B, truth A, truth B)."""
+    root = tmp_path_factory.mktemp("runs")
+    a, truth_a = make_run(root, "wan2.1", "none", "paper", seed=1)
+    b, truth_b = make_run(root, "wan2.1", "scalar", "paper", seed=2)
+    write_videos(a, BENCH.ids)
+    write_videos(b, [i for i in BENCH.ids if i != MISSING_IN_B])
+    add_scores(a, EXTRA_METRIC, 0.5)
+    add_scores(b, EXTRA_METRIC, 0.7)
+    return a, b, truth_a, truth_b
+
+
+@pytest.fixture(scope="module")
+def pair_page(pair) -> Path:
+    a, b, _, _ = pair
+    assert main(["browse", str(a), str(b)]) == 0
+    return b / "browse" / "vs-none-paper" / "index.html"
+
+
+def changes(truth_a: dict, truth_b: dict, kind: str) -> dict[str, int]:
+    """sample -> questions that went wrong -> right ("fixed") or right -> wrong ("broken") from A to B."""
+    out: dict[str, int] = {}
+    for key, right_a in truth_a["correct"].items():
+        right_b = truth_b["correct"][key]
+        if (kind == "fixed" and not right_a and right_b) or (kind == "broken" and right_a and not right_b):
+            out[key[0]] = out.get(key[0], 0) + 1
+    return out
+
+
+def test_pair_page_data_follows_the_records(pair, pair_page):
+    a, b, truth_a, truth_b = pair
+    data = page_json(pair_page)
+    assert [s["id"] for s in data["samples"]] == BENCH.ids and [r["slot"] for r in data["runs"]] == ["A", "B"]
+    for s in data["samples"]:
+        assert [q["id"] for q in s["questions"]] == QUESTIONS[s["id"]]
+        for run, truth in zip(s["runs"], (truth_a, truth_b), strict=True):
+            states = [v["state"] for v in run["verdicts"]]
+            assert states == ["right" if truth["correct"][(s["id"], q)] else "wrong" for q in QUESTIONS[s["id"]]]
+            assert run["scores"]["aesthetic_quality"]["value"] == truth["aesthetic_quality"][s["id"]]
+            assert run["scores"]["dynamic_degree"]["value"] == truth["dynamic_degree"][s["id"]]
+        # the new scorer is shown like the paper's, its numeric details flattened (lists and text left out)
+        i = BENCH.ids.index(s["id"])
+        assert [r["scores"][EXTRA_METRIC]["value"] for r in s["runs"]] == pytest.approx([0.5 + i / 100, 0.7 + i / 100])
+        assert s["runs"][0]["scores"][EXTRA_METRIC]["details"] == {"frames": 5, "resize.ratio": 1.5}
+        # videos are linked where they are, the image is a thumbnail beside the page
+        for run, folder in zip(s["runs"], (a, b), strict=True):
+            if folder == b and s["id"] == MISSING_IN_B:
+                assert run["video"] is None and "missing" in run["video_note"]
+            else:
+                assert (pair_page.parent / unquote(run["video"])).resolve() == (folder / "videos" / f"{s['id']}.mp4").resolve()
+        assert (pair_page.parent / s["image"]).is_file()
+    assert data["metrics"] == ["dynamic_degree", "aesthetic_quality", EXTRA_METRIC]
+    assert data["runs"][1]["missing"] == ["1 video(s) missing"] and data["runs"][0]["missing"] == []
+    assert changes(truth_a, truth_b, "fixed") and changes(truth_a, truth_b, "broken")  # the fixture has both
+
+
+def test_pages_are_found_by_the_tables_and_the_leaderboard(pair, pair_page, tmp_path):
+    """`omiti2v tables` links each run row to the pages built at their default places (relative to the table);
+    the leaderboard links an entry to the page in its run folder, only where one was built."""
+    from test_leaderboard_board import make_entry
+
+    from omiti2v.leaderboard.board import rebuild_leaderboard
+
+    a, b, _, _ = pair
+    assert main(["browse", str(a)]) == 0
+    assert existing_pages(a) == [("samples", a / "browse" / "index.html")]
+    assert existing_pages(b) == [("vs none-paper", pair_page)]
+    assert main(["tables", "--runs", str(a.parents[2]), "--out", str(tmp_path / "tables")]) == 0
+    out = tmp_path / "tables" / "mini"
+    md = (out / "alignvid.md").read_text()
+    links = re.findall(r"^- Wan 2\.1, ([^:]+): (.*)$", md, re.M)
+    assert [row for row, _ in links] == ["baseline", "+ AlignVid"]
+    targets = [[(label, (out / unquote(href)).resolve()) for label, href in re.findall(r"\[([^\]]+)\]\(([^)]+)\)", cell)]
+               for _, cell in links]
+    assert targets == [[("samples", (a / "browse" / "index.html").resolve())], [("vs none-paper", pair_page.resolve())]]
+    baselines = (out / "baselines.md").read_text()
+    assert "+ AlignVid" not in baselines and baselines.count("](../") == 1  # its one run row, baseline
+
+    board = tmp_path / "board"
+    (board / "entries").mkdir(parents=True)
+    for name in ("with-page", "without"):
+        entry = {**make_entry(name, 50.0, 50.0, smoke=True), "run_dir": f"runs/{name}"}
+        (board / "entries" / f"{name}.json").write_text(json.dumps(entry))
+    (board / "runs" / "with-page" / "browse").mkdir(parents=True)
+    (board / "runs" / "with-page" / "browse" / "index.html").write_text("page")
+    rebuild_leaderboard(board, paper_dir=None)
+    page = (board / "index.html").read_text()
+    assert page.count('class="browse"') == 1 and 'href="runs/with-page/browse/index.html"' in page
+
+
+def test_copied_videos_make_a_folder_that_stands_alone(pair, tmp_path):
+    a, b, _, _ = pair
+    page, data = build_page(a, b, tmp_path / "site", copy_videos=True)
+    moved = tmp_path / "published"
+    shutil.move(tmp_path / "site", moved)  # publish the folder elsewhere: every link still resolves inside it
+    links = [s["image"] for s in data["samples"]] + [r["video"] for s in data["samples"] for r in s["runs"] if r["video"]]
+    assert len(links) == 12 + 23
+    for link in links:
+        target = (moved / unquote(link)).resolve()
+        assert target.is_file() and moved.resolve() in target.parents
+    copied = moved / "videos" / "B" / "mini_0.mp4"
+    assert copied.read_bytes() == (b / "videos" / "mini_0.mp4").read_bytes()
+
+
+def test_embedded_json_cannot_leave_its_script_block():
+    value = {"reply": "</script><script>alert(1)</script><!-- \u2028\u2029 & <b>", "n": [1, 2.5, None]}
+    text = embed_json(value)
+    assert "<" not in text and ">" not in text and "&" not in text
+    assert "\u2028" not in text and "\u2029" not in text
+    assert json.loads(text) == value
+
+
+def test_unfinished_run_still_builds_and_marks_what_is_missing(tmp_path, capsys):
+    """No summary (its stage never ran), scores never computed, the judge stopped after 5 records, two videos
+    missing (one generation failed): the page builds and says so, per run and per sample."""
+    run, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=3)
+    records = [r for r in read_jsonl(run / "judge.jsonl") if r["mode"] == "parity"][1::2][:5]  # the latest lines
+    (run / "judge.jsonl").unlink()
+    append_jsonl(run / "judge.jsonl", records)
+    for name in ("summary.json", "samples.csv", "scores.jsonl"):
+        (run / name).unlink()
+    append_jsonl(run / "generation.jsonl", [{"sample_id": "mini_2", "status": "failed", "error": "CUDA OOM"}])
+    write_videos(run, [i for i in BENCH.ids if i not in ("mini_2", "mini_4")])
+    assert main(["browse", str(run), "--out", str(tmp_path / "page")]) == 0
+    out = capsys.readouterr().out
+    assert "no summary.json" in out and "2 video(s) missing" in out
+    data = page_json(tmp_path / "page" / "index.html")
+    judged = {(r["sample_id"], r["question_id"]) for r in records}
+    n_questions = sum(map(len, QUESTIONS.values()))
+    assert data["runs"][0]["missing"] == [
+        "no summary.json: the summary stage has not run", "no scores: the score stage has not run",
+        "2 video(s) missing", f"{n_questions - 5} question(s) without a verdict"]
+    cells = {s["id"]: s["runs"][0] for s in data["samples"]}
+    assert cells["mini_2"]["video"] is None and "generation failed: CUDA OOM" in cells["mini_2"]["video_note"]
+    assert cells["mini_4"]["video"] is None and cells["mini_4"]["video_note"] == "video file missing (generation.jsonl: ok)"
+    for sid, qids in QUESTIONS.items():
+        for qid, v in zip(qids, cells[sid]["verdicts"], strict=True):
+            assert (v["state"] != "unjudged") == ((sid, qid) in judged)
+            assert v["state"] != "unjudged" or v["note"] == "not judged"
+        assert cells[sid]["scores"] == {}
+    # without any judge log at all: every question is marked, and the page still builds
+    (run / "judge.jsonl").unlink()
+    data = build_page(run, out=tmp_path / "page2")[1]
+    assert "no judge log: the judge stage has not run" in data["runs"][0]["missing"]
+    assert {v["note"] for s in data["samples"] for v in s["runs"][0]["verdicts"]} == {"no judge log"}
+
+
+def test_bad_input_is_one_named_error(pair, tmp_path, capsys):
+    a, _, _, _ = pair
+    assert main(["browse", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: not a folder" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert main(["browse", str(tmp_path / "empty")]) == 2
+    assert "config.yaml: missing" in capsys.readouterr().err
+    with pytest.raises(SetupError, match="is the run folder"):
+        build_page(a, out=a / "videos")
+    summary = json.loads((a / "summary.json").read_text())
+    copy = tmp_path / "other"
+    shutil.copytree(a, copy, ignore=shutil.ignore_patterns("videos", "browse"))
+    summary["benchmark"]["hash"] = "sha256:" + "1" * 64
+    (copy / "summary.json").write_text(json.dumps(summary))
+    assert main(["browse", str(copy), "--out", str(tmp_path / "p")]) == 2
+    assert "the run was made on benchmark sha256:1111" in capsys.readouterr().err
+
+
+def launch(pw):
+    executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
+    return pw.chromium.launch(executable_path=executable, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"])
+
+
+def open_page(browser, path: Path, errors: list[str]):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(path.as_uri())
+    return page
+
+
+def card(sid: str) -> str:
+    return f'article[id="sample-{sid}"]'
+
+
+@needs_chromium
+def test_pair_page_in_headless_chromium(pair, pair_page):
+    from playwright import sync_api  # a dev dependency: missing it is a failure, not a skip
+
+    _, _, truth_a, truth_b = pair
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = open_page(browser, pair_page, errors)
+            # lazy: the first card's videos have a source, the last card's (far below) none yet
+            assert page.get_attribute(f"{card(BENCH.ids[0])} video", "src")
+            assert page.get_attribute(f"{card(BENCH.ids[-1])} video", "src") is None
+            assert page.get_attribute(f"{card(BENCH.ids[-1])} video", "preload") == "none"
+            assert page.get_attribute("#count", "data-samples") == "12"
+
+            for kind in ("fixed", "broken"):
+                page.select_option("select[name=verdict]", kind)
+                expected = changes(truth_a, truth_b, kind)
+                assert page.get_attribute("#count", "data-samples") == str(len(expected))
+                assert page.get_attribute("#count", "data-questions") == str(sum(expected.values()))
+                shown = page.eval_on_selector_all("article.card:not([hidden])", "cs => cs.map(c => c.id)")
+                assert sorted(shown) == sorted(f"sample-{sid}" for sid in expected)
+                assert page.locator(f"article.card:not([hidden]) tr.change-{kind}").count() == sum(expected.values())
+            page.select_option("select[name=verdict]", "")
+
+            # every question of one sample, with both runs' verdicts
+            sid = "mini_10"
+            rows = page.eval_on_selector_all(f"{card(sid)} table.questions tbody tr", """rs => rs.map(r =>
+                [r.dataset.question, ...[...r.querySelectorAll('td.verdict')].map(td => td.dataset.state)])""")
+            assert rows == [[q, *("right" if t["correct"][(sid, q)] else "wrong" for t in (truth_a, truth_b))]
+                            for q in QUESTIONS[sid]]
+            assert page.text_content(f'{card(MISSING_IN_B)} .novideo') == "video file missing (generation.jsonl: ok)"
+
+            # "Play both" plays A and B together; then B follows A: pausing A pauses B (before its end), playing A
+            # plays B from A's time
+            page.locator(f"{card(sid)} button.play-both").click()
+            page.wait_for_function(f"""() => [...document.querySelectorAll('{card(sid)} video')]
+                .every(v => !v.paused && v.currentTime > 0.3 && v.videoWidth === 64)""", timeout=10000)
+            follows = f"""async (action) => {{
+                const a = document.querySelector('{card(sid)} video[data-slot=A]');
+                const b = document.querySelector('{card(sid)} video[data-slot=B]');
+                if (action === 'pause') {{ a.pause(); }} else {{ a.currentTime = 1; await a.play(); }}
+                await new Promise(r => setTimeout(r, 300));
+                return [b.paused, b.ended, Math.abs(a.currentTime - b.currentTime) < 0.35];
+            }}"""
+            assert page.evaluate(follows, "pause") == [True, False, True]
+            assert page.evaluate(follows, "play") == [False, False, True]
+            assert page.eval_on_selector(f"{card(sid)} img", "img => img.complete && img.naturalWidth > 0")
+
+            page.select_option("select[name=sort]", "acc:d")  # sorted by B - A accuracy, descending
+            page.select_option("select[name=order]", "desc")
+            shown = page.eval_on_selector_all("article.card:not([hidden])", "cs => cs.map(c => c.id.slice(7))")
+            delta = {s: np.mean([truth_b["correct"][(s, q)] for q in QUESTIONS[s]])
+                     - np.mean([truth_a["correct"][(s, q)] for q in QUESTIONS[s]]) for s in QUESTIONS}
+            assert [delta[s] for s in shown] == sorted(delta.values(), reverse=True)
+        finally:
+            browser.close()
+    assert errors == []
+
+
+@needs_chromium
+def test_hostile_strings_are_shown_as_text_in_chromium(tmp_path):
+    """A submission whose model name and a judge reply carry markup, quotes, a comment opener and a bidi
+    override: the page shows them as text (the bidi character as a visible mark) and runs none of it."""
+    from playwright import sync_api
+
+    run, _ = make_run(tmp_path, "wan2.1", "none", "paper", seed=4)
+    summary = json.loads((run / "summary.json").read_text())
+    summary["run"].update({"model": HOSTILE, "asm": "submission", "schedule": "submission"})
+    (run / "summary.json").write_text(json.dumps(summary))
+    question = BENCH["mini_0"].questions[0]
+    append_jsonl(run / "judge.jsonl", [{
+        "sample_id": "mini_0", "question_id": question.id, "category": question.category, "question": question.question,
+        "expected": question.expected_answer, "answer": "unknown", "correct": False, "response": HOSTILE,
+        "p_yes": None, "mode": "parity", "judge_model": "tiny", "error": None}])
+    page_path, _ = build_page(run, out=tmp_path / "page")
+    html = page_path.read_text()
+    assert "<script>window" not in html and "\u202e" not in html and "<img src=x" not in html
+    visible = HOSTILE.replace("\u202e", "\u27e8U+202E\u27e9")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = open_page(browser, page_path, errors)
+            assert page.text_content('#runs tr[data-slot="A"] td.run-model') == visible
+            assert page.text_content(f'{card("mini_0")} tr[data-question="{question.id}"] .reply') == visible
+            assert page.locator(".shown-mark").count() == 2
+            assert page.evaluate("() => window.__pwned") is None
+            assert page.locator("img[src=x]").count() == 0 and page.locator("script").count() == 2
+        finally:
+            browser.close()
+    assert errors == []
