@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -23,6 +25,7 @@ from omiti2v.errors import SetupError
 from omiti2v.runs import RunDir, append_jsonl, read_jsonl
 from omiti2v.video import write_video
 
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 BENCH = load_benchmark("mini")
 QUESTIONS = {s.id: [q.id for q in s.questions] for s in BENCH}
@@ -221,6 +224,56 @@ def test_bad_input_is_one_named_error(pair, tmp_path, capsys):
     assert "the run was made on benchmark sha256:1111" in capsys.readouterr().err
 
 
+def test_extra_judge_verdicts(pair, tmp_path, capsys):
+    """--judge NAME shows the verdicts `omiti2v rejudge` wrote to judges/NAME/judge.jsonl, in the run's mode."""
+    a, _, _, _ = pair
+    copy = tmp_path / "run"
+    shutil.copytree(a, copy, ignore=shutil.ignore_patterns("browse"))
+    assert main(["browse", str(copy), "--judge", "other", "--out", str(tmp_path / "p")]) == 2
+    assert "judges/other/judge.jsonl: missing" in capsys.readouterr().err
+    records = [{**r, "correct": r["sample_id"] != "mini_0", "judge_model": "hub/other"}
+               for r in read_jsonl(copy / "judge.jsonl")]
+    append_jsonl(copy / "judges" / "other" / "judge.jsonl", records)
+    data = build_page(copy, out=tmp_path / "p", judge="other")[1]
+    assert data["runs"][0]["judge"] == "other (extra judge)" and data["runs"][0]["judge_mode"] == "parity"
+    states = {s["id"]: {v["state"] for v in s["runs"][0]["verdicts"]} for s in data["samples"]}
+    assert states == {sid: {"wrong" if sid == "mini_0" else "right"} for sid in BENCH.ids}
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_full_size_page_loads_videos_only_near_the_viewport(tmp_path):
+    """367 samples (the full benchmark's size), each with a video: at load only the cards near the top have a
+    video source; scrolling to the last sample gives it one."""
+    from playwright import sync_api
+
+    records = json.loads((BENCH.root / "meta.json").read_text())
+    root = tmp_path / "bench"
+    shutil.copytree(BENCH.root, root)
+    big = [{**records[i % len(records)], "id": f"s{i:03d}"} for i in range(367)]
+    (root / "meta.json").write_text(json.dumps(big))
+    run = RunDir(tmp_path / "run")
+    run.config.write_text(json.dumps({"data": {"source": "local", "root": str(root)}, "model": {"name": "m"}}))
+    write_videos(run.path, ["s000"])
+    for rec in big[1:]:
+        (run.videos / f"{rec['id']}.mp4").hardlink_to(run.videos / "s000.mp4")
+    page_path, data = build_page(run.path)
+    assert len(data["samples"]) == 367
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = open_page(browser, page_path, errors)
+            with_source = "() => [...document.querySelectorAll('video')].filter(v => v.getAttribute('src')).length"
+            assert page.locator("article.card").count() == 367 and 1 <= page.evaluate(with_source) <= 6
+            page.locator(card("s366")).scroll_into_view_if_needed()
+            page.wait_for_function(f"() => document.querySelector('{card('s366')} video').getAttribute('src')")
+            assert page.evaluate(with_source) <= 12
+        finally:
+            browser.close()
+    assert errors == []
+
+
 def launch(pw):
     executable = str(CHROMIUM if CHROMIUM.exists() else shutil.which("chromium"))
     return pw.chromium.launch(executable_path=executable, args=[
@@ -330,6 +383,55 @@ def test_hostile_strings_are_shown_as_text_in_chromium(tmp_path):
             assert page.locator(".shown-mark").count() == 2
             assert page.evaluate("() => window.__pwned") is None
             assert page.locator("img[src=x]").count() == 0 and page.locator("script").count() == 2
+        finally:
+            browser.close()
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_pair_page_of_two_real_smoke_runs(tmp_path):
+    """Two real smoke runs (tiny generator, judge in both modes, scorers) with and without ASM: the page shows
+    each run's latest parity reply, the fast mode's P(yes), the recorded scores, the generated videos, and
+    per-sample accuracies equal to the summary stage's samples.csv; in Chromium a real video plays."""
+    from omiti2v.summary import read_sample_table
+
+    proc = subprocess.run(  # one Hydra multirun: both runs in one process
+        [sys.executable, str(REPO / "runners" / "eval.py"), "-m", "--config-name", "smoke", f"results_root={tmp_path}",
+         "data.ids=[mini_1,mini_3]", "asm=none,scalar"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    a, b = (tmp_path / "runs" / "mini" / "wan2.1-tiny" / name for name in ("none-paper", "scalar-paper"))
+    assert main(["browse", str(a), str(b), "--out", str(tmp_path / "page")]) == 0
+    page_path = tmp_path / "page" / "index.html"
+    data = page_json(page_path)
+    assert [s["id"] for s in data["samples"]] == ["mini_1", "mini_3"]
+    assert [r["judge_mode"] for r in data["runs"]] == ["parity", "parity"] and all(r["smoke"] for r in data["runs"])
+    for cell_index, run in enumerate((a, b)):
+        records = {(r["sample_id"], r["question_id"], r["mode"]): r for r in read_jsonl(run / "judge.jsonl")}
+        scores = {(r["sample_id"], r["metric"]): r["value"] for r in read_jsonl(run / "scores.jsonl")}
+        accuracy = read_sample_table(run / "samples.csv")["overall"]
+        for s in data["samples"]:
+            cell = s["runs"][cell_index]
+            for q, v in zip(s["questions"], cell["verdicts"], strict=True):
+                assert v["reply"] == records[(s["id"], q["id"], "parity")]["response"]
+                assert v["p_yes"] == records[(s["id"], q["id"], "fast")]["p_yes"]
+            right = sum(v["state"] == "right" for v in cell["verdicts"])
+            assert right / len(s["questions"]) == pytest.approx(accuracy[s["id"]])
+            assert {m: c["value"] for m, c in cell["scores"].items()} == {
+                m: scores[(s["id"], m)] for m in ("dynamic_degree", "aesthetic_quality")}
+            assert (page_path.parent / unquote(cell["video"])).resolve() == (run / "videos" / f"{s['id']}.mp4").resolve()
+    if not CHROMIUM.exists() and shutil.which("chromium") is None:
+        return
+    from playwright import sync_api
+
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = launch(pw)
+        try:
+            page = open_page(browser, page_path, errors)
+            assert page.get_attribute("#count", "data-samples") == "2"
+            page.locator(f"{card('mini_3')} button.play-both").click()
+            page.wait_for_function(f"""() => [...document.querySelectorAll('{card("mini_3")} video')]
+                .every(v => v.readyState >= 2 && v.videoWidth > 0 && (v.currentTime > 0 || v.ended))""", timeout=10000)
         finally:
             browser.close()
     assert errors == []
