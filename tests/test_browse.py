@@ -224,6 +224,30 @@ def test_bad_input_is_one_named_error(pair, tmp_path, capsys):
     assert "the run was made on benchmark sha256:1111" in capsys.readouterr().err
 
 
+def test_pair_over_different_selections(pair, tmp_path):
+    """B made on 5 of A's 12 samples: the page shows those 5 and names the 7 left out; a B whose sample of the
+    same id has another prompt (another benchmark) is refused."""
+    import yaml
+
+    a, _, _, _ = pair
+    b = tmp_path / "b"
+    shutil.copytree(a, b, ignore=shutil.ignore_patterns("browse", "summary.json", "samples.csv"))
+    config = yaml.safe_load((b / "config.yaml").read_text())
+    config["data"]["ids"] = BENCH.ids[:5]
+    (b / "config.yaml").write_text(yaml.safe_dump(config))
+    data = build_page(a, b, tmp_path / "page")[1]
+    assert [s["id"] for s in data["samples"]] == BENCH.ids[:5] and data["left_out"] == {"A": BENCH.ids[5:]}
+    root = tmp_path / "bench"
+    shutil.copytree(BENCH.root, root)
+    records = json.loads((root / "meta.json").read_text())
+    records[0]["prompt"] += " (edited)"
+    (root / "meta.json").write_text(json.dumps(records))
+    config["data"] = {"source": "local", "root": str(root)}
+    (b / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(SetupError, match="sample 'mini_0' differs"):
+        build_page(a, b, tmp_path / "page")
+
+
 def test_extra_judge_verdicts(pair, tmp_path, capsys):
     """--judge NAME shows the verdicts `omiti2v rejudge` wrote to judges/NAME/judge.jsonl, in the run's mode."""
     a, _, _, _ = pair

@@ -81,6 +81,8 @@ def run_benchmark(config_path: Path, config: dict, summary: dict | None, data_ro
         data["root"] = data_root
     try:
         benchmark = benchmark_from_config(data)
+    except SetupError:  # names its own files and fields
+        raise
     except (FileNotFoundError, ValueError) as exc:
         raise SetupError(f"{config_path}: its benchmark cannot be loaded: {str(exc).splitlines()[0]}") from exc
     recorded = ((summary or {}).get("benchmark") or {}).get("hash")
