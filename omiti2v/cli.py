@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "omiti2v.leaderboard.export_cli",
     "omiti2v.rejudge",
     "omiti2v.report.judge_report",
+    "omiti2v.browse.cli",
 )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..browse import PAGE_FILE, PAGE_FOLDER, relative_href
 from ..paths import UnsafePathError, confined
 from ..report.paper import METRICS, PAPER_DIR, load_paper
 from ..report.runs import JUDGE_METRICS, coverage
@@ -132,14 +133,16 @@ def extra_judges(entries: list[dict]) -> list[str]:
     return sorted({j for e in entries for j in e.get("judges") or {}})
 
 
-def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
+def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None, root: Path | None = None) -> pd.DataFrame:
+    """`root`: the leaderboard folder, where an entry's per-sample page (`omiti2v browse`) is looked for."""
     judges = extra_judges(entries)
     rows = []
     for e in entries:
         row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
                "data": e["data"]["name"], "smoke": e["smoke"], "comparable": e["comparable"], "created": e["created"],
                "contact": e["submission"]["contact"], "dataset": dataset_link(e),
-               "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"]))}
+               "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"])),
+               "browse": browse_href(root, e["run_dir"]) if root is not None else ""}
         for m in COLUMNS:
             row.update(_cell_columns(m, e["metrics"].get(m)))
         for j in judges:
@@ -180,6 +183,15 @@ def dataset_link(entry: dict) -> str:
     if dataset.get("repo_id"):
         return f"https://huggingface.co/datasets/{dataset['repo_id']}"
     return dataset.get("path") or ""
+
+
+def browse_href(root: Path, run_dir: str) -> str:
+    """The link, relative to the leaderboard page, to the entry's per-sample page where it was built; else ''."""
+    try:
+        page = confined(root, *run_dir.split("/"), PAGE_FOLDER, PAGE_FILE)
+    except UnsafePathError:
+        return ""
+    return relative_href(page, root) if page.is_file() else ""
 
 
 def _is_num(v) -> bool:
@@ -250,9 +262,12 @@ document.querySelectorAll('table.board').forEach(function (table) {
 def _name_html(row: dict) -> str:
     name = html.escape(str(row["name"]))
     link = row.get("dataset")
-    if not isinstance(link, str) or not link.startswith("https://"):
-        return name
-    return f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
+    if isinstance(link, str) and link.startswith("https://"):
+        name = f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
+    browse = row.get("browse")
+    if isinstance(browse, str) and browse:
+        name += f' <a class="browse" href="{html.escape(browse)}" title="every sample: videos, questions, verdicts">samples</a>'
+    return name
 
 
 def _table_html(rows: list[dict], table_id: str, judges: list[str] = ()) -> str:
@@ -320,7 +335,7 @@ def rebuild_leaderboard(root: str | Path, paper_dir: str | Path | None = PAPER_D
             paper = load_paper(paper_dir)
         except FileNotFoundError as exc:
             log.warning("%s; the leaderboard shows no paper rows", exc)
-    frame = leaderboard_frame(load_entries(root / "entries"), paper)
+    frame = leaderboard_frame(load_entries(root / "entries"), paper, root)
     csv_path = atomic_write_text(root / "leaderboard.csv", csv_safe(frame).to_csv(index=False))
     html_path = atomic_write_text(root / "index.html", render_html(frame, datetime.now(UTC).isoformat(timespec="seconds")))
     return csv_path, html_path

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ..browse import markdown_links
 from ..paths import CONF_DIR
 from ..runs import atomic_write_text
 from ..stats import paired_delta
@@ -294,6 +295,6 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[P
     for name, table in tables.items():
         title = TABLES.get(name, name)
         written.append(atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False)))
-        written.append(atomic_write_text(out_dir / f"{name}.md", to_markdown(table, title)))
+        written.append(atomic_write_text(out_dir / f"{name}.md", to_markdown(table, title) + markdown_links(table, out_dir)))
         written.append(atomic_write_text(out_dir / f"{name}.tex", to_latex(table, title)))
     return written
