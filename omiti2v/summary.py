@@ -318,7 +318,7 @@ def summary_context(cfg: DictConfig) -> dict:
         "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        "seeds": {"base": base_seed},
+        "seeds": {"base": base_seed, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
         **profile_context(cfg, generation=not submitted),
     }
 
