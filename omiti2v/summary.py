@@ -37,7 +37,8 @@ from .stats import mean_cell
 
 SCHEMA_VERSION = "1.2"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
-VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
+VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality",
+                  "i2v_subject", "i2v_background", "copy_index")  # the last three: docs/scorers-negligence.md
 SAMPLE_COLUMNS = ("main_category", "domain", "overall", *VISUAL_METRICS)
 
 
