@@ -69,12 +69,21 @@ def format_replicate_plan(cfg: DictConfig, offsets: list[int]) -> str:
     from .costs import run_cost
 
     samples = int(cfg.data.get("limit") or cfg.plan.samples)
-    cost = run_cost(cfg.model, str(cfg.asm.get("strategy", "none")), samples)
+    cost = run_cost(cfg.model, str(cfg.asm.get("strategy", "none")), samples, len(offsets))
     head = f"replicates: {len(offsets)} seed(s) {offsets} of {cfg.run_name} -> {cfg.run_name}-seed<k>"
     if cost is None:
         return f"{head}; GPU-hours not measured for model={cfg.model.name} (make plan MODEL={cfg.model.name})"
-    return (f"{head}; GPU-hours: {len(offsets)} x {cost.gpu_hours:.1f} = {len(offsets) * cost.gpu_hours:.1f} "
+    return (f"{head}; GPU-hours: {len(offsets)} x {cost.gpu_hours / len(offsets):.1f} = {cost.gpu_hours:.1f} "
             f"({samples} samples each, omiti2v/generate/published_costs.yaml)")
+
+
+def replicate_hours_line(cfg: DictConfig, hours_per_config: float) -> str | None:
+    """`make plan` with seeds=[...]: the GPU-hours of every replicate, None for a plain run."""
+    offsets = replicate_offsets(cfg)
+    if not offsets:
+        return None
+    return (f"x {len(offsets)} seed replicates {offsets}: {len(offsets) * hours_per_config:.2f} GPU-hours "
+            f"({len(offsets)} x {hours_per_config:.2f})")
 
 
 def run_replicates(cfg: DictConfig, offsets: list[int]) -> list[Path]:
