@@ -51,11 +51,10 @@ class I2VBackgroundScorer(FeatureScorer):
     """`model`: dreamsim (the dreamsim package's ensemble, real weights) or `tiny` (random ViT, offline)."""
 
     metric = "i2v_background"
-    options_key = "i2v_background"
+    default_model = "dreamsim"
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
-        self.source = str(self.options.get("model", "dreamsim"))
         if self.source not in ("dreamsim", "tiny"):
             raise ValueError(f"scorer.i2v_background.model: expected 'dreamsim' or 'tiny', got {self.source!r}")
         if self.source == "dreamsim":
@@ -64,14 +63,6 @@ class I2VBackgroundScorer(FeatureScorer):
             if importlib.util.find_spec("dreamsim") is None:
                 raise DreamSimMissingError("scorer i2v_background needs the dreamsim package (VBench-I2V's DreamSim): "
                                            "pip install dreamsim==0.2.1, or scorer.i2v_background.model=tiny")
-
-    @property
-    def backend(self) -> str:
-        return f"{self.source}:{str(self.dtype).removeprefix('torch.')}"
-
-    @property
-    def comparable(self) -> bool:
-        return self.source == "dreamsim"
 
     def required_weights(self) -> list[WeightFile]:
         return list(DREAMSIM_FILES) if self.source == "dreamsim" else []

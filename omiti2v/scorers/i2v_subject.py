@@ -70,16 +70,26 @@ def build_vit(source: str, weights: dict[str, str], device: torch.device, dtype:
 
 
 class FeatureScorer(Scorer):
-    """A scorer that embeds every frame and the input image with one network, in batches of `batch_size`."""
+    """A scorer that embeds every frame and the input image with one network (`scorer.<metric>.model`, `tiny`
+    for a random offline one), in batches of `batch_size`."""
 
     needs_input_image = True
-    options_key: str
+    default_model: str
 
     def __init__(self, cfg, device):
         super().__init__(cfg, device)
-        self.options = cfg.get(self.options_key) or {}
+        self.options = cfg.get(self.metric) or {}
+        self.source = str(self.options.get("model", self.default_model))
         self.batch_size = int(self.options.get("batch_size", 64))
         self.dtype = getattr(torch, self.options.get("dtype", "float32")) if device.type == "cuda" else torch.float32
+
+    @property
+    def backend(self) -> str:
+        return f"{self.source}:{str(self.dtype).removeprefix('torch.')}"
+
+    @property
+    def comparable(self) -> bool:
+        return self.source != "tiny"
 
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, 224, 224) preprocessed -> (N, D) features."""
@@ -107,19 +117,7 @@ class I2VSubjectScorer(FeatureScorer):
     """`model`: facebook/dino-vitb16 (hub id or local folder; real weights) or `tiny` (random, offline)."""
 
     metric = "i2v_subject"
-    options_key = "i2v_subject"
-
-    def __init__(self, cfg, device):
-        super().__init__(cfg, device)
-        self.source = str(self.options.get("model", DINO_HUB_ID))
-
-    @property
-    def backend(self) -> str:
-        return f"dino:{self.source}:{str(self.dtype).removeprefix('torch.')}"
-
-    @property
-    def comparable(self) -> bool:
-        return self.source != "tiny"
+    default_model = DINO_HUB_ID
 
     def required_weights(self) -> list[WeightFile]:
         if self.source == "tiny":
