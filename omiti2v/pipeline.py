@@ -12,6 +12,7 @@ from .config_check import validate_config
 from .data import benchmark_from_config
 from .preflight import preflight
 from .runs import RunDir, atomic_write_text
+from .seeds import replicate_offsets, run_replicates
 from .stages import StageUnavailableError, resolve_stage
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,11 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
     """Run the named stages (default: cfg.stages) in order; stop with a clear message at a missing one.
 
     First the config is validated and the preflight checks what the stages need (`preflight=false` skips
-    the latter), so a mistake ends the run before any model loads."""
+    the latter), so a mistake ends the run before any model loads. With `seeds=[...]` each replicate folder
+    runs the stages in turn (omiti2v/seeds.py); the last one's RunDir is returned."""
     validate_config(cfg)
+    if offsets := replicate_offsets(cfg):
+        return run_replicates(cfg, offsets, stages)[-1]
     stages = list(stages if stages is not None else cfg.stages)
     funcs = []
     for name in stages:

@@ -1,4 +1,4 @@
-"""Seed replicates of one configuration: `seeds=[0,1,2]` (or `replicates=3`) on the eval chain.
+"""Seed replicates of one configuration: `seeds=[0,1,2]` (or `replicates=3`) on the eval chain or any stage.
 
 Replicate k is the same configuration with the generator's base seed moved by k: the model's own seed plus k
 where it has one (FramePack and FramePack-F1: 31337 + k), else the run's `seed` plus k (Wan and the others:
@@ -86,18 +86,17 @@ def replicate_hours_line(cfg: DictConfig, hours_per_config: float) -> str | None
             f"({len(offsets)} x {hours_per_config:.2f})")
 
 
-def run_replicates(cfg: DictConfig, offsets: list[int]) -> list[Path]:
-    """Every replicate's stages in turn (each resumes what its folder holds), then the group summary."""
-    from .config_check import validate_config
+def run_replicates(cfg: DictConfig, offsets: list[int], stages: list[str] | None = None) -> list:
+    """Every replicate's stages (default cfg.stages) in turn, each resuming what its folder holds, then the
+    group summary when the summary stage ran; the replicates' RunDirs."""
     from .pipeline import run_path_from_config, run_stages
     from .report.replicates import write_group_summary
 
-    validate_config(cfg)
     print(format_replicate_plan(cfg, offsets), flush=True)
     base = run_path_from_config(cfg)
-    paths = [run_stages(replicate_config(cfg, k, base)).path for k in offsets]
-    if "summary" in list(cfg.stages):
-        written = write_group_summary(paths, seed=0)
+    runs = [run_stages(replicate_config(cfg, k, base), stages) for k in offsets]
+    if "summary" in list(stages if stages is not None else cfg.stages):
+        written = write_group_summary([r.path for r in runs], seed=0)
         if written is not None:
             print(f"replicates: group summary {written}")
-    return paths
+    return runs

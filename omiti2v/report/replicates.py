@@ -208,7 +208,9 @@ def write_group_summary(run_dirs: list[Path], seed: int = 0) -> Path | None:
                   and {m.path.resolve() for m in r.members.values()} & mine), None)
     if group is None:
         return None
-    baseline = pick_run([r for r in runs if isinstance(r, ReplicateGroup)], group.data, group.model, "none")
+    same = [r for r in runs if isinstance(r, ReplicateGroup) and r.summary.get("profile") == group.summary.get("profile")
+            and r.summary["run"].get("variant") == group.summary["run"].get("variant")]
+    baseline = pick_run(same, group.data, group.model, "none")
     summary = group_summary(group, baseline, seed)
     jsonschema.validate(summary, group_schema())
     return atomic_write_json(group.path / GROUP_FILE, summary)
