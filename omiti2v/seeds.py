@@ -6,7 +6,7 @@ where it has one (FramePack and FramePack-F1: 31337 + k), else the run's `seed` 
 `seed_mode: fixed` replicate k still uses one seed for every sample, as the official scripts do. Each replicate is
 a sibling run folder `<run>-seed<k>` (its summary.json records `seeds.replicate: k`) that shares everything
 else; after the last one, the group's replicates.json goes to `<run>-replicates/` (omiti2v/report/replicates.py).
-The planned GPU-hours of all replicates are printed before anything runs.
+The planned GPU-hours of all replicates are printed before anything runs (omiti2v.pipeline.run_replicates).
 """
 
 from __future__ import annotations
@@ -84,19 +84,3 @@ def replicate_hours_line(cfg: DictConfig, hours_per_config: float) -> str | None
         return None
     return (f"x {len(offsets)} seed replicates {offsets}: {len(offsets) * hours_per_config:.2f} GPU-hours "
             f"({len(offsets)} x {hours_per_config:.2f})")
-
-
-def run_replicates(cfg: DictConfig, offsets: list[int], stages: list[str] | None = None) -> list:
-    """Every replicate's stages (default cfg.stages) in turn, each resuming what its folder holds, then the
-    group summary when the summary stage ran; the replicates' RunDirs."""
-    from .pipeline import run_path_from_config, run_stages
-    from .report.replicates import write_group_summary
-
-    print(format_replicate_plan(cfg, offsets), flush=True)
-    base = run_path_from_config(cfg)
-    runs = [run_stages(replicate_config(cfg, k, base), stages) for k in offsets]
-    if "summary" in list(stages if stages is not None else cfg.stages):
-        written = write_group_summary([r.path for r in runs], seed=0)
-        if written is not None:
-            print(f"replicates: group summary {written}")
-    return runs
