@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from .errors import SetupError
+from .seeds import replicate_key_problems
 
 MISSING = object()
 SLURM_PLUGIN_MODULES = ("hydra_plugins.hydra_submitit_launcher", "submitit")
@@ -198,6 +199,7 @@ def _cross_checks(cfg: DictConfig) -> Iterable[str]:
         if path in (MISSING, None) or not Path(os.path.expanduser(str(path))).is_file():
             yield (f"schedule=calibrated: no calibration file at {path} (schedule.calibration_file); run "
                    f"`omiti2v calibrate --model {_select(cfg, 'model.name')}` first")
+    yield from replicate_key_problems(cfg)
 
 
 def config_violations(cfg: DictConfig) -> list[str]:

@@ -29,6 +29,7 @@ class RunCost:
     seconds_per_forward: float
     asm_factor: float
     samples: int
+    replicates: int = 1  # seed replicates of the run (`seeds=[...]`), each the full cost
 
     @property
     def seconds_per_video(self) -> float:
@@ -36,7 +37,7 @@ class RunCost:
 
     @property
     def gpu_hours(self) -> float:
-        return self.seconds_per_video * self.samples / 3600.0
+        return self.seconds_per_video * self.samples * self.replicates / 3600.0
 
 
 def measured_entry(model_name: str) -> tuple[dict, str]:
@@ -49,8 +50,9 @@ def measured_entry(model_name: str) -> tuple[dict, str]:
     return entry, note
 
 
-def run_cost(model: Mapping, asm_strategy: str, samples: int) -> RunCost | None:
-    """The estimate for one run (its composed `model` config), or None when the model was never measured."""
+def run_cost(model: Mapping, asm_strategy: str, samples: int, replicates: int = 1) -> RunCost | None:
+    """The estimate for one run (its composed `model` config) and its `replicates` seeds, or None when the model
+    was never measured."""
     entry, _ = measured_entry(str(model["name"]))
     if entry.get("seconds_per_forward") is None:
         return None
@@ -62,4 +64,5 @@ def run_cost(model: Mapping, asm_strategy: str, samples: int) -> RunCost | None:
         seconds_per_forward=float(entry["seconds_per_forward"]),
         asm_factor=float((entry.get("asm_factor") or {}).get(asm_strategy, 1.0)),
         samples=samples,
+        replicates=replicates,
     )

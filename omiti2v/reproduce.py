@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 from .config_check import exit_on_launcher_problem
 from .costs import RunCost, measured_entry, published_costs, run_cost
 from .paths import CONF_DIR
+from .seeds import replicate_offsets
 
 TABLES = tuple(sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml")))
 
@@ -82,8 +83,11 @@ def plan_runs(table: str, args: Sequence[str] = ()) -> tuple[DictConfig, list[Pl
         cfg = compose([f"model={model}", f"asm={asm}", f"schedule={schedule}", *extra])
         run_dir = Path(cfg.run_dir)
         samples = int(cfg.data.get("limit") or cfg.plan.samples)
-        runs.append(PlannedRun(model, asm, schedule, str(cfg.run_name), run_dir, is_done(run_dir),
-                               run_cost(cfg.model, str(cfg.asm.strategy), samples), measured_entry(model)[1]))
+        offsets = replicate_offsets(cfg) or []  # seeds=[...]: one folder per seed, each the full cost
+        done = all(is_done(run_dir.with_name(f"{run_dir.name}-seed{k}")) for k in offsets) if offsets else is_done(run_dir)
+        runs.append(PlannedRun(model, asm, schedule, str(cfg.run_name), run_dir, done,
+                               run_cost(cfg.model, str(cfg.asm.strategy), samples, max(1, len(offsets))),
+                               measured_entry(model)[1]))
     return experiment, runs
 
 
@@ -98,7 +102,7 @@ def format_plan(table: str, runs: Sequence[PlannedRun]) -> str:
             c = r.cost
             cost = (f"{c.forwards_per_step} fwd x {c.calls_per_video} calls x {c.seconds_per_forward:.2f} s"
                     f"{'' if c.asm_factor == 1.0 else f' x {c.asm_factor:g}'} = {c.seconds_per_video:6.1f} s/video,"
-                    f" {c.samples} samples: {c.gpu_hours:6.1f} GPU-h")
+                    f" {c.samples} samples{f' x {c.replicates} seeds' if c.replicates > 1 else ''}: {c.gpu_hours:6.1f} GPU-h")
             if "assumed" in r.cost_note:
                 cost += " (assumed: see published_costs.yaml)"
         lines.append(f"  {r.run_name:48s} {status} {cost}")

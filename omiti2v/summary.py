@@ -37,7 +37,8 @@ from .stats import mean_cell
 
 SCHEMA_VERSION = "1.2"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
-VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
+VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality",
+                  "i2v_subject", "i2v_background", "copy_index")  # the last three: docs/scorers-negligence.md
 SAMPLE_COLUMNS = ("main_category", "domain", "overall", *VISUAL_METRICS)
 
 
@@ -318,7 +319,7 @@ def summary_context(cfg: DictConfig) -> dict:
         "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        "seeds": {"base": base_seed},
+        "seeds": {"base": base_seed, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
         **profile_context(cfg, generation=not submitted),
     }
 

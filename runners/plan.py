@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from omiti2v.config_check import validate_config
 from omiti2v.errors import exit_on_setup_error
 from omiti2v.generate.planner import format_costs, plan_config, record_cost
+from omiti2v.seeds import replicate_hours_line
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -26,6 +27,8 @@ def main(cfg: DictConfig) -> None:
     record_cost(root / "plans.jsonl", cost)
     first = HydraConfig.get().job.num == 0  # a sweep prints the header and the footnote once
     print(format_costs([cost], header=first, footer=first), flush=True)
+    if replicas := replicate_hours_line(cfg, cost.hours_per_config):  # seeds=[...] / replicates=N
+        print(replicas, flush=True)
 
 
 if __name__ == "__main__":

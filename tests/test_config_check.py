@@ -36,7 +36,8 @@ def violations(*overrides: str, config: str = "config") -> list[str]:
     ("model.weights=huge", "model.weights 'huge' is not one of pretrained|random|tiny"),
     ("device=gpu", "device 'gpu' is not one of auto|cpu|cuda|cuda:N"),
     ("stages=[generate,jugde]", "stages: 'jugde' not in generate|judge|score|summary"),
-    ("scorer.metrics=[dynamic_degree,beauty]", "scorer.metrics: 'beauty' not in aesthetic_quality|dynamic_degree|imaging_quality"),
+    ("scorer.metrics=[dynamic_degree,beauty]", "scorer.metrics: 'beauty' not in aesthetic_quality|copy_index|dynamic_degree|i2v_background|"
+                                                  "i2v_subject|imaging_quality"),
     ("shard=3/2", "shard: need 0 <= rank < world, got rank=3 world=2"),
     ("model.weights=tiny", "model.weights=tiny needs the toy sizes of model=wan2.1-tiny; use model=wan2.1-tiny "
                            "(or `make eval MODEL=wan2.1-tiny`)"),

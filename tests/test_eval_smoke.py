@@ -37,8 +37,9 @@ def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
     n_questions = 2 + 3 + 3 + 2
     assert len(judged) == 2 * n_questions and {r["mode"] for r in judged} == {"parity", "fast"}
     scored = list(read_jsonl(run / "scores.jsonl"))
-    assert {(r["sample_id"], r["metric"]) for r in scored} == {(s, m) for s in ids for m in ("dynamic_degree", "aesthetic_quality")}
-    assert not any(r["comparable"] for r in scored)
+    metrics = ("dynamic_degree", "aesthetic_quality", "i2v_subject", "i2v_background", "copy_index")
+    assert {(r["sample_id"], r["metric"]) for r in scored} == {(s, m) for s in ids for m in metrics}
+    assert not any(r["comparable"] for r in scored if r["metric"] != "copy_index")  # the copy index has no weights
 
     summary = json.loads((run / "summary.json").read_text())
     validate_summary(summary)
@@ -47,7 +48,7 @@ def test_smoke_eval_runs_every_stage_and_resumes(tmp_path):
     assert summary["metrics"]["addition"]["n"] == 0
     assert summary["judge_agreement"]["n"] == n_questions
     assert summary["failures"] == {"generation": [], "judge": [], "excluded": [],
-                                   "scores": {"dynamic_degree": [], "aesthetic_quality": []}}
+                                   "scores": {m: [] for m in metrics}}
     # The smoke run goes through the paper profile: official resize before the metrics, deviations named.
     assert summary["profile"] == "paper" and summary["missing_video"] == "exclude"
     assert "UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)" in summary["deviations"]

@@ -37,12 +37,14 @@ def _describe(runs) -> str:
 
 
 def make_tables(args) -> int:
+    from .supplementary import build_supplementary, write_supplementary
     from .tables import build_tables, write_tables
 
     groups, paper = _selection(args)
     for label, runs in groups.items():
         data = runs[0].data if runs else label
         written = write_tables(build_tables(runs, data, paper, args.seed), Path(args.out) / label)
+        written += write_supplementary(build_supplementary(runs, data, args.seed), Path(args.out) / label)
         print(f"{label}: {_describe(runs)} -> {len(written)} files in {Path(args.out) / label}")
     return 0
 

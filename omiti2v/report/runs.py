@@ -45,6 +45,7 @@ class RunResult:
     schedule = property(lambda self: str(self.summary["run"]["schedule"]))
     smoke = property(lambda self: bool(self.summary.get("smoke")))
     resolved_asm = property(lambda self: self.summary.get("resolved_asm"))
+    replicated = property(lambda self: False)  # a seed-replicate group (omiti2v/report/replicates.py) is True
 
     @property
     def benchmark(self) -> dict:
@@ -176,13 +177,13 @@ def read_run(path: Path) -> RunResult:
 
 def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
     """The run for a table row: the paper profile, the plain run (no `variant` folder suffix) and the preset's
-    gamma preferred, schedule 'paper' preferred when any schedule will do."""
+    gamma preferred, schedule 'paper' preferred when any schedule will do, then a seed-replicate group."""
     hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
     if not hits:
         return None
     return min(hits, key=lambda r: (r.summary.get("profile") not in (None, "paper"), bool(r.summary["run"].get("variant")),
                                     (r.resolved_asm or {}).get("preset_gamma") is not True, r.schedule != "paper",
-                                    str(r.path)))
+                                    not r.replicated, str(r.path)))
 
 
 def paired_values(base: RunResult, treated: RunResult, metric: str) -> tuple[np.ndarray, np.ndarray] | None:

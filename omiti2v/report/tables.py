@@ -22,6 +22,7 @@ from ..paths import CONF_DIR
 from ..runs import atomic_write_text
 from ..stats import paired_delta
 from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
+from .replicates import group_delta, group_replicates, seed_text
 from .runs import COVERAGE_MARKS, JUDGE_METRICS, RunResult, extra_judge_cells, paired_values, pick_run
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper
             row[m], row[f"{m}_n"] = cell["value"], cell["n"]
             if cell["ci95"]:
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = cell["ci95"]
+            if cell.get("seeds"):  # a seed-replicate group: mean over seeds, CI over samples and seeds
+                row[f"{m}_seeds"], row[f"{m}_seed_sd"] = cell["seeds"], cell["seed_sd"]
         if prow is not None:
             row[f"{m}_paper"] = _num(prow.get(m))
         if compare and row[m] is not None and row[f"{m}_paper"] is not None:
@@ -131,8 +134,10 @@ def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, pap
     for m in METRICS:
         pair = paired_values(base, treated, m) if base and treated else None
         if pair is not None:
-            d = paired_delta(*pair, seed=seed)
+            d = group_delta(base, treated, m, seed) or paired_delta(*pair, seed=seed)
             row[m], row[f"{m}_n"], row[f"{m}_p"] = d["delta"], d["n"], d["p_value"]
+            if d.get("seeds"):  # two replicate groups: paired by seed and sample
+                row[f"{m}_seeds"], row[f"{m}_seed_sd"] = d["seeds"], d["seed_sd"]
             if d["ci95"]:
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = d["ci95"]
         if pb is not None and pt is not None and _num(pb.get(m)) is not None and _num(pt.get(m)) is not None:
@@ -205,6 +210,7 @@ def build_table(name: str, data: str, runs: list[RunResult], paper: pd.DataFrame
 
 def build_tables(runs: list[RunResult], data: str, paper: pd.DataFrame | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
     paper = load_paper() if paper is None else paper
+    runs = group_replicates(runs)  # the replicates of one configuration are one row
     return {name: build_table(name, data, runs, paper, seed) for name in TABLES}
 
 
@@ -249,6 +255,7 @@ def _cell_text(r: dict, key: str) -> str:
     text = _fmt(r[key], sign=delta)
     if text and r[f"{key}_ci_low"] is not None:
         text += f" [{_fmt(r[f'{key}_ci_low'], sign=delta)}, {_fmt(r[f'{key}_ci_high'], sign=delta)}]"
+    text += seed_text(r, key) if text else ""
     if text and r[f"{key}_n"] is not None:
         text += f" n={r[f'{key}_n']}"
         if delta and r.get(f"{key}_p") is not None:
@@ -273,6 +280,10 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
     lines += ["", "Cells: mean in percent [95 % percentile-bootstrap CI over samples] n; Δ rows: paired by sample id, "
               "paired bootstrap CI, two-sided sign-flip permutation p. Paper column: the paper's number "
               "(ours − paper). Paper 'Overall' is derived from the category scores and shares.", ""]
+    if any(c.endswith("_seed_sd") for c in table.columns):
+        lines += ["Cells with '±sd (k seeds)': seed replicates (docs/replicates.md): the mean over k seeds, the standard "
+                  "deviation of the per-seed means, and a CI resampling seeds and samples; their Δ rows pair the same "
+                  "seed and sample, with a bootstrap p.", ""]
     if judge_columns(table):
         lines += ["Columns '<metric> (<judge>)': the same videos judged by another judge (`omiti2v rejudge`), in "
                   "the run's judge mode where that judge ran it; their Δ rows are the difference of the two cells, "
