@@ -28,6 +28,7 @@ from ..errors import SetupError
 from ..runs import atomic_write_text, latest_records, read_jsonl
 from ..summary import JUDGE_KEY, read_sample_table, verdict_correct
 from .agreement import answers_by_question, delta_survival, pairwise_report, rank_agreement
+from .runs import run_folders
 
 METRICS = ("overall", *MAIN_CATEGORIES)
 
@@ -142,7 +143,7 @@ def delta_rows(runs: list[JudgedRun], mode: str, seed: int) -> list[dict]:
 
 
 def build_report(paths: list[str | Path], mode: str = "parity", seed: int = 0) -> dict[str, pd.DataFrame]:
-    runs = [load_judged_run(p) for p in paths]
+    runs = [load_judged_run(p) for p in run_folders(paths)]
     questions = question_level(runs, mode, seed)
     kappa = pd.DataFrame([{**c, "judges": " vs ".join(c["judges"])} for c in questions["kappa"]],
                          columns=["judges", "kappa", "ci95", "agreement", "n"])
