@@ -148,3 +148,16 @@ def test_judge_agreement_skips_folders_holding_only_hydra_logs(tmp_path, capsys,
     assert "none of" in capsys.readouterr().err and not (tmp_path / "out2").exists()
     assert main(["judge-agreement", str(tmp_path / "typo"), "--out", str(tmp_path / "out2")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_reproduce_does_not_take_a_subset_summary_for_the_run(tmp_path):
+    from omiti2v.reproduce import plan_runs
+
+    args = [f"results_root={tmp_path}", "data=mini"]
+    run = next(r for r in plan_runs("schedule", args)[1] if r.run_name == "mini/wan2.1/scalar-mid")
+    run.run_dir.mkdir(parents=True)
+    for covered_samples, done in ((4, False), (12, True)):
+        summary = {"failures": {"generation": [], "judge": []}, "benchmark": {"n_samples": covered_samples}}
+        (run.run_dir / "summary.json").write_text(json.dumps(summary))
+        planned = {r.run_name: r for r in plan_runs("schedule", args)[1]}
+        assert planned["mini/wan2.1/scalar-mid"].done is done
