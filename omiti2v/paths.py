@@ -11,6 +11,7 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SetupError
 
@@ -44,6 +45,22 @@ def stem_problem(value: object) -> str | None:
     if value.split(".")[0].lower() in WINDOWS_RESERVED:
         return f"{value[:40]!r}: {value.split('.')[0]} is a device name on Windows, not a file name"
     return None
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for binary reading only when it is a regular file. It is opened without blocking (a FIFO
+    would wait for a writer forever) and checked on the open file, so a file swapped after an earlier check
+    cannot slip through; ValueError says what it is instead, OSError when it cannot be opened."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"not a regular file ({file_kind(mode)})")
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb")  # noqa: SIM115 - the caller closes it
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def file_kind(mode: int) -> str:

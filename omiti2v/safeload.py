@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import numpy as np
 import yaml
 
 from .errors import SetupError
-from .paths import file_kind
+from .paths import open_regular
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 30
@@ -134,24 +133,20 @@ def _encodable(value: Any, source: str) -> Any:
 
 
 def _read_text(path: Path, max_bytes: int, kind: str) -> str:
-    """The file's text, opened without blocking (a FIFO would wait for a writer) and read only when the open
-    file is a regular one within `max_bytes`."""
+    """The file's text, read only when it is a regular file (a FIFO or a device is named, never read) within
+    `max_bytes`."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        raise ParseError(str(path), f"cannot be read ({exc.strerror or exc})") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ParseError(str(path), f"not a regular file ({file_kind(st.st_mode)})")
-        if st.st_size > max_bytes:
-            raise ParseError(str(path), f"{st.st_size} bytes, larger than the {max_bytes} bytes allowed for {kind}")
-        with open(fd, "rb", closefd=False) as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise ParseError(str(path), f"{size} bytes, larger than the {max_bytes} bytes allowed for {kind}")
             data = f.read(max_bytes + 1)
+    except ParseError:
+        raise
+    except ValueError as exc:
+        raise ParseError(str(path), str(exc)) from None
     except OSError as exc:
         raise ParseError(str(path), f"cannot be read ({exc.strerror or exc})") from None
-    finally:
-        os.close(fd)
     if len(data) > max_bytes:
         raise ParseError(str(path), f"larger than the {max_bytes} bytes allowed for {kind}")
     try:

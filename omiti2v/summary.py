@@ -341,19 +341,19 @@ def covered_selection(run: RunDir, benchmark: Benchmark) -> Benchmark:
     return Benchmark(benchmark.root, tuple(s for s in full if s.id in keep), benchmark.source)
 
 
-def every_sample_failed(summary: dict, ids: list[str]) -> bool:
-    """No sample has a result: each failed its generation, or failed (or was left out) at the judge and at every
-    scored metric. Generation alone counts when neither ran."""
+def every_sample_failed(run: RunDir, benchmark: Benchmark, summary: dict) -> bool:
+    """No sample has a result: each failed its generation, or got no answered question (or was left out) and no
+    score. Generation alone counts when neither the judge nor a scorer ran."""
     failures = summary["failures"]
-    judged, scored = "overall" in summary["metrics"], failures["scores"].values()
-    lost_at_judge = set(failures["judge"]) | set(failures["excluded"])
-
-    def failed(sid: str) -> bool:
-        if sid in failures["generation"]:
-            return True
-        return (judged or bool(scored)) and (not judged or sid in lost_at_judge) and all(sid in f for f in scored)
-
-    return bool(ids) and all(failed(sid) for sid in ids)
+    scored = failures["scores"].values()
+    answered: set[str] = set()
+    if run.judge_log.exists():
+        frame = judge_frame(run, benchmark, summary["models"]["judge_mode"])
+        answered = set(frame.loc[frame["error"].isna(), "sample_id"]) - set(failures["excluded"])
+    elif not scored:
+        return bool(benchmark.ids) and set(benchmark.ids) <= set(failures["generation"])
+    return bool(benchmark.ids) and all(sid in failures["generation"] or (sid not in answered and all(
+        sid in failed for failed in scored)) for sid in benchmark.ids)
 
 
 def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
@@ -363,7 +363,7 @@ def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
                             seed=int(cfg.seed))
     print(format_summary(summary))
-    if every_sample_failed(summary, benchmark.ids):
+    if every_sample_failed(run, benchmark, summary):
         raise RunFailedError(f"every one of the {len(benchmark)} samples failed; {run.summary} lists the failures")
     return summary
 

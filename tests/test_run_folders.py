@@ -91,6 +91,19 @@ def test_a_run_where_every_sample_failed_ends_non_zero_with_its_summary(tmp_path
     run_stages(cfg, ["summary"])
 
 
+def test_a_run_whose_judge_answered_nothing_ends_non_zero_and_one_answer_is_a_result(tmp_path):
+    run = judged_run(tmp_path, [])
+    broken = [{**r, "correct": False, "error": "CUDA out of memory"} for r in judge_records(MINI, lambda s, q: True)]
+    append_jsonl(run.judge_log, broken)
+    for sample in MINI:
+        run.video(sample.id).write_bytes(b"")
+    with pytest.raises(RunFailedError, match="every one of the 12 samples failed"):
+        run_stages(smoke_cfg(tmp_path), ["summary"])
+    append_jsonl(run.judge_log, judge_records(MINI, lambda s, q: True)[:1])  # mini_0 answered one question
+    assert json.loads(run.summary.read_text())["failures"]["judge"] == sorted(MINI.ids)
+    run_stages(smoke_cfg(tmp_path), ["summary"])
+
+
 @pytest.mark.parametrize(("override", "problem"), [
     ("seed=1180591620717411303424", "seed 1180591620717411303424: must be an integer from 0 to 2**63-1"),
     ("seed=-1", "seed -1: must be an integer from 0 to 2**63-1"),

@@ -24,7 +24,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ..paths import UnsafePathError, confined, file_kind, stem_problem
+from ..paths import UnsafePathError, confined, file_kind, open_regular, stem_problem
 from ..runs import make_folder, require_free_space, write_faults_named
 
 CHUNK = 1 << 20
@@ -210,17 +210,18 @@ def _folder_files(folder: Path, limits: IntakeLimits) -> list[tuple[Path, PurePo
     files at the top level or inside folders of the top level, any deeper folder refused as soon as it is seen."""
     files, pending, listed = [], [folder], 0
     while pending:
-        current = pending.pop()
+        current, children = pending.pop(), []
         try:
             with os.scandir(current) as scan:
-                children = sorted(scan, key=lambda e: e.name)
+                for child in scan:
+                    listed += 1
+                    if listed > limits.max_members:
+                        raise SubmissionRejected(f"{folder}: more than {limits.max_members} files and folders")
+                    children.append(child)
         except OSError as exc:
             raise SubmissionRejected(f"{folder}: {shown(str(current.relative_to(folder)))}: cannot be listed "
                                      f"({exc.strerror or exc})") from None
-        for child in children:
-            listed += 1
-            if listed > limits.max_members:
-                raise SubmissionRejected(f"{folder}: more than {limits.max_members} files and folders")
+        for child in sorted(children, key=lambda e: e.name):
             path = Path(child.path)
             rel = path.relative_to(folder).as_posix()
             st = child.stat(follow_symlinks=False)
@@ -252,9 +253,9 @@ def stage_folder(folder: Path, staging: Path, limits: IntakeLimits) -> list[Path
             raise SubmissionRejected(f"{folder}: {rel}: size {size} > per-file limit {limits.max_file_bytes}")
         dst = _inside(staging, name)
         try:
-            src = open(path, "rb")  # noqa: SIM115 - closed below; opening is what may fail
-        except OSError as exc:
-            raise SubmissionRejected(f"{folder}: {rel}: cannot be read ({exc.strerror or exc})") from None
+            src = open_regular(path)
+        except (OSError, ValueError) as exc:
+            raise SubmissionRejected(f"{folder}: {rel}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
         with src:
             _copy_counted(src, dst, limits.max_file_bytes, f"{folder}: {rel}", budget)
         staged.append(dst)
@@ -299,8 +300,11 @@ def _check_zip_file(source: Path, size: int) -> None:
     """A regular file is taken as a zip when it starts like one or is named .zip; otherwise it is refused."""
     if size == 0:
         raise SubmissionRejected(f"{source}: an empty file (0 bytes), not a folder or a .zip archive")
-    with open(source, "rb") as f:
-        magic = f.read(4)
+    try:
+        with open_regular(source) as f:
+            magic = f.read(4)
+    except (OSError, ValueError) as exc:
+        raise SubmissionRejected(f"{source}: cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
     if magic[:2] != b"PK" and source.suffix.lower() != ".zip":
         raise SubmissionRejected(f"{source}: a submission is a folder or a .zip archive (this file does not start "
                                  "like a zip)")
