@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import omiti2v
-from omiti2v.paths import config_path_problems, confined, source_checkout
+from omiti2v.paths import UnsafePathError, config_path_problems, confined, source_checkout, stem_problem
 
 from .errors import SetupError
 
@@ -62,6 +62,8 @@ class JudgeRunDir(RunDir):
     """A run seen through one extra judge: videos are the run's, judge.jsonl is judges/<name>/judge.jsonl."""
 
     def __init__(self, run: RunDir, judge_name: str):
+        if problem := stem_problem(judge_name):
+            raise UnsafePathError(f"judge name {problem}; it names the folder judges/<name>/")
         super().__init__(run.path)
         self.judge_name = judge_name
 

@@ -174,3 +174,16 @@ def test_reproduce_does_not_take_a_subset_summary_for_the_run(tmp_path):
         (run.run_dir / "summary.json").write_text(json.dumps(summary))
         planned = {r.run_name: r for r in plan_runs("schedule", args)[1]}
         assert planned["mini/wan2.1/scalar-mid"].done is done
+
+
+def test_a_judge_name_that_leaves_the_run_folder_is_refused(tmp_path):
+    from omiti2v.paths import UnsafePathError
+    from omiti2v.rejudge import judge_config
+    from omiti2v.runs import JudgeRunDir
+
+    run = RunDir(tmp_path / "run")
+    assert JudgeRunDir(run, "tiny").judge_log == run.path / "judges" / "tiny" / "judge.jsonl"
+    with pytest.raises(UnsafePathError, match="judge name '../../x'"):
+        JudgeRunDir(run, "../../x")  # `omiti2v rejudge RUN judge=tiny name=../../x`
+    with pytest.raises(SetupError, match="no conf/judge/../config.yaml"):
+        judge_config("../config", [])
