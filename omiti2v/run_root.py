@@ -9,6 +9,7 @@ checks every value its sweep gives those keys.
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -50,11 +51,14 @@ def _exit_on(problems: list[str]) -> None:
         sys.exit(2)
 
 
-def _creatable(folder: str, what: str) -> list[str]:
+def _writable(folder: str, what: str) -> list[str]:
+    """[] when `folder` exists (made here if needed) and takes a file; else the one line saying why not."""
     try:
         Path(folder).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".omiti2v-writable-"):
+            pass
     except OSError as exc:
-        return [f"cannot create {what} {folder}: {exc.strerror or exc}; choose a writable results_root "
+        return [f"cannot write {what} {folder}: {exc.strerror or exc}; choose a writable results_root "
                 "(or OMITI2V_RESULTS)"]
     return []
 
@@ -64,11 +68,11 @@ class RunRootCheck(Callback):
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         _exit_on(config_path_problems(_selector(config)))
-        _exit_on(_creatable(str(config.run_dir), "the run folder"))
+        _exit_on(_writable(str(Path(config.hydra.run.dir).parent), "Hydra's log folder"))
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         problems = config_path_problems(_selector(config))
         for values in _sweep_values(config):
             problems += [p for p in config_path_problems(_selector(config, values)) if p not in problems]
         _exit_on(problems)
-        _exit_on(_creatable(str(config.hydra.sweep.dir), "the sweep folder"))
+        _exit_on(_writable(str(config.hydra.sweep.dir), "the sweep folder"))

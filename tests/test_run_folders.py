@@ -145,9 +145,9 @@ def test_an_unwritable_results_root_is_one_line_before_hydra_makes_a_folder(tmp_
     with pytest.raises(SystemExit) as stopped:
         RunRootCheck().on_run_start(config=cfg)
     assert stopped.value.code == 2
-    assert capsys.readouterr().err == (f"error: cannot create the run folder {tmp_path}/ro/runs/mini/wan2.1-tiny/"
-                                       "scalar-paper: Read-only file system; choose a writable results_root (or "
-                                       "OMITI2V_RESULTS)\n")
+    assert capsys.readouterr().err == (f"error: cannot write Hydra's log folder {tmp_path}/ro/runs/mini/wan2.1-tiny/"
+                                       "scalar-paper/.hydra-logs: Read-only file system; choose a writable "
+                                       "results_root (or OMITI2V_RESULTS)\n")
 
 
 def test_judge_agreement_skips_folders_holding_only_hydra_logs(tmp_path, capsys, caplog):
