@@ -206,6 +206,14 @@ def test_an_unwritable_leaderboard_path_is_one_error_line(tmp_path, capsys, wher
         assert sorted(p.name for p in board.iterdir()) == ["leaderboard.csv"]  # no temp file left
 
 
+@pytest.mark.parametrize("command", ["tables", "plots"])
+def test_report_output_under_proc_is_one_error_line(tmp_path, capsys, command):
+    (tmp_path / "runs").mkdir()  # no run: the paper's numbers alone are still written
+    assert main([command, "--runs", str(tmp_path / "runs"), "--out", "/proc/self/omiti2v-out"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write /proc/self/omiti2v-out/") and len(err.splitlines()) == 1
+
+
 def test_leaderboard_from_a_missing_exports_folder_is_an_error(tmp_path, capsys):
     board = tmp_path / "board"
     assert main(["leaderboard", "--from-datasets", str(tmp_path / "typo"), "--leaderboard", str(board)]) == 2
