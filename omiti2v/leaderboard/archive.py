@@ -42,8 +42,8 @@ class SubmissionRejected(ValueError):
         super().__init__("\n".join(self.problems))
 
 
-# What the total size limit allows per benchmark id by default: far above a generated video (HunyuanVideo-I2V's
-# 129 frames at 1280x720 take about 10 MB at crf 18), far below what a bomb of 512 MiB members would stage.
+# What the total size limit allows per expected file by default: far above the size of a generated video, far
+# below what a bomb of members just under the per-file limit would stage.
 VIDEO_BYTES_PER_ID = 64 * MiB
 
 
@@ -58,7 +58,7 @@ class IntakeLimits:
     @classmethod
     def for_files(cls, names: list[str], max_file_bytes: int | None = None,
                   max_total_bytes: int | None = None) -> IntakeLimits:
-        """Limits for a submission of exactly `names`: as many files, VIDEO_BYTES_PER_ID each in all by default."""
+        """Limits for a submission of exactly `names`: as many files, VIDEO_BYTES_PER_ID per file in all by default."""
         return cls(len(names), max_file_bytes or cls.max_file_bytes,
                    max_total_bytes or VIDEO_BYTES_PER_ID * len(names), expected=frozenset(names))
 

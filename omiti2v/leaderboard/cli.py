@@ -34,7 +34,8 @@ def register(sub) -> None:
                    help="frames x width x height x 3 of one video, in MiB (OMITI2V_MAX_DECODED_MB)")
     p.add_argument("--max-video-mb", type=float, default=512, help="per-file size limit")
     p.add_argument("--max-total-mb", type=float, default=None,
-                   help=f"total size limit (default {VIDEO_BYTES_PER_ID // MiB} MiB per benchmark id)")
+                   help=f"total size limit (default {VIDEO_BYTES_PER_ID // MiB} MiB per expected file: "
+                        "one per benchmark id, and submission.yaml)")
     p.add_argument("overrides", nargs="*", default=[], help="extra Hydra overrides, e.g. device=cuda")
     p.set_defaults(func=submit_cmd)
 
