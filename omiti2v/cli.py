@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from .errors import SetupError
+from .errors import SetupError, interrupted_exit, signals_interrupt
 
 # Modules exposing `register(subparsers)`; one that is not installed yet is skipped.
 COMMAND_MODULES = (
@@ -39,10 +39,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with signals_interrupt():
+            return int(args.func(args) or 0)
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        return interrupted_exit(exc)
 
 
 if __name__ == "__main__":

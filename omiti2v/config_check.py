@@ -22,6 +22,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import InterpolationResolutionError, MissingMandatoryValue
 
 from .errors import SetupError
+from .runs import config_value_problems
 from .seeds import replicate_key_problems
 
 MISSING = object()
@@ -180,6 +181,7 @@ def _rules() -> dict[str, Callable]:
 
 def _cross_checks(cfg: DictConfig) -> Iterable[str]:
     """Rules that involve more than one key or the file system."""
+    yield from config_value_problems(lambda key: None if (value := _select(cfg, key)) is MISSING else value)
     if _select(cfg, "data.source") == "local" and _select(cfg, "data.root") in (MISSING, None, ""):
         yield "data.root is required with data=local (or set OMITI2V_DATA)"
     weights, name = _select(cfg, "model.weights"), _select(cfg, "model.name")

@@ -58,12 +58,27 @@ def run_arguments(args: Sequence[str]) -> list[str]:
     return [a for a in args if not a.lstrip("+~").startswith("experiment.")]
 
 
-def is_done(run_dir: Path) -> bool:
+def is_done(run_dir: Path, samples: int | None = None) -> bool:
+    """A summary without generation or judge failures, covering at least `samples` (the selection's size, when
+    known): a folder where only a subset ran holds a summary of that subset, which is not the run."""
     path = run_dir / "summary.json"
     if not path.is_file():
         return False
-    failures = json.loads(path.read_text(encoding="utf-8")).get("failures", {})
-    return not failures.get("generation") and not failures.get("judge")
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    failures, covered = summary.get("failures", {}), (summary.get("benchmark") or {}).get("n_samples")
+    return not failures.get("generation") and not failures.get("judge") and (
+        samples is None or covered is None or covered >= samples)
+
+
+def selection_size(cfg: DictConfig) -> int | None:
+    """Samples the runs' data selection holds, None when the benchmark cannot be read here (a dry run offline)."""
+    from .data import benchmark_from_config
+    from .errors import SetupError
+
+    try:
+        return len(benchmark_from_config(cfg.data))
+    except (SetupError, ValueError, OSError):
+        return None
 
 
 def plan_runs(table: str, args: Sequence[str] = ()) -> tuple[DictConfig, list[PlannedRun]]:
@@ -78,13 +93,16 @@ def plan_runs(table: str, args: Sequence[str] = ()) -> tuple[DictConfig, list[Pl
         for sweep in experiment.sweeps
         for m, a, s in itertools.product(*(str(sweep[k]).split(",") for k in ("model", "asm", "schedule")))
     )
-    runs = []
+    runs, selected = [], {}
     for model, asm, schedule in points:
         cfg = compose([f"model={model}", f"asm={asm}", f"schedule={schedule}", *extra])
         run_dir = Path(cfg.run_dir)
         samples = int(cfg.data.get("limit") or cfg.plan.samples)
         offsets = replicate_offsets(cfg) or []  # seeds=[...]: one folder per seed, each the full cost
-        done = all(is_done(run_dir.with_name(f"{run_dir.name}-seed{k}")) for k in offsets) if offsets else is_done(run_dir)
+        folders = [run_dir.with_name(f"{run_dir.name}-seed{k}") for k in offsets] or [run_dir]
+        if "size" not in selected and any((f / "summary.json").is_file() for f in folders):
+            selected["size"] = selection_size(cfg)  # every run selects the same data
+        done = all(is_done(folder, selected.get("size")) for folder in folders)
         runs.append(PlannedRun(model, asm, schedule, str(cfg.run_name), run_dir, done,
                                run_cost(cfg.model, str(cfg.asm.strategy), samples, max(1, len(offsets))),
                                measured_entry(model)[1]))

@@ -22,13 +22,16 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from .data import MAIN_CATEGORIES, Benchmark
+from .data import MAIN_CATEGORIES, Benchmark, load_local
+from .errors import SetupError
 from .judge.protocol import parse_answer
 from .runs import (
     RunDir,
+    RunFailedError,
     atomic_write_json,
     atomic_write_text,
     config_hash,
+    held_sample_ids,
     latest_records,
     read_jsonl,
     versions,
@@ -324,12 +327,45 @@ def summary_context(cfg: DictConfig) -> dict:
     }
 
 
+def covered_selection(run: RunDir, benchmark: Benchmark) -> Benchmark:
+    """What a summary of `run` covers: the invocation's selection and every sample the folder holds, in
+    benchmark order, so a subset run (data.limit, data.ids, ...) on a finished folder never shrinks its summary.
+    A folder that holds nothing has nothing to summarize (SetupError, nothing written)."""
+    held = held_sample_ids(run)
+    if not held:
+        raise SetupError(f"{run.path}: nothing to summarize (no generation.jsonl, judge.jsonl, scores.jsonl or "
+                         "videos); run the stages before the summary first")
+    if held <= set(benchmark.ids):
+        return benchmark
+    keep = held | set(benchmark.ids)
+    full = load_local(benchmark.root, check_images=False, source=benchmark.source)
+    return Benchmark(benchmark.root, tuple(s for s in full if s.id in keep), benchmark.source)
+
+
+def every_sample_failed(run: RunDir, benchmark: Benchmark, summary: dict) -> bool:
+    """No sample has a result: each failed its generation, or got no answered question (or was left out) and no
+    score. Generation alone counts when neither the judge nor a scorer ran."""
+    failures = summary["failures"]
+    scored = failures["scores"].values()
+    answered: set[str] = set()
+    if run.judge_log.exists():
+        frame = judge_frame(run, benchmark, summary["models"]["judge_mode"])
+        answered = set(frame.loc[frame["error"].isna(), "sample_id"]) - set(failures["excluded"])
+    elif not scored:
+        return bool(benchmark.ids) and set(benchmark.ids) <= set(failures["generation"])
+    return bool(benchmark.ids) and all(sid in failures["generation"] or (sid not in answered and all(
+        sid in failed for failed in scored)) for sid in benchmark.ids)
+
+
 def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
-    """Pipeline stage "summary": samples.csv and summary.json (validated against the schema), then the
-    headline numbers printed."""
+    """Pipeline stage "summary": samples.csv and summary.json (validated against the schema) over what the
+    folder holds, then the headline numbers printed; RunFailedError when every sample failed."""
+    benchmark = covered_selection(run, benchmark)
     summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
                             seed=int(cfg.seed))
     print(format_summary(summary))
+    if every_sample_failed(run, benchmark, summary):
+        raise RunFailedError(f"every one of the {len(benchmark)} samples failed; {run.summary} lists the failures")
     return summary
 
 

@@ -46,11 +46,14 @@ def _schema_problems(instance, schema: dict, source: str, prefix: str = "") -> l
     problems = []
     for e in sorted(jsonschema.Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.path)):
         field = ".".join(map(str, [*([prefix] if prefix else []), *e.path])) or "<root>"
-        texts = [c for c in (e.context or []) if c.validator == "pattern"] if e.validator in ("oneOf", "allOf") else []
-        if e.validator == "pattern" or texts:
+        inner = [c for c in (e.context or []) if c.validator not in ("type", "oneOf", "allOf")]
+        cause = e if e.validator == "pattern" or not inner else inner[0]
+        if cause.validator == "pattern" and "\\u200b" in str(cause.validator_value):  # the text rule
             message = "must be printable text without control, bidi-override or zero-width characters"
+        elif cause.validator == "pattern":
+            message = f"{str(cause.instance)[:60]!r} does not match {cause.validator_value}"
         else:
-            message = e.message if len(e.message) <= 200 else e.message[:197] + "..."
+            message = cause.message if len(cause.message) <= 200 else cause.message[:197] + "..."
         problems.append(f"{source}: field '{field}': {message}")
     return problems
 

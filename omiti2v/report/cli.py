@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..errors import SetupError
 from .paper import PAPER_DIR, load_paper
 from .runs import discover_runs, group_by_benchmark
 
@@ -24,8 +25,17 @@ def register(sub) -> None:
 
 
 def _selection(args) -> tuple[dict[str, list], object]:
-    """label -> runs of one benchmark (source + content hash), for the selected data names."""
-    runs = [r for r in discover_runs(args.runs) if not args.data or r.data in args.data]
+    """label -> runs of one benchmark (source + content hash), for the selected data names. A --runs that is no
+    folder, or --data naming none of the runs found, is an error (nothing is written); a folder without any
+    summarized run gives the paper's numbers beside empty cells."""
+    if not Path(args.runs).is_dir():
+        raise SetupError(f"--runs {args.runs}: no such folder (the run folders, $OMITI2V_RESULTS/runs); nothing "
+                         "was written")
+    found = discover_runs(args.runs)
+    runs = [r for r in found if not args.data or r.data in args.data]
+    if found and not runs:
+        raise SetupError(f"--data {' '.join(args.data)}: no run of that data under {args.runs} (found: "
+                         f"{', '.join(sorted({r.data for r in found}))}); nothing was written")
     groups = group_by_benchmark(runs) or {name: [] for name in (args.data or ["omiti2v"])}
     return groups, load_paper(args.paper)
 

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..runs import atomic_output, make_folder  # noqa: E402
 from ..stats import paired_delta  # noqa: E402
 from .paper import METRICS, model_label, model_order  # noqa: E402
 from .runs import RunResult, paired_values, pick_run  # noqa: E402
@@ -21,11 +22,12 @@ BAR_METRICS = ("modification", "addition", "deletion", "overall", "dynamic_degre
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     paths = []
     for ext in ("png", "svg"):
         path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
         paths.append(path)
     plt.close(fig)
     return paths

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import SetupError
 from ..export import is_export
 from ..stats import mean_cell
 from ..summary import read_sample_table, sample_table
@@ -147,6 +148,24 @@ def discover_runs(root: str | Path) -> list[RunResult]:
         elif (path / "judge.jsonl").exists() or (path / "scores.jsonl").exists():
             log.warning("%s: no summary.json (its summary stage has not run): left out of the tables", path)
     return found
+
+
+def run_folders(paths: list[str | Path]) -> list[Path]:
+    """The folders of `paths` that hold a run. A folder holding only hidden entries (the `.hydra-logs` that
+    `make plan` leaves in a run folder it never fills) is skipped with a warning; a missing folder, or no run
+    at all, is a SetupError."""
+    kept = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise SetupError(f"{path}: no such folder")
+        if all(p.name.startswith(".") for p in path.iterdir()):
+            log.warning("%s: holds only %s (no run was made there): skipped", path,
+                        ", ".join(sorted(p.name for p in path.iterdir())) or "nothing")
+            continue
+        kept.append(path)
+    if not kept:
+        raise SetupError(f"none of {', '.join(map(str, paths))} holds a run (only Hydra logs or nothing)")
+    return kept
 
 
 def read_export_run(path: Path) -> RunResult:
