@@ -198,6 +198,9 @@ def _cross_checks(cfg: DictConfig) -> Iterable[str]:
         if path in (MISSING, None) or not Path(os.path.expanduser(str(path))).is_file():
             yield (f"schedule=calibrated: no calibration file at {path} (schedule.calibration_file); run "
                    f"`omiti2v calibrate --model {_select(cfg, 'model.name')}` first")
+    from .guidance.check import guidance_violations
+
+    yield from guidance_violations(cfg)
 
 
 def config_violations(cfg: DictConfig) -> list[str]:
