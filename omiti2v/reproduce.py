@@ -172,18 +172,24 @@ def format_plan(table: str, runs: Sequence[PlannedRun]) -> str:
 
 
 def multirun_commands(runs: Sequence[PlannedRun], args: Sequence[str]) -> list[list[str]]:
-    """One `python -m omiti2v.eval -m` per (asm, schedule, guidance, gamma) of the pending runs, models and
-    guidance strengths as comma lists; tiny models on the smoke config."""
-    groups: dict[tuple, tuple[list[str], list[float]]] = {}
+    """One `python -m omiti2v.eval -m` per (asm, schedule, gamma, models, strengths) of the pending runs, with
+    models, guidance methods and guidance strengths as comma lists (Hydra sweeps their product, so only methods
+    that share models and strengths share a command); tiny models on the smoke config."""
+    points: dict[tuple, tuple[list[str], list[float]]] = {}
     for r in runs:
         if not r.done and not r.refused:
-            models, strengths = groups.setdefault((r.asm, r.schedule, r.guidance, r.gamma), ([], []))
+            key = (r.asm, r.schedule, r.guidance, r.gamma, r.strength is None)  # None: the method's own default
+            models, strengths = points.setdefault(key, ([], []))
             models.extend([r.model] if r.model not in models else [])
             strengths.extend([r.strength] if r.strength is not None and r.strength not in strengths else [])
+    groups: dict[tuple, list[str]] = {}
+    for (asm, schedule, guidance, gamma, _), (models, strengths) in points.items():
+        groups.setdefault((asm, schedule, gamma, tuple(models), tuple(strengths)), []).append(guidance)
     commands = []
-    for (asm, schedule, guidance, gamma), (models, strengths) in groups.items():
+    for (asm, schedule, gamma, models, strengths), methods in groups.items():
         config = config_name_for(models)
-        overrides = point_overrides(guidance, None, gamma)
+        overrides = [f"guidance={','.join(methods)}"] if methods != ["none"] else []
+        overrides += point_overrides("none", None, gamma)
         if strengths:
             overrides.append("guidance.strength=" + ",".join(repr(float(v)) for v in strengths))
         commands.append([sys.executable, "-m", "omiti2v.eval", "-m", *(["--config-name", config] if config != "config" else []),

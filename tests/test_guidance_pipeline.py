@@ -146,6 +146,7 @@ def test_the_config_rule_refuses_with_one_line(overrides, line):
     assert [v for v in config_violations(make_cfg(*overrides)) if v.startswith(line)] != []
 
 
+@pytest.mark.slow
 def test_a_refused_method_stops_the_runner_before_anything_loads(tmp_path):
     proc = subprocess.run([sys.executable, str(REPO / "runners" / "eval.py"), "--config-name", "smoke",
                            f"results_root={tmp_path}", "model=framepack-tiny", "guidance=cfg"],

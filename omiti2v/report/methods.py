@@ -96,7 +96,7 @@ def matched_strength(table: pd.DataFrame, bound: float = MATCHED_AQ_DROP) -> pd.
                 rows.append(points.iloc[0].to_dict())
                 continue
             drop = -points["d_aesthetic_quality"]
-            inside = points[drop.notna() & (drop <= bound)]
+            inside = points[drop.notna() & (drop <= bound + 1e-9)]  # a drop of exactly `bound` is within it
             if inside.empty:
                 first = points.iloc[0]
                 rows.append({"table": "methods_matched", "data": first["data"], "model": model,
