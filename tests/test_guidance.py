@@ -257,3 +257,30 @@ def test_diffusers_private_names_the_adapter_uses():
     assert layer_skip_hook_name() not in model.blocks[0]._diffusers_hook.hooks
     register_wan_attention_for_layer_skip()
     assert AttentionProcessorRegistry.get(WanAttnProcessor) is AttentionProcessorRegistry.get(WanAttnProcessor2_0)
+
+
+@pytest.mark.slow
+def test_guidance_under_regional_compile_keeps_one_block_graph():
+    """cfg and alg only change the inputs of whole forwards: with the blocks compiled (`generation.compile=regional`)
+    a schedule of steps adds no graph and the predictions stay the eager ones."""
+    from torch._dynamo.utils import counters
+
+    from omiti2v.generate.compile import compile_regions
+
+    model = build_transformer("wan", seed=0)
+    found = dummy_inputs("wan", num_frames=2, height=8, width=8, text_tokens=16, generator=torch.Generator().manual_seed(1))
+    negative = torch.randn(found["encoder_hidden_states"].shape, generator=torch.Generator().manual_seed(NEGATIVE_SEED))
+    configs = [GuidanceConfig("cfg", 4.0).resolved(1.0), GuidanceConfig("alg", 0.3, cfg_scale=4.0).resolved(1.0)]
+
+    def schedule(config):
+        with apply_guidance(model, config) as handle, torch.no_grad():
+            handle.start({"encoder_hidden_states": negative}, 6)
+            return [model(**{**found, "timestep": torch.full((1,), 1000.0 - 150 * i)})[0] for i in range(6)]
+
+    eager = [schedule(config) for config in configs]
+    compile_regions(model, fullgraph=True, backend="aot_eager")
+    counters.clear()
+    compiled = [schedule(config) for config in configs]
+    assert counters["stats"]["unique_graphs"] == 1
+    for ours, reference in zip(compiled, eager, strict=True):
+        assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(ours, reference, strict=True))

@@ -80,6 +80,17 @@ def test_every_method_runs_its_planned_forwards_in_the_pipeline(wan_pipeline, me
     assert torch.isfinite(video).all() and not torch.equal(video, sampled(pipe, kwargs))
 
 
+def test_skyreels_takes_cfg_and_alg():
+    pipe, kwargs, settings = pipeline_and_call("skyreels-v2-i2v-tiny")
+    own = sampled(pipe, {**kwargs, "guidance_scale": 5.0})
+    with apply_guidance(pipe, GuidanceConfig("cfg", 5.0).resolved(settings["sampling"]["guidance_scale"])) as handle:
+        assert torch.equal(sampled(pipe, kwargs, handle), own)
+    config = GuidanceConfig("alg", 0.5, cfg_scale=5.0).resolved(1.0)
+    with apply_guidance(pipe, config) as handle:
+        assert torch.isfinite(sampled(pipe, kwargs, handle)).all()
+        assert handle.forwards == forwards_per_step(config, kwargs["num_inference_steps"]) * kwargs["num_inference_steps"]
+
+
 def test_both_wan22_experts_are_guided():
     pipe, kwargs, settings = pipeline_and_call("wan2.2-tiny")
     assert settings["sampling"]["guidance_scale_2"] > 1  # the pipeline's own CFG, switched off by prepare
@@ -135,6 +146,8 @@ def test_without_guidance_the_paper_path_is_the_plain_pipeline_call(tmp_path):
      "cannot take it: FramePack samples with distilled guidance"),
     (["model=easyanimate-tiny", "guidance=stg"], "guidance=stg: model=easyanimate-tiny (EasyAnimateInpaintPipeline) "
      "cannot take it: the guidance adapter knows the transformer call of"),
+    (["model=skyreels-v2-i2v-tiny", "guidance=pag"], "guidance=pag: model=skyreels-v2-i2v-tiny "
+     "(SkyReelsV2ImageToVideoPipeline) cannot take it: diffusers' layer-skip hooks know the blocks of"),
     (["guidance=pag", "generation.compile=regional"], "guidance=pag perturbs blocks with hooks installed around one "
      "pass per step: run it with generation.compile=none"),
     (["guidance=cfg", "guidance.strength=0.5"], "guidance.strength 0.5: the CFG scale w of cfg must be a number >= 1"),

@@ -18,6 +18,8 @@ from omiti2v.guidance.config import PERTURBING, GuidanceConfig, strength_problem
 # Pipelines whose transformer call the adapter knows: text condition in `encoder_hidden_states`, the image latents
 # concatenated on the input channels after the noisy latents, a pipeline `encode_prompt` for the negative prompt.
 GUIDABLE_PIPELINES = ("WanImageToVideoPipeline", "SkyReelsV2ImageToVideoPipeline")
+# stg / pag also need diffusers' layer-skip registries to know the blocks (diffusers.hooks): Wan's only.
+PERTURBABLE_PIPELINES = ("WanImageToVideoPipeline",)
 WHY_NOT = {  # for the methods built on an unconditional pass
     "framepack": "FramePack samples with distilled guidance (the scale is an input of its one conditional pass), so "
                  "there is no unconditional pass to guide with",
@@ -54,6 +56,9 @@ def guidance_violations(cfg: DictConfig) -> Iterator[str]:
             known = f"the guidance adapter knows the transformer call of {' and '.join(GUIDABLE_PIPELINES)} only"
             reason = WHY_NOT.get(baseline.family, known) if method not in PERTURBING else known
             yield f"guidance={name}: model={model.get('name')} ({baseline.pipeline}) cannot take it: {reason}"
+        elif method in PERTURBING and baseline.pipeline not in PERTURBABLE_PIPELINES:
+            yield (f"guidance={name}: model={model.get('name')} ({baseline.pipeline}) cannot take it: diffusers' "
+                   "layer-skip hooks know the blocks of WanTransformer3DModel only")
     if method in PERTURBING and (_plain(cfg, "generation.compile") or "none") != "none":
         yield (f"guidance={name} perturbs blocks with hooks installed around one pass per step: run it with "
                "generation.compile=none")

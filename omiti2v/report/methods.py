@@ -89,13 +89,15 @@ def build_methods_table(runs: list[RunResult], data: str, paper: pd.DataFrame, s
 def matched_strength(table: pd.DataFrame, bound: float = MATCHED_AQ_DROP) -> pd.DataFrame:
     """Per model and method, the row of the strongest setting whose aesthetic-quality drop is at most `bound`
     (the baseline row kept first); a method without one gets a row with only its name and a note."""
+    if table.empty:
+        return table.copy()
     rows = []
     for model, group in table.groupby("model", sort=False):
         for name, points in group.groupby("method", sort=False):
             if name == "none":
                 rows.append(points.iloc[0].to_dict())
                 continue
-            drop = -points["d_aesthetic_quality"]
+            drop = -pd.to_numeric(points["d_aesthetic_quality"], errors="coerce")
             inside = points[drop.notna() & (drop <= bound + 1e-9)]  # a drop of exactly `bound` is within it
             if inside.empty:
                 first = points.iloc[0]
@@ -104,10 +106,7 @@ def matched_strength(table: pd.DataFrame, bound: float = MATCHED_AQ_DROP) -> pd.
                              "note": f"no setting within {bound:g} AQ point of the baseline"})
                 continue
             rows.append(inside.loc[inside["strength"].fillna(0.0).idxmax()].to_dict())
-    out = pd.DataFrame(rows, columns=table.columns if not table.empty else None)
-    if not out.empty:
-        out["table"] = "methods_matched"
-    return out
+    return pd.DataFrame(rows, columns=table.columns).assign(table="methods_matched")
 
 
 def build_methods_tables(runs: list[RunResult], data: str, paper: pd.DataFrame, seed: int = 0,
@@ -184,7 +183,7 @@ def plot_methods_pareto(table: pd.DataFrame, runs: list[RunResult], data: str, o
     """Per model: semantic accuracy (overall VQA) against aesthetic quality and against dynamic degree, one curve
     per method through its strengths (in increasing order), 95 % CIs as error bars, the baseline as a star."""
     paths = []
-    for model, group in table.groupby("model", sort=False):
+    for model, group in ([] if table.empty else table.groupby("model", sort=False)):
         fig, axes = plt.subplots(1, 2, figsize=(12, 5))
         for ax, x in zip(axes, ("aesthetic_quality", "dynamic_degree"), strict=True):
             for name, points in group.groupby("method", sort=False):
