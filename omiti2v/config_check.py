@@ -202,6 +202,9 @@ def _cross_checks(cfg: DictConfig) -> Iterable[str]:
             yield (f"schedule=calibrated: no calibration file at {path} (schedule.calibration_file); run "
                    f"`omiti2v calibrate --model {_select(cfg, 'model.name')}` first")
     yield from replicate_key_problems(cfg)
+    from .guidance.check import guidance_violations
+
+    yield from guidance_violations(cfg)
 
 
 def config_violations(cfg: DictConfig) -> list[str]:

@@ -148,6 +148,9 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
     if generation:
         out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)))
         out += asm_deviations(_get(cfg, "model", {}), _get(cfg, "asm", {}), _get(cfg, "schedule", {}))
+        if _get(cfg, "guidance.method", "none") != "none":
+            out.append(f"guidance {_get(cfg, 'guidance.name')} (strength {_get(cfg, 'guidance.strength')}) replaces "
+                       "the pipeline's own CFG: a comparison method (docs/methods.md), not the paper's procedure")
         if _get(cfg, "generation.compile", "none") != "none":
             out.append(f"generation.compile={_get(cfg, 'generation.compile')}: compiled blocks, whose output differs "
                        "from eager by more than the bf16 noise floor (README); official: eager")

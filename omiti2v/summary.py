@@ -38,7 +38,7 @@ from .runs import (
 )
 from .stats import mean_cell
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
 VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality",
                   "i2v_subject", "i2v_background", "copy_index")  # the last three: docs/scorers-negligence.md
@@ -179,14 +179,16 @@ def per_judge_scores(run: RunDir, benchmark: Benchmark, seed: int = 0) -> dict:
     return out
 
 
-def resolved_asm(generation_records: list[dict], selected: set[str], log: str) -> dict | None:
+def resolved_asm(generation_records: list[dict], selected: set[str], log: str, key: str = "resolved_asm") -> dict | None:
     """The ASM the selection's videos were made with: the `resolved_asm` of their ok generation records (what the
-    generation stage installed). None when no record carries one: a submission's videos, or videos made before
-    it was recorded. One run folder holds one configuration, so records that disagree raise."""
-    found = {json.dumps(r["resolved_asm"], sort_keys=True) for r in generation_records
-             if r.get("status") == "ok" and r["sample_id"] in selected and r.get("resolved_asm") is not None}
+    generation stage installed); with `key="method"`, the method record (omiti2v.guidance.record) likewise. None
+    when no record carries one: a submission's videos, or videos made before it was recorded. One run folder
+    holds one configuration, so records that disagree raise."""
+    found = {json.dumps(r[key], sort_keys=True) for r in generation_records
+             if r.get("status") == "ok" and r["sample_id"] in selected and r.get(key) is not None}
     if len(found) > 1:
-        raise ValueError(f"{log}: the videos were made with {len(found)} different ASM settings (resolved_asm); "
+        what = "ASM" if key == "resolved_asm" else key
+        raise ValueError(f"{log}: the videos were made with {len(found)} different {what} settings ({key}); "
                          "give each configuration its own run folder (variant=-<name>)")
     return json.loads(found.pop()) if found else None
 
@@ -274,6 +276,7 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "metrics": metrics,
         "breakdown": breakdown,
         "resolved_asm": resolved_asm(gen, selected, str(run.generation_log)),
+        "method": resolved_asm(gen, selected, str(run.generation_log), key="method"),
         "judge_agreement": agreement,
         "failures": failures,
         "superseded": superseded_counts(run),
@@ -306,10 +309,11 @@ def summary_context(cfg: DictConfig) -> dict:
         run = {"model": submitted, "asm": "submission", "schedule": "submission"}
         hashed, generator, base_seed = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", int(cfg.seed)
     else:
+        guidance = str((cfg.get("guidance") or {}).get("name") or "none")
         run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
                "variant": str(cfg.get("variant") or ""),
-               "compile": str((cfg.get("generation") or {}).get("compile") or "none")}
-        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed")
+               "compile": str((cfg.get("generation") or {}).get("compile") or "none"), "guidance": guidance}
+        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed") + (("guidance",) if guidance != "none" else ())
         weights = cfg.model.get("weights")
         generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
         # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.

@@ -22,6 +22,8 @@ EXPECTED_OUTPUT = {
     # every judge family's tiny model through the same script (the first: the paper's Qwen2.5-VL)
     "judge_throughput --judge qwen3-vl-8b": [*JUDGE_OUTPUT, '"judge": "qwen3-vl-8b"', '"model": "tiny qwen3-vl"'],
     "judge_throughput --judge internvl3.5-8b": [*JUDGE_OUTPUT, '"model": "tiny internvl"'],
+    "guidance_cost": ["baseline (guidance 1.0)", "alg            2.200 fwd/step", "stg            1.975 fwd/step",
+                      "vs baseline  overhead beyond its forwards", '"benchmark": "guidance_cost"'],
     "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
 }
 

@@ -82,6 +82,8 @@ def video_seed(base: int, settings: Mapping, sample_id: str) -> int:
 def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
     """Hash of everything that changes the videos: model (memory options aside), ASM, schedule, base seed."""
     resolved = {k: to_plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
+    if (cfg.get("guidance") or {}).get("method", "none") != "none":  # method none keeps the hashes of earlier runs
+        resolved["guidance"] = to_plain(cfg.guidance)
     if isinstance(resolved.get("model"), dict):
         resolved["model"] = {k: v for k, v in resolved["model"].items() if k != "memory"}
     return config_hash({**resolved, "seed": base_seed(cfg, settings)})
@@ -212,6 +214,9 @@ class Generator:
             parallel.check_asm_supported(to_plain(cfg.get("asm")))
             parallel.enable_context_parallel(self.pipe, self.layout, parallel.parallel_settings(cfg))
         self.asm_config = self._apply_asm()
+        from omiti2v.guidance.run import install_run_guidance
+
+        self.guidance, self.method = install_run_guidance(self.pipe, cfg, baseline, settings, self.asm_config)
         self.compile_mode, backend = compile_settings(cfg)
         apply_compile(self.pipe.transformer, self.compile_mode, backend=backend)
 
@@ -260,6 +265,8 @@ class Generator:
         image, height, width = self.baseline.prepare_image(image, self.settings)
         kwargs = self.baseline.call_kwargs(self.pipe, image, sample.prompt, height, width, self.settings)
         kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
+        if self.guidance is not None:
+            kwargs = self.guidance.prepare(self.pipe, kwargs)  # the method's negative prompt; pipeline CFG off
         timings["prepare"] = time.perf_counter() - t0
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -286,6 +293,7 @@ class Generator:
             "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
             "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
             "resolved_asm": self.resolved_asm, "input_blur": self.input_blur, "compile": self.compile_mode,
+            "method": self.method,
             "config_hash": self.config_hash,
             "teacache": None if teacache is None else teacache.stats(),
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,

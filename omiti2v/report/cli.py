@@ -12,8 +12,8 @@ from .runs import discover_runs, group_by_benchmark
 
 def register(sub) -> None:
     results = os.environ.get("OMITI2V_RESULTS", "results")
-    for name, helptext in (("tables", "the paper's tables (Markdown, CSV, LaTeX) with CIs and paired deltas"),
-                           ("plots", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps")):
+    for name, helptext in (("tables", "the paper's tables (Markdown, CSV, LaTeX) and the methods comparison, with CIs and paired deltas"),
+                           ("plots", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps, methods Pareto")):
         p = sub.add_parser(name, help=helptext)
         p.add_argument("--runs", default=f"{results}/runs", help="root of the run directories ($OMITI2V_RESULTS/runs)")
         p.add_argument("--out", default=f"{results}/{name}",
@@ -47,6 +47,7 @@ def _describe(runs) -> str:
 
 
 def make_tables(args) -> int:
+    from .methods import build_methods_tables, write_methods_tables
     from .supplementary import build_supplementary, write_supplementary
     from .tables import build_tables, write_tables
 
@@ -55,16 +56,19 @@ def make_tables(args) -> int:
         data = runs[0].data if runs else label
         written = write_tables(build_tables(runs, data, paper, args.seed), Path(args.out) / label)
         written += write_supplementary(build_supplementary(runs, data, args.seed), Path(args.out) / label)
+        written += write_methods_tables(build_methods_tables(runs, data, paper, args.seed), Path(args.out) / label)
         print(f"{label}: {_describe(runs)} -> {len(written)} files in {Path(args.out) / label}")
     return 0
 
 
 def make_plots_cmd(args) -> int:
+    from .methods import build_methods_table, plot_methods_pareto
     from .plots import make_plots
 
     groups, paper = _selection(args)
     for label, runs in groups.items():
         data = runs[0].data if runs else label
         written = make_plots(runs, data, paper, Path(args.out) / label, args.seed)
+        written += plot_methods_pareto(build_methods_table(runs, data, paper, args.seed), runs, data, Path(args.out) / label)
         print(f"{label}: {_describe(runs)} -> {len(written)} figure files in {Path(args.out) / label}")
     return 0

@@ -49,6 +49,8 @@ def coverage_mark(runs: list[RunResult]) -> str:
 def config_name(run: RunResult) -> str:
     """The run's asm-schedule, with its recorded logit multipliers unless it ran the preset's gamma."""
     name = f"{run.asm}-{run.schedule}"
+    if run.guidance != "none":
+        name += f" + {run.guidance} {run.method.get('strength')}"
     return name if (run.resolved_asm or {}).get("preset_gamma") is True else f"{name} ({run.multiplier_label})"
 
 
@@ -124,7 +126,7 @@ def gamma_sweeps(runs: list[RunResult], data: str) -> dict[tuple[str, str, str],
     (the first run of each), in increasing order, with the model's baseline at 1."""
     groups: dict[tuple[str, str, str], dict[float, RunResult]] = defaultdict(dict)
     for r in runs:
-        if r.data == data and r.asm != "none" and r.strongest_multiplier is not None:
+        if r.data == data and r.asm != "none" and r.guidance == "none" and r.strongest_multiplier is not None:
             groups[(r.model, r.asm, r.schedule)].setdefault(r.strongest_multiplier, r)
     sweeps = {}
     for key, by_gamma in groups.items():

@@ -47,6 +47,14 @@ class RunResult:
     smoke = property(lambda self: bool(self.summary.get("smoke")))
     resolved_asm = property(lambda self: self.summary.get("resolved_asm"))
     replicated = property(lambda self: False)  # a seed-replicate group (omiti2v/report/replicates.py) is True
+    guidance = property(lambda self: str(self.summary["run"].get("guidance") or "none"))
+
+    @property
+    def method(self) -> dict:
+        """summary.json `method`: the run as one point of the methods comparison (docs/methods.md); a run
+        summarized before it was recorded counts as its ASM group, without knob or cost."""
+        return self.summary.get("method") or {"name": self.asm, "knob": None, "strength": None,
+                                              "forwards_per_step": None, "guidance": None}
 
     @property
     def benchmark(self) -> dict:
@@ -194,10 +202,13 @@ def read_run(path: Path) -> RunResult:
     return RunResult(path, summary, read_sample_table(samples_path))
 
 
-def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
+def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None,
+             guidance: str = "none") -> RunResult | None:
     """The run for a table row: the paper profile, the plain run (no `variant` folder suffix) and the preset's
-    gamma preferred, schedule 'paper' preferred when any schedule will do, then a seed-replicate group."""
-    hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
+    gamma preferred, schedule 'paper' preferred when any schedule will do, then a seed-replicate group; runs with
+    another guidance method (conf/guidance/) than `guidance` never stand in."""
+    hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and r.guidance == guidance
+            and (schedule is None or r.schedule == schedule)]
     if not hits:
         return None
     return min(hits, key=lambda r: (r.summary.get("profile") not in (None, "paper"), bool(r.summary["run"].get("variant")),
