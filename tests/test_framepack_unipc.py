@@ -57,7 +57,7 @@ def run_scheduler(scheduler, velocity, noise):
 
 @pytest.mark.parametrize("steps", [2, 3, 4, 25])
 def test_scheduler_equals_the_plain_equations_on_a_gaussian_flow(steps):
-    scheduler = FramePackUniPCScheduler()
+    scheduler = FramePackUniPCScheduler(timestep_dtype="float64")
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1], mu=math.log(7.0))
     noise = np.random.default_rng(steps).standard_normal(12)
     ours = run_scheduler(scheduler, torch_velocity, torch.from_numpy(noise)).numpy()
@@ -74,7 +74,7 @@ def test_scheduler_converges_to_the_exact_flow_at_third_order():
     exact = gaussian_denoiser((1 - t) * MEAN + np.sqrt((1 - t) ** 2 * STD ** 2 + t ** 2) * noise, t)
     errors = []
     for steps in (40, 80):
-        scheduler = FramePackUniPCScheduler()
+        scheduler = FramePackUniPCScheduler(timestep_dtype="float64")
         scheduler.set_timesteps(sigmas=np.exp(-np.linspace(0.0, 2.0, steps)), mu=0.0)
         errors.append(np.abs(run_scheduler(scheduler, torch_velocity, torch.from_numpy(noise)).numpy() - exact).max())
     assert errors[1] < 2e-5 and errors[0] / errors[1] > 5   # measured 4.8e-5 -> 7.4e-6 (Euler: 3.8e-2 -> 1.9e-2)
@@ -166,3 +166,25 @@ def test_tiny_framepack_pipeline_through_the_scheduler_equals_the_plain_solver()
     assert seen == [float(c["timestep"].max()) for c in calls]
     torch.testing.assert_close(finals[-1], plain, rtol=1e-5, atol=1e-5)
     assert (finals[-1] - finals[-2]).abs().max() > 1e-3   # the last step really moved the latents
+
+
+def test_x0_is_taken_from_the_sample_rounded_to_the_model_dtype():
+    """The official wrapper computes x0 = bf16(x) - sigma * v (x cast to the transformer's dtype for the call and
+    kept so): one step returns that x0; a whole solve equals the plain solver whose denoiser rounds x the same way."""
+    noise = torch.from_numpy(np.random.default_rng(5).standard_normal(12))
+    one = FramePackUniPCScheduler(timestep_dtype="bfloat16")
+    one.set_timesteps(sigmas=[0.7], mu=0.0)
+    v = torch_velocity(noise, 0.7)
+    x0 = one.step(v, one.timesteps[0], noise, return_dict=False)[0]
+    assert torch.equal(x0, noise.to(torch.bfloat16).double() - 0.699999988079071 * v)
+    assert float((x0 - (noise - 0.699999988079071 * v)).abs().max()) > 1e-3
+
+    def rounded(x, sigma):
+        return x.to(torch.bfloat16).double()
+
+    scheduler = FramePackUniPCScheduler(timestep_dtype="bfloat16")
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, 9)[:-1], mu=math.log(7.0))
+    ours = run_scheduler(scheduler, lambda x, s: torch_velocity(rounded(x, s), s), noise).numpy()
+    plain = plain_unipc_bh1(lambda x, s: (rounded(torch.from_numpy(x), s) - s * torch_velocity(
+        rounded(torch.from_numpy(x), s), s)).numpy(), noise.numpy(), [float(s) for s in scheduler.sigmas])
+    np.testing.assert_allclose(ours, plain, rtol=0, atol=1e-12)

@@ -1,9 +1,10 @@
 """FramePack's own flow-matching UniPC solver (`sample_unipc`, variant bh1) as a diffusers scheduler.
 
-diffusers' UniPCMultistepScheduler does not reproduce it (REFERENCE §8: its lambda is -inf at sigma = 1 and the
-best configuration ends 1.7e-2 away), so the official update equations are written out here:
+diffusers' UniPCMultistepScheduler does not reproduce it (its lambda is -inf at sigma = 1 and, on a Gaussian
+flow in float64, its best configuration ends 1.7e-2 away), so the official update equations are written out here:
   * sigmas: linspace(1, 0, steps + 1) through the flux time shift exp(mu) / (exp(mu) + 1/t - 1), float32;
-  * the model is read as an x0 predictor, x0 = x - sigma * v;
+  * the model is read as an x0 predictor, x0 = x' - sigma * v with x' the sample rounded to the model's dtype
+    (the official wrapper casts x to it before both the transformer call and this subtraction);
   * lambda = -log(sigma); order min(max_order, steps - 1), order i at step i during warm-up;
   * every step from sigma_{i-1} to sigma_i is a UniP predictor, one model call at the predicted point, then a
     UniC corrector that reuses that call; B(h) = -h (bh1);
@@ -11,10 +12,11 @@ best configuration ends 1.7e-2 away), so the official update equations are writt
 
 The pipeline protocol is diffusers': the model is called on `sample` at `timesteps[i]`, then
 `step(model_output, t, sample)` returns the next point to evaluate (the predictor's output), or, after the
-last call, the final x0. Timesteps are sigma * 1000 cast to `timestep_dtype`, the transformer's dtype (the
-official wrapper casts them so; bf16 at real size), so the transformer and ASM's step window see the official
-values. mu comes from the pipeline: diffusers' FramePack pipeline computes it from this scheduler's config
-(base/max image_seq_len, base/max shift) and caps it at ln 7, as the official code.
+last call, the final x0. `timestep_dtype` is the transformer's dtype (bf16 at real size): timesteps are
+sigma * 1000 cast to it, as the official wrapper casts them, so the transformer and ASM's step window see the
+official values, and x' above is the sample cast to it. mu comes from the pipeline: diffusers' FramePack
+pipeline computes it from this scheduler's config (base/max image_seq_len, base/max shift) and caps it at ln 7,
+as the official code.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
 
-TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+# float64: no rounding at all (exact comparisons with a float64 restatement of the equations)
+TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32,
+                   "float64": torch.float64}
 
 
 def flux_shifted_sigmas(unshifted: torch.Tensor, mu: float) -> torch.Tensor:
@@ -134,7 +138,8 @@ class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
             raise RuntimeError("call set_timesteps before step")
         i = self._step_index
         sigma = float(self.sigmas[i])
-        x0 = sample - sigma * model_output.to(sample.dtype)
+        as_model_saw = sample.to(TIMESTEP_DTYPES[self.config.timestep_dtype]).to(sample.dtype)
+        x0 = as_model_saw - sigma * model_output.to(sample.dtype)
         if self._pending is None:
             x = sample
         else:
