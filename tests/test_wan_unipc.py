@@ -142,3 +142,49 @@ def test_bad_use_is_refused():
         WanFlowUniPCScheduler().step(torch.zeros(1), 999, torch.zeros(1))
     with pytest.raises(ValueError, match="coefficient_dtype"):
         WanFlowUniPCScheduler(coefficient_dtype="bfloat16")
+
+
+def test_tiny_wan_pipeline_through_the_scheduler_equals_the_plain_solver_every_step():
+    from PIL import Image
+
+    from omiti2v.models import get_baseline
+
+    baseline = get_baseline("wan2.1")
+    settings = baseline.settings({"weights": "tiny", "dtype": "float32",
+                                  "sizing": {"mode": "max_area", "max_area": 2560, "multiple": 16},
+                                  "sampling": {"num_frames": 5, "num_inference_steps": 5}})
+    pipe = baseline.build(settings)
+    assert isinstance(pipe.scheduler, WanFlowUniPCScheduler) and pipe.scheduler.config.flow_shift == 3.0
+    image, height, width = baseline.prepare_image(Image.linear_gradient("L").convert("RGB"), settings)
+    kwargs = baseline.call_kwargs(pipe, image, "a cat", height, width, settings)
+    calls, after_step = [], []
+
+    def record(module, args, kw):
+        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kw.items()})
+
+    def keep_latents(pipeline, i, t, tensors):
+        after_step.append(tensors["latents"].clone())
+        return {}
+
+    handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
+    with torch.no_grad():
+        pipe(**{**kwargs, "output_type": "latent"}, generator=torch.Generator("cpu").manual_seed(0),
+             callback_on_step_end=keep_latents, callback_on_step_end_tensor_inputs=["latents"])
+    handle.remove()
+    assert len(calls) == len(after_step) == 5
+
+    sigmas, timesteps = official_grid(5)
+    assert [int(c["timestep"].max()) for c in calls] == timesteps
+    first = calls[0]
+    condition = first["hidden_states"][:, 16:]
+    timestep_of = dict(zip(sigmas, timesteps, strict=False))
+
+    def velocity(x, sigma):
+        with torch.no_grad():
+            return pipe.transformer(**{**first, "hidden_states": torch.cat([x, condition], dim=1),
+                                       "timestep": torch.tensor([timestep_of[sigma]])})[0]
+
+    plain = plain_unipc_bh2(velocity, first["hidden_states"][:, :16], sigmas)
+    for i, (ours, reference) in enumerate(zip(after_step, plain, strict=True)):
+        torch.testing.assert_close(ours, reference.float(), rtol=1e-5, atol=1e-5, msg=f"step {i}")
+    assert (after_step[-1] - after_step[-2]).abs().max() > 1e-3   # the last step really moved the latents

@@ -5,7 +5,7 @@ diffusers' UniPCMultistepScheduler (flow_prediction, use_flow_sigmas) comes clos
 timesteps differ by up to 3 and its trajectories by ~1e-3 on a toy flow. The official rule, written out here:
   * grid: the training sigmas 1 - linspace(1, 1/N, N) reversed (N = 1000) in float32, so sigma_max = 0.999
     (its float32 value) and sigma_min = 0; `steps` sigmas linspace(sigma_max, sigma_min, steps + 1)[:-1] in
-    float64, shifted by shift * s / (1 + (shift - 1) * s) (Wan's 480p setting: shift 3), then 0 appended;
+    float64, shifted by shift * s / (1 + (shift - 1) * s) (`flow_shift`; Wan's 480p setting: 3), then 0 appended;
     timesteps = shifted * N truncated to int64 (999, 991, 982, ... at 40 steps), sigmas stored as float32;
   * the model output v is read as a velocity: x0 = x - sigma * v;
   * lambda = log(1 - sigma) - log(sigma); UniPC with B(h) = expm1(-h) ("bh2"), order 2 after one warm-up step,
@@ -43,7 +43,7 @@ class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
     order = 1  # one model call per step (the pipeline's progress bar and warm-up logic count it so)
 
     @register_to_config
-    def __init__(self, num_train_timesteps: int = 1000, shift: float = 3.0, solver_order: int = 2,
+    def __init__(self, num_train_timesteps: int = 1000, flow_shift: float = 3.0, solver_order: int = 2,
                  coefficient_dtype: str = "float32"):
         if coefficient_dtype not in COEFFICIENT_DTYPES:
             raise ValueError(f"coefficient_dtype: expected one of {sorted(COEFFICIENT_DTYPES)}, "
@@ -61,7 +61,7 @@ class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
         self._last_order = 0
 
     def set_timesteps(self, num_inference_steps: int, device: str | torch.device | None = None) -> None:
-        shifted, timesteps = wan_sigmas(num_inference_steps, float(self.config.shift),
+        shifted, timesteps = wan_sigmas(num_inference_steps, float(self.config.flow_shift),
                                         int(self.config.num_train_timesteps))
         self.sigmas = torch.from_numpy(np.append(shifted, 0.0).astype(np.float32))
         self.timesteps = timesteps.to(device=device)
