@@ -23,6 +23,8 @@ EXPECTED_OUTPUT = {
     "judge_throughput --judge qwen3-vl-8b": [*JUDGE_OUTPUT, '"judge": "qwen3-vl-8b"', '"model": "tiny qwen3-vl"'],
     "judge_throughput --judge internvl3.5-8b": [*JUDGE_OUTPUT, '"model": "tiny internvl"'],
     "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
+    "paper_precision": ["fp32_autocast step peak, extrapolated from 2 blocks", "step peak, proj_out_fp32",
+                        '"wan_fp32_autocast_over_bf16_peak"', '"vae_section_decode": {"bfloat16"', '"float16"'],
 }
 
 
