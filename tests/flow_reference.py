@@ -35,3 +35,25 @@ def gaussian_velocity(x, t):
 def torch_velocity(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """The Gaussian velocity on a float64 tensor (what a scheduler's model call returns)."""
     return torch.from_numpy(gaussian_velocity(x.numpy(), sigma))
+
+
+def run_recording(pipe, kwargs: dict) -> tuple[list[dict], list[torch.Tensor]]:
+    """Run a pipeline to latents; return the keyword inputs of every transformer call and the latents after
+    every step."""
+    calls, after_step = [], []
+
+    def record(module, args, kw):
+        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kw.items()})
+
+    def keep_latents(pipeline, i, t, tensors):
+        after_step.append(tensors["latents"].clone())
+        return {}
+
+    handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
+    try:
+        with torch.no_grad():
+            pipe(**{**kwargs, "output_type": "latent"}, generator=torch.Generator("cpu").manual_seed(0),
+                 callback_on_step_end=keep_latents, callback_on_step_end_tensor_inputs=["latents"])
+    finally:
+        handle.remove()
+    return calls, after_step

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from flow_reference import MEAN, STD, gaussian_denoiser, phi, torch_velocity
+from flow_reference import MEAN, STD, gaussian_denoiser, phi, run_recording, torch_velocity
 
 from omiti2v.schedulers import FramePackUniPCScheduler
 
@@ -132,20 +132,7 @@ def test_tiny_framepack_pipeline_through_the_scheduler_equals_the_plain_solver()
     assert isinstance(pipe.scheduler, FramePackUniPCScheduler) and pipe.scheduler.config.timestep_dtype == "float32"
     image, height, width = baseline.prepare_image(Image.linear_gradient("L").convert("RGB"), settings)
     kwargs = baseline.call_kwargs(pipe, image, "a cat", height, width, settings)
-    calls, finals = [], []
-
-    def record(module, args, kw):
-        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kw.items()})
-
-    def keep_latents(pipeline, i, t, tensors):
-        finals.append(tensors["latents"].clone())
-        return {}
-
-    handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
-    with torch.no_grad():
-        pipe(**{**kwargs, "output_type": "latent"}, generator=torch.Generator("cpu").manual_seed(0),
-             callback_on_step_end=keep_latents, callback_on_step_end_tensor_inputs=["latents"])
-    handle.remove()
+    calls, finals = run_recording(pipe, kwargs)
     assert len(calls) == 6 and len(finals) == 6
 
     first = calls[0]

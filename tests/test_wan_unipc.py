@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from flow_reference import MEAN, STD, gaussian_denoiser, gaussian_velocity, phi, torch_velocity
+from flow_reference import MEAN, STD, gaussian_denoiser, gaussian_velocity, phi, run_recording, torch_velocity
 
 from omiti2v.schedulers import WanFlowUniPCScheduler
 
@@ -157,20 +157,7 @@ def test_tiny_wan_pipeline_through_the_scheduler_equals_the_plain_solver_every_s
     assert isinstance(pipe.scheduler, WanFlowUniPCScheduler) and pipe.scheduler.config.flow_shift == 3.0
     image, height, width = baseline.prepare_image(Image.linear_gradient("L").convert("RGB"), settings)
     kwargs = baseline.call_kwargs(pipe, image, "a cat", height, width, settings)
-    calls, after_step = [], []
-
-    def record(module, args, kw):
-        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kw.items()})
-
-    def keep_latents(pipeline, i, t, tensors):
-        after_step.append(tensors["latents"].clone())
-        return {}
-
-    handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
-    with torch.no_grad():
-        pipe(**{**kwargs, "output_type": "latent"}, generator=torch.Generator("cpu").manual_seed(0),
-             callback_on_step_end=keep_latents, callback_on_step_end_tensor_inputs=["latents"])
-    handle.remove()
+    calls, after_step = run_recording(pipe, kwargs)
     assert len(calls) == len(after_step) == 5
 
     sigmas, timesteps = official_grid(5)

@@ -26,8 +26,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
+from diffusers.configuration_utils import register_to_config
+from diffusers.schedulers.scheduling_utils import SchedulerOutput
+
+from .base import OneCallPerStepScheduler, check_choice, unipc_system
 
 # float64: no rounding at all (exact comparisons with a float64 restatement of the equations)
 TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32,
@@ -59,15 +61,7 @@ def unipc_coefficients(sigma_history: list[float], sigma: float, order: int) -> 
     rks = [(lam[-(k + 1)] - lam_prev) / h for k in range(1, order)]
     hh = -h
     h_phi_1 = math.expm1(hh)
-    h_phi_k = h_phi_1 / hh - 1.0
-    factorial = 1
-    nodes = np.array(rks + [1.0])
-    rows, b = [], []
-    for k in range(1, order + 1):
-        rows.append(nodes ** (k - 1))
-        b.append(h_phi_k * factorial / hh)
-        factorial *= k + 1
-        h_phi_k = h_phi_k / hh - 1.0 / factorial
+    rows, b = unipc_system(np.array(rks + [1.0]), h_phi_1, hh, hh, order)   # bh1: B(h) = hh
     R, b = np.stack(rows), np.array(b)
     if order == 1:
         rhos_p, rhos_c = [], [0.5]
@@ -77,21 +71,15 @@ def unipc_coefficients(sigma_history: list[float], sigma: float, order: int) -> 
     return _Coefficients(sigma / sigma_history[-1], h_phi_1, hh, rks, rhos_p, rhos_c)
 
 
-class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
+class FramePackUniPCScheduler(OneCallPerStepScheduler):
     """FramePack's flow-matching UniPC (bh1); see the module docstring for the exact procedure."""
-
-    order = 1  # one model call per step: the pipeline's progress bar and warm-up logic count it so
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, max_order: int = 3, base_image_seq_len: int = 256,
                  max_image_seq_len: int = 4096, base_shift: float = 0.5, max_shift: float = 1.15,
                  timestep_dtype: str = "bfloat16"):
-        if timestep_dtype not in TIMESTEP_DTYPES:
-            raise ValueError(f"timestep_dtype: expected one of {sorted(TIMESTEP_DTYPES)}, got {timestep_dtype!r}")
-        self.init_noise_sigma = 1.0
-        self.sigmas = self.timesteps = None
-        self.num_inference_steps = 0
-        self._reset_solver()
+        check_choice("timestep_dtype", timestep_dtype, TIMESTEP_DTYPES)
+        self._start()
 
     def _reset_solver(self) -> None:
         self._step_index = 0
@@ -119,23 +107,15 @@ class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
         self._reset_solver()
 
     @property
-    def step_index(self) -> int:
-        return self._step_index
-
-    @property
     def solver_order(self) -> int:
         """min(max_order, steps - 1), at least 1: the order after warm-up."""
         return max(1, min(self.config.max_order, self.num_inference_steps - 1))
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        return sample
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor,
              return_dict: bool = True) -> SchedulerOutput | tuple[torch.Tensor]:
         """`model_output` is the velocity at `sample`; returns the next point to call the model at, or the
         final x0 prediction after the last step."""
-        if self.sigmas is None:
-            raise RuntimeError("call set_timesteps before step")
+        self._require_timesteps()
         i = self._step_index
         sigma = float(self.sigmas[i])
         as_model_saw = sample.to(TIMESTEP_DTYPES[self.config.timestep_dtype]).to(sample.dtype)

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
+from diffusers.configuration_utils import register_to_config
+from diffusers.schedulers.scheduling_utils import SchedulerOutput
+
+from .base import OneCallPerStepScheduler, check_choice, unipc_system
 
 COEFFICIENT_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -37,21 +39,14 @@ def wan_sigmas(steps: int, shift: float, num_train_timesteps: int = 1000) -> tup
     return shifted, torch.from_numpy(shifted * num_train_timesteps).to(torch.int64)
 
 
-class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
+class WanFlowUniPCScheduler(OneCallPerStepScheduler):
     """Wan2.1's flow-matching UniPC (bh2, order 2, predictor + corrector); see the module docstring."""
-
-    order = 1  # one model call per step (the pipeline's progress bar and warm-up logic count it so)
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, flow_shift: float = 3.0, solver_order: int = 2,
                  coefficient_dtype: str = "float32"):
-        if coefficient_dtype not in COEFFICIENT_DTYPES:
-            raise ValueError(f"coefficient_dtype: expected one of {sorted(COEFFICIENT_DTYPES)}, "
-                             f"got {coefficient_dtype!r}")
-        self.init_noise_sigma = 1.0
-        self.sigmas = self.timesteps = None
-        self.num_inference_steps = 0
-        self._reset_solver()
+        check_choice("coefficient_dtype", coefficient_dtype, COEFFICIENT_DTYPES)
+        self._start()
 
     def _reset_solver(self) -> None:
         self._step_index = 0
@@ -67,13 +62,6 @@ class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
         self.timesteps = timesteps.to(device=device)
         self.num_inference_steps = num_inference_steps
         self._reset_solver()
-
-    @property
-    def step_index(self) -> int:
-        return self._step_index
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        return sample
 
     def _lambda(self, index: int) -> torch.Tensor:
         sigma = self.sigmas[index].to(COEFFICIENT_DTYPES[self.config.coefficient_dtype])
@@ -92,13 +80,7 @@ class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
         hh = -h
         phi = torch.expm1(hh)   # h * phi_1(-h)
         b_h = phi               # bh2: B(h) = expm1(-h), the same number
-        nodes = torch.stack([*ratios, torch.ones((), dtype=dtype)])
-        rows, rhs, term, factorial = [], [], phi / hh - 1.0, 1
-        for k in range(1, order + 1):
-            rows.append(nodes ** (k - 1))
-            rhs.append(term * factorial / b_h)
-            factorial *= k + 1
-            term = term / hh - 1.0 / factorial
+        rows, rhs = unipc_system(torch.stack([*ratios, torch.ones((), dtype=dtype)]), phi, hh, b_h, order)
         matrix, rhs = torch.stack(rows), torch.stack(rhs)
         alpha_t = 1.0 - sigma_t
         base = sigma_t / sigma_s * x - alpha_t * phi * m0
@@ -115,8 +97,7 @@ class WanFlowUniPCScheduler(SchedulerMixin, ConfigMixin):
              return_dict: bool = True) -> SchedulerOutput | tuple[torch.Tensor]:
         """`model_output` is the velocity at `sample` (the point of sigmas[step_index]); returns the next point
         to call the model at (after the last step: the x0 of this call)."""
-        if self.sigmas is None:
-            raise RuntimeError("call set_timesteps before step")
+        self._require_timesteps()
         i = self._step_index
         x0 = sample - self.sigmas[i] * model_output.to(sample.dtype)
         if self._last_sample is not None:
