@@ -125,8 +125,7 @@ class FramePack(Baseline):
         from transformers import SiglipImageProcessor, SiglipVisionModel
 
         dtypes = {"default": dtype, **component_dtypes(settings["precision"], DTYPES)}
-        transformer = HunyuanVideoFramepackTransformer3DModel.from_pretrained(
-            settings["transformer"], torch_dtype=dtypes.get("transformer", dtype))
+        transformer = HunyuanVideoFramepackTransformer3DModel.from_pretrained(settings["transformer"], torch_dtype=dtype)
         feature_extractor = SiglipImageProcessor.from_pretrained(settings["image_encoder"], subfolder="feature_extractor")
         image_encoder = SiglipVisionModel.from_pretrained(settings["image_encoder"], subfolder="image_encoder",
                                                           dtype=dtypes.get("image_encoder", dtype))
