@@ -1,4 +1,4 @@
-"""How far a composed run config is from the official AlignVid procedure (REFERENCE §8).
+"""How far a composed run config is from the official AlignVid procedure (docs/official-procedure.md).
 
 `deviations(cfg)` names every remaining difference, judge, scorers and generation, as plain sentences that
 go into summary.json (`deviations`); an empty list means none is known. The `paper` profile
@@ -22,8 +22,20 @@ PAPER_METADATA_FPS = 2.0
 PAPER_TEACACHE_THRESHOLD = 0.15
 FRAMEPACK_SEED = 31337
 WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # without model.video.crf
-PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # REFERENCE §3
+PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # the paper's baselines
 OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
+WAN_SHIFT = 3.0  # the official 480p sampling shift
+# The dtypes the official scripts load each component in (`model.precision`; the Wan transformer: float32 weights
+# run under bf16 autocast; FramePack's output projection in float32 on a float32 input).
+OFFICIAL_PRECISION = {
+    "wan": {"transformer": "float32", "image_encoder": "float16", "vae": "float32"},
+    "framepack": {"text_encoder": "float16", "text_encoder_2": "float16", "image_encoder": "float16", "vae": "float16",
+                  "output_projection": "float32"},
+}
+# Peak GPU memory of one Wan2.1-14B forward at 480x832x81 with the official precision. Until
+# benchmarks/paper_precision.py is run on a GPU: 65.6 GB of float32 weights (16.4e9 parameters) plus the 33 GB
+# the bf16 forward adds to its 32.8 GB of weights (its measured peak: 66 GB). Replace with the measured figure.
+WAN_FLOAT32_PEAK = "about 99 GB (estimated)"
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
 
@@ -79,12 +91,22 @@ def scorer_deviations(scorer: Mapping) -> list[str]:
     return out
 
 
-def generation_deviations(model: Mapping, seed: int) -> list[str]:
+def _precision_lines(label: str, model: Mapping, official: Mapping[str, str]) -> list[str]:
+    """One line per component of `official` whose `model.precision` is another dtype."""
+    precision = _get(model, "precision", {}) or {}
+    return [f"{label} {part} in {precision.get(part) or 'model.dtype'}; official: {dtype}"
+            for part, dtype in official.items() if precision.get(part) != dtype]
+
+
+def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> list[str]:
+    """`device`: the run's `device` (a generator on the device draws CUDA noise only on a CUDA run)."""
+    from .devices import resolve_device
     from .models import baseline_for
 
     family = baseline_for(model).family  # behaviour, not a config value: it lives on the registry entry
     sampling = _get(model, "sampling", {})
     seed_mode = _get(model, "seed_mode", "per_sample")
+    noise = _get(model, "noise", "cpu")
     out = []
     if family == "wan":
         guidance = float(_get(sampling, "guidance_scale", 1.0))
@@ -92,8 +114,26 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
             out.append(f"Wan guidance_scale {guidance:g}; the official batch script runs 1.0")
         if seed_mode != "fixed":
             out.append("Wan seed derived per sample; official: one seed per run for every sample")
-        out.append("Wan noise from a CPU generator; official: a fresh CUDA generator per sample (same seed, other noise)")
-        out.append("UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)")
+        out.append("Wan base seed set in the config; official: --base_seed -1 draws a random seed per run, which no "
+                   "run can repeat")
+        solver = _get(sampling, "scheduler", {}) or {}
+        if solver.get("class") != "WanFlowUniPCScheduler" or float(solver.get("flow_shift", 3.0)) != WAN_SHIFT:
+            out.append(f"Wan sampler {solver.get('class')}, flow_shift {solver.get('flow_shift')}; official: Wan's "
+                       "flow-matching UniPC, shift 3")
+        if _get(model, "image_input") != "official":
+            out.append("Wan image input cover-resized and centre-cropped (diffusers); official: the whole image "
+                       "stretched by bicubic interpolation for the VAE and for CLIP")
+        if noise != "device":
+            out.append("Wan noise from a CPU generator; official: a CUDA generator per sample (same seed, other noise)")
+        elif not resolve_device(device).startswith("cuda"):
+            out.append("Wan noise drawn on the CPU (a CPU run); official: a CUDA generator, whose numbers no CPU "
+                       "run can reproduce")
+        if (_get(model, "precision", {}) or {}).get("transformer") != "float32":
+            out.append(f"Wan transformer weights in model.dtype; official: float32 weights under bf16 autocast, whose "
+                       f"480x832x81 forward needs {WAN_FLOAT32_PEAK}: more than one 80 GB GPU")
+        out += _precision_lines("Wan", model, {k: v for k, v in OFFICIAL_PRECISION["wan"].items() if k != "transformer"})
+        out.append("Wan runs diffusers' implementation of the official network (same weights; kernels and internal "
+                   "casts differ at rounding level, e.g. the official timestep embedding is computed in float64)")
     elif family == "framepack":
         scheduler = _get(sampling, "scheduler", "euler")
         if scheduler != "framepack_unipc":
@@ -106,9 +146,17 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
         model_seed = _get(model, "seed", seed)
         if seed_mode != "fixed" or int(model_seed) != FRAMEPACK_SEED:
             out.append(f"FramePack seed_mode {seed_mode}, seed {model_seed}; official: 31337 for every sample")
-        out.append("start-latent posterior sample drawn from the seeded generator (diffusers pipeline)")
+        if noise != "cpu":
+            out.append("FramePack noise drawn on the run's device; official: a CPU generator")
+        out.append("FramePack start-latent VAE posterior sample drawn from the seeded generator (diffusers pipeline); "
+                   "official: from the unseeded global RNG, which no run can repeat")
+        if _get(model, "image_input") != "official":
+            out.append("FramePack SigLIP given the pipeline's float copy of the image; official: the uint8 image")
+        out += _precision_lines("FramePack", model, OFFICIAL_PRECISION["framepack"])
+        out.append("FramePack runs diffusers' implementation of the official network and sampling loop (same "
+                   "weights; kernels and internal casts differ at rounding level)")
     elif family in PAPER_FAMILIES:
-        out.append(f"{family}: official scripts not public: pipeline defaults of REFERENCE §3")
+        out.append(f"{family}: official scripts not public: the diffusers pipeline with the published settings")
     else:
         out.append(f"{family}: not one of the paper's baselines: no official procedure to follow")
     crf = _get(model, "video.crf", WRITE_VIDEO_CRF)
@@ -146,7 +194,7 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
     (leaderboard submissions bring their own videos)."""
     out = judge_deviations(_get(cfg, "judge", {})) + scorer_deviations(_get(cfg, "scorer", {}))
     if generation:
-        out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)))
+        out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)), str(_get(cfg, "device", "auto")))
         out += asm_deviations(_get(cfg, "model", {}), _get(cfg, "asm", {}), _get(cfg, "schedule", {}))
         if _get(cfg, "guidance.method", "none") != "none":
             out.append(f"guidance {_get(cfg, 'guidance.name')} (strength {_get(cfg, 'guidance.strength')}) replaces "

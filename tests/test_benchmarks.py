@@ -25,6 +25,8 @@ EXPECTED_OUTPUT = {
     "guidance_cost": ["baseline (guidance 1.0)", "alg            2.200 fwd/step", "stg            1.975 fwd/step",
                       "vs baseline  overhead beyond its forwards", '"benchmark": "guidance_cost"'],
     "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
+    "paper_precision": ["fp32_autocast step peak, extrapolated from 2 blocks", "step peak, proj_out_fp32",
+                        '"wan_fp32_autocast_over_bf16_peak"', '"vae_section_decode": {"bfloat16"', '"float16"'],
 }
 
 

@@ -101,13 +101,15 @@ def test_lost_log_line_is_restored_from_the_sidecar(tmp_path):
 
 
 def test_same_seed_same_frames_other_seed_other_frames(tmp_path):
+    """The generated frames (frames_sha256) are exact; the encoded videos agree within libx264's run-to-run noise."""
     cfg = make_cfg()
     generate(cfg, tmp_path / "a")
     generate(cfg, tmp_path / "b")
     generate(make_cfg("seed=7"), tmp_path / "c")
-    a, b, c = (read_video(tmp_path / r / "videos" / "mini_0.mp4")[0] for r in "abc")
-    assert np.array_equal(a, b)
-    assert not np.array_equal(a, c)
+    frames = [ok_records(tmp_path / r)[0]["frames_sha256"] for r in "abc"]
+    assert frames[0] == frames[1] != frames[2]
+    a, b, c = (read_video(tmp_path / r / "videos" / "mini_0.mp4")[0].astype(int) for r in "abc")
+    assert np.abs(a - b).mean() < 0.5 < np.abs(a - c).mean()
 
 
 def test_asm_changes_the_video_from_the_same_seed(tmp_path):

@@ -264,7 +264,7 @@ class Generator:
             image = blur_input_image(image, **{k: v for k, v in self.input_blur.items() if v is not None})
         image, height, width = self.baseline.prepare_image(image, self.settings)
         kwargs = self.baseline.call_kwargs(self.pipe, image, sample.prompt, height, width, self.settings)
-        kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
+        kwargs["generator"] = self.baseline.noise_generator(seed, self.device, self.settings)
         if self.guidance is not None:
             kwargs = self.guidance.prepare(self.pipe, kwargs)  # the method's negative prompt; pipeline CFG off
         timings["prepare"] = time.perf_counter() - t0
