@@ -80,10 +80,10 @@ def judge_frame(run: RunDir | None, benchmark: Benchmark, mode: str | None = Non
 
 
 def verdict_correct(record: dict, expected: str) -> bool:
-    """A judge record's correctness; parity replies go through the current parser."""
+    """A judge record's correctness; free-text replies (official, parity) go through the current parser."""
     if record.get("error") is not None:
         return False
-    if record.get("mode") == "parity" and isinstance(record.get("response"), str):
+    if record.get("mode") in ("official", "parity") and isinstance(record.get("response"), str):
         return parse_answer(record["response"]) == expected
     return bool(record.get("correct"))
 

@@ -1,4 +1,7 @@
-"""A VLM as a yes/no judge: loading, prompt building, and the two answering modes (any family of families.py).
+"""A VLM as a yes/no judge: loading, prompt building, and the answering modes (any family of families.py).
+
+official (official.py): one generate() per question, as the paper's qwen.py; what follows is about the two
+modes that share a sample's prefix between its questions.
 
 The prompt up to the end of the video (system turn, user header, video) is the same for every question of a
 sample, so it runs once per sample (vision tower and 4-6k LLM tokens) and is never copied per question. Every
@@ -29,6 +32,7 @@ import torch
 
 from ..errors import SetupError
 from .families import JudgeFamily, PrefixPositions, family_of
+from .official import ProcessorCopies, official_replies, question_inputs
 from .protocol import question_text
 from .side_by_side import QuestionColumns
 from .video import JudgeVideo, VideoPlan
@@ -102,6 +106,7 @@ class VqaJudge:
         # padding holds a token of every prompt (<|im_start|>), not the pad/EOS id: the repetition penalty then
         # sees exactly the tokens of the question's own prompt
         self.filler_id = prefix_ids[0]
+        self.processor_copies = ProcessorCopies(processor)  # for threads that prepare official-mode inputs
         unsupported = unsupported_decoding(model.generation_config)
         if unsupported:
             raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: the judge decodes "
@@ -156,6 +161,12 @@ class VqaJudge:
 
     def _prefix_positions(self, enc) -> PrefixPositions:
         return self.family.prefix_positions(self.model, enc, self.pad_id)
+
+    def official(self, items: Sequence[SampleItem]) -> list[list[str | Exception]]:
+        """Free-text replies, one generate() per question exactly as the paper's qwen.py (official.py): each
+        reply is independent of the other questions and samples."""
+        return [official_replies(self, question_inputs(self, it.video, it.questions), self.max_new_tokens,
+                                 self.min_new_tokens) for it in items]
 
     @torch.inference_mode()
     def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
