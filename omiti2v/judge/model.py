@@ -107,10 +107,6 @@ class VqaJudge:
         # sees exactly the tokens of the question's own prompt
         self.filler_id = prefix_ids[0]
         self.processor_copies = ProcessorCopies(processor)  # for threads that prepare official-mode inputs
-        unsupported = unsupported_decoding(model.generation_config)
-        if unsupported:
-            raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: the judge decodes "
-                             "greedily with repetition_penalty and min_new_tokens only; unset them")
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -188,6 +184,11 @@ class VqaJudge:
     def _answer(self, items: Sequence[SampleItem], replies: bool) -> list[tuple[list[str], list[float]]]:
         if "flash" in str(self.model.config._attn_implementation):
             raise ValueError("the judge needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
+        unsupported = unsupported_decoding(self.model.generation_config)
+        if unsupported:  # official mode's generate() applies them, as qwen.py's did
+            raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: parity and fast decode "
+                             "greedily with repetition_penalty and min_new_tokens only; unset them or use "
+                             "judge.mode=official")
         enc = self.encode_prefixes([it.video for it in items])
         prefix = self._prefix_positions(enc)
         enc = enc.to(self.device)
