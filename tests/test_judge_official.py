@@ -5,6 +5,8 @@ and hands back exactly what recomputing it gives."""
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -100,16 +102,23 @@ QUESTIONS = ["Is it red?", "Does the car leave the road, turn left at the crossi
              "Are there flowers?"]
 
 
+@contextlib.contextmanager
+def calls_of(module):
+    """The calls of `module` within the block (one entry each)."""
+    calls: list[int] = []
+    hook = module.register_forward_pre_hook(lambda *args: calls.append(1))
+    try:
+        yield calls
+    finally:
+        hook.remove()
+
+
 def test_official_replies_equal_a_plain_generate_loop_with_one_vision_call(judge, plain_model, tmp_path):
     paths = [clip(tmp_path / f"v{i}.mp4", i, frames=12 + 4 * i) for i in range(2)]
     items = [SampleItem(load_judge_video(p, SMALL), QUESTIONS) for p in paths]
-    towers: list[int] = []
-    hook = judge.model.model.visual.register_forward_pre_hook(lambda m, a, k: towers.append(1), with_kwargs=True)
-    try:
+    with calls_of(judge.model.model.visual) as towers:
         official = judge.official(items)
-    finally:
-        hook.remove()
-    assert towers == [1, 1]  # one vision-tower call per video, not one per question
+    assert len(towers) == 2  # one vision-tower call per video, not one per question
     plain = [plain_replies(*plain_model, p, QUESTIONS) for p in paths]
     assert official == plain
     assert len({r for rs in plain for r in rs}) >= 4  # the replies depend on the video and the question
