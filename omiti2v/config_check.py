@@ -172,7 +172,7 @@ def _rules() -> dict[str, Callable]:
         "schedule.blocks": blocks,
         "schedule.window": window,
         "generation.compile": one_of(*COMPILE_MODES),
-        "judge.mode": one_of("parity", "fast", "both"),
+        "judge.mode": one_of("official", "parity", "fast", "both"),
         "judge.max_new_tokens": number(ge=1, integer=True),
         "scorer.metrics": subset_of(*_registry_names("metric")),
         "scorer.flow_backend": one_of(*_registry_names("flow")),

@@ -56,12 +56,14 @@ def judge_deviations(judge: Mapping) -> list[str]:
             out.append(f"judge {key} {value}; the paper's judge uses {paper}")
     if _get(judge, "min_pixels") is not None:
         out.append(f"judge min_pixels {judge['min_pixels']}; official: qwen-vl-utils' default (128*28*28)")
-    if _get(judge, "mode") == "fast":
+    mode = _get(judge, "mode", "official")
+    if mode == "fast":
         out.append("judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no")
-    if _get(judge, "mode", "parity") in ("parity", "both"):
-        out.append("judge parity decodes a video's questions side by side behind one shared prefix, samples batched "
-                   "(token-identical to one generate per question in float32 tests; bf16 rounding can part "
-                   "near-ties); official: one generate per question")
+    if mode in ("parity", "both"):
+        out.append("judge mode parity decodes a video's questions side by side behind one shared prefix, samples "
+                   "batched by free memory (token-identical to one generate per question in float32 tests; in bf16 "
+                   "rounding parts near-ties, so replies depend on the batch and the GPU); official: one generate "
+                   "per question (judge.mode=official)")
     metadata_fps = _get(judge, "metadata_fps")
     if metadata_fps is None or float(metadata_fps) != PAPER_METADATA_FPS:
         told = "the true sampled fps" if metadata_fps is None else f"fps {metadata_fps}"

@@ -84,10 +84,10 @@ def judge_frame(run: RunDir | None, benchmark: Benchmark, mode: str | None = Non
 
 
 def verdict_correct(record: dict, expected: str) -> bool:
-    """A judge record's correctness; parity replies go through the current parser."""
+    """A judge record's correctness; free-text replies (official, parity) go through the current parser."""
     if record.get("error") is not None:
         return False
-    if record.get("mode") == "parity" and isinstance(record.get("response"), str):
+    if record.get("mode") in ("official", "parity") and isinstance(record.get("response"), str):
         return parse_answer(record["response"]) == expected
     return bool(record.get("correct"))
 
@@ -193,6 +193,17 @@ def resolved_asm(generation_records: list[dict], selected: set[str], log: str, k
     return json.loads(found.pop()) if found else None
 
 
+def recorded_base_seed(generation_records: list[dict], selected: set[str], log: str) -> int | None:
+    """The base seed the generation stage derived the selection's sample seeds from: the `base_seed` its records
+    carry (computed once, in omiti2v/generate/runner.py). None when no record carries one (a submission's videos,
+    videos made before it was recorded, nothing generated yet); records that disagree raise."""
+    found = {r["base_seed"] for r in generation_records if r["sample_id"] in selected and r.get("base_seed") is not None}
+    if len(found) > 1:
+        raise ValueError(f"{log}: the videos were made from {len(found)} different base seeds {sorted(found)}; give "
+                         "each configuration its own run folder")
+    return found.pop() if found else None
+
+
 def sample_table(benchmark: Benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None,
                  excluded: frozenset[str] = frozenset()) -> pd.DataFrame:
     """One row per benchmark sample (index sample_id): main category, domain, VQA accuracy `overall` (judge_frame's
@@ -271,7 +282,8 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "notes": list(context.get("notes", [])),
         "benchmark": {"source": benchmark.source, "hash": benchmark.content_hash(), "n_samples": len(benchmark)},
         "models": {**context.get("models", {}), "judge_mode": judge_mode, "scorers": scorer_info},
-        "seeds": {**context.get("seeds", {}), "bootstrap": seed},
+        "seeds": {"base": recorded_base_seed(gen, selected, str(run.generation_log)), **context.get("seeds", {}),
+                  "bootstrap": seed},
         "versions": versions(),
         "metrics": metrics,
         "breakdown": breakdown,
@@ -305,9 +317,10 @@ def summary_context(cfg: DictConfig) -> dict:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     submitted = (cfg.get("submission") or {}).get("model")
+    seeds = {}  # a generated run's base seed is read from its generation records (build_summary)
     if submitted:
         run = {"model": submitted, "asm": "submission", "schedule": "submission"}
-        hashed, generator, base_seed = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", int(cfg.seed)
+        hashed, generator, seeds = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", {"base": int(cfg.seed)}
     else:
         guidance = str((cfg.get("guidance") or {}).get("name") or "none")
         run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
@@ -316,8 +329,6 @@ def summary_context(cfg: DictConfig) -> dict:
         hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed") + (("guidance",) if guidance != "none" else ())
         weights = cfg.model.get("weights")
         generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
-        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
-        base_seed = int(cfg.model.get("seed") or cfg.seed)
     smoke = bool(cfg.get("smoke", False))
     return {
         "run": {"name": cfg.run_name, "data": cfg.data.name, **run,
@@ -326,7 +337,7 @@ def summary_context(cfg: DictConfig) -> dict:
         "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        "seeds": {"base": base_seed, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
+        "seeds": {**seeds, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
         **profile_context(cfg, generation=not submitted),
     }
 

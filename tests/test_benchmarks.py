@@ -13,12 +13,13 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-JUDGE_OUTPUT = ["speedup vs official", '"parity"', '"fast"', '"parity_vs_alone_identical_replies": "2/2"']
+JUDGE_OUTPUT = ["speedup vs released loop", '"official"', '"parity"', '"fast"', '"parity_vs_alone_identical_replies": "2/2"',
+                '"official_vs_released_identical_replies": "12/12"']
 EXPECTED_OUTPUT = {
     "asm_overhead": ["scalar time x", "energy time x", "peak memory"],
     "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true', '"paper_resize_decode_ratio"', '"paper_resize_sizes": [\n    [\n      512,\n      408\n    ]\n  ]'],
     "calibration_cost": ["time_ratio", "extra_peak_gb"],
-    "judge_throughput": JUDGE_OUTPUT,
+    "judge_throughput": [*JUDGE_OUTPUT, '"vision_recompute_bitwise_equal": true'],
     # every judge family's tiny model through the same script (the first: the paper's Qwen2.5-VL)
     "judge_throughput --judge qwen3-vl-8b": [*JUDGE_OUTPUT, '"judge": "qwen3-vl-8b"', '"model": "tiny qwen3-vl"'],
     "judge_throughput --judge internvl3.5-8b": [*JUDGE_OUTPUT, '"model": "tiny internvl"'],

@@ -32,7 +32,7 @@ def violations(*overrides: str, config: str = "config") -> list[str]:
     ("data.limit=0", "data.limit 0 must be an integer >= 1 or null"),
     ("data.categories=[delete]", "data.categories: 'delete' not in modification|addition|deletion"),
     ("generation.compile=max", "generation.compile 'max' is not one of none|regional"),
-    ("judge.mode=fastest", "judge.mode 'fastest' is not one of parity|fast|both"),
+    ("judge.mode=fastest", "judge.mode 'fastest' is not one of official|parity|fast|both"),
     ("model.weights=huge", "model.weights 'huge' is not one of pretrained|random|tiny"),
     ("device=gpu", "device 'gpu' is not one of auto|cpu|cuda|cuda:N"),
     ("stages=[generate,jugde]", "stages: 'jugde' not in generate|judge|score|summary"),

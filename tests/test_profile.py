@@ -34,9 +34,11 @@ REMAINING = {
                   "FramePack runs diffusers' implementation of the official network and sampling loop (same "
                   "weights; kernels and internal casts differ at rounding level)"],
 }
-SIDE_BY_SIDE = ("judge parity decodes a video's questions side by side behind one shared prefix, samples batched "
-                "(token-identical to one generate per question in float32 tests; bf16 rounding can part near-ties); "
-                "official: one generate per question")
+SIDE_BY_SIDE = ("judge mode parity decodes a video's questions side by side behind one shared prefix, samples batched "
+                "by free memory (token-identical to one generate per question in float32 tests; in bf16 rounding "
+                "parts near-ties, so replies depend on the batch and the GPU); official: one generate per question "
+                "(judge.mode=official)")
+FAST = "judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no"
 FRAMEPACK_LIST = ("FramePack: the paper's FramePack block list; the released fork runs F1's list unless its source "
                   "is edited as the script's comments ask")
 
@@ -58,10 +60,22 @@ def test_paper_profile_composes_for_every_model_with_only_the_named_deviations(m
     others = (f"{family}: official scripts not public: the diffusers pipeline with the published settings"
               if family in PAPER_FAMILIES
               else f"{family}: not one of the paper's baselines: no official procedure to follow")
-    expected = [SIDE_BY_SIDE, SORTED_ORDER, *REMAINING.get(family, [others])]
+    assert cfg.judge.mode == "official"
+    expected = [SORTED_ORDER, *REMAINING.get(family, [others])]
     if cfg.model.baseline == "framepack":
         expected.append(FRAMEPACK_LIST)
     assert deviations(cfg) == expected
+
+
+@pytest.mark.parametrize(("mode", "lines"), [("official", []), ("parity", [SIDE_BY_SIDE]), ("fast", [FAST]),
+                                            ("both", [SIDE_BY_SIDE])])
+def test_only_the_official_judge_mode_is_no_deviation(mode, lines):
+    """Both profiles judge in official mode; parity and fast (opt-in, for sweeps) each name how they differ. `both`
+    reports parity's verdicts (fast only enters the agreement)."""
+    for profile in ("paper", "leaderboard"):
+        cfg = _compose("model=wan2.1", f"profile={profile}", f"judge.mode={mode}")
+        assert [d for d in deviations(cfg) if d.startswith("judge mode")] == lines
+    assert _compose("profile=leaderboard", "judge=qwen3-vl-8b").judge.mode == "official"
 
 
 def test_smoke_config_uses_the_paper_profile():
@@ -86,7 +100,7 @@ def test_each_departure_from_the_official_procedure_is_named():
     assert any(d.startswith("energy-based ASM: the paper's formula is not public") for d in fp)
     assert FRAMEPACK_LIST not in fp  # F1 runs F1's list, the fork's default
     assert "FramePack TeaCache off; official: on, rel_l1_thresh 0.15" in deviations(_compose("model=framepack", "model.teacache.enabled=false"))
-    assert deviations(_compose("model=hunyuan-i2v", "asm=none"), generation=False) == [SIDE_BY_SIDE, SORTED_ORDER]
+    assert deviations(_compose("model=hunyuan-i2v", "asm=none"), generation=False) == [SORTED_ORDER]
     diffusers_wan = deviations(_compose("model=wan2.1", "device=cuda", "model.image_input=diffusers", "model.noise=cpu",
                                         "model.precision.image_encoder=float32",
                                         "model.sampling.scheduler.class=UniPCMultistepScheduler"))
@@ -115,7 +129,6 @@ def test_leaderboard_profile_is_stricter_and_says_how():
     assert (cfg.profile, cfg.judge.missing_video, cfg.judge.metadata_fps) == ("leaderboard", "wrong", None)
     assert cfg.run_name == "omiti2v/wan2.1/scalar-paper-leaderboard"
     assert deviations(cfg, generation=False) == [
-        SIDE_BY_SIDE,
         "judge temporal positions from the true sampled fps; official: fps 2.0 assumed by transformers 4.50 "
         "(second_per_grid_ts 1.0)",
         "a sample without a video counts as wrong; official: excluded from every mean and listed",

@@ -70,7 +70,8 @@ def is_done(run: RunDir, sample_id: str) -> bool:
 
 
 def base_seed(cfg: DictConfig, settings: Mapping) -> int:
-    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`."""
+    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`. Computed here only: every
+    generation record carries it (`base_seed`), and the summary reads it from there."""
     return int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
 
 
@@ -321,10 +322,10 @@ def memory_measure(device: str) -> str:
     return "cuda_max_allocated_per_sample" if device.startswith("cuda") else "process_max_rss"
 
 
-def failure_record(sample: Sample, seed: int, exc: BaseException, started: float, shard: Shard) -> dict:
+def failure_record(sample: Sample, seed: int, base: int, exc: BaseException, started: float, shard: Shard) -> dict:
     kind = "oom" if isinstance(exc, torch.cuda.OutOfMemoryError) else "bad_output" if isinstance(exc, BadOutputError) else "exception"
     return {"sample_id": sample.id, "status": "failed", "error": f"{type(exc).__name__}: {exc}", "error_kind": kind,
-            "seed": seed, "video": None, "seconds": round(time.perf_counter() - started, 3), "peak_memory_gb": None,
+            "seed": seed, "base_seed": base, "video": None, "seconds": round(time.perf_counter() - started, 3), "peak_memory_gb": None,
             "shard": str(shard), "host": platform.node()}
 
 
@@ -403,7 +404,8 @@ def generate_one(generator: Generator, run: RunDir, sample: Sample, shard: Shard
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             torch.cuda.empty_cache()
         log.warning("sample %s failed: %s", sample.id, exc)
-        rec = failure_record(sample, video_seed(generator.base_seed, generator.settings, sample.id), exc, started, shard)
+        rec = failure_record(sample, video_seed(generator.base_seed, generator.settings, sample.id), generator.base_seed,
+                             exc, started, shard)
     try:
         append_jsonl(run.generation_log, [rec])
     except WriteFaultError:

@@ -1,9 +1,10 @@
-"""VQA judge (REFERENCE §4): a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers
+"""VQA judge (the paper's protocol, arXiv 2512.01334; its released qwen.py): a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers
 each sample's yes/no questions about its generated video.
 
 `run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
-two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video
-prefix shared by the questions of a sample); `batching` plans batches from free memory.
+answering modes (official: one generate per question, as qwen.py; parity: the same generate-and-parse with a
+sample's questions decoded side by side; fast: P(yes) from one forward with the video prefix shared by the
+questions of a sample); `batching` plans parity's and fast's batches from free memory. docs/judges.md.
 """
 
 from .model import JudgeWeightsError, SampleItem, VqaJudge, load_judge_model

@@ -56,7 +56,7 @@ class JudgedRun:
 
     def per_sample(self, judge: str, mode: str) -> pd.DataFrame:
         """Per-sample accuracy (0..1) under `judge`, with the sample's main category; a question this judge left
-        unanswered counts as wrong, as in the summary (verdict_correct: parity replies re-parsed)."""
+        unanswered counts as wrong, as in the summary (verdict_correct: free-text replies re-parsed)."""
         correct = {(r["sample_id"], str(r["question_id"])): verdict_correct(r, r["expected"])
                    for r in self.records[judge] if r.get("mode") == mode}
         frame = pd.DataFrame([(s, correct.get((s, q), False)) for s, q in self.questions],
@@ -142,7 +142,7 @@ def delta_rows(runs: list[JudgedRun], mode: str, seed: int) -> list[dict]:
     return rows
 
 
-def build_report(paths: list[str | Path], mode: str = "parity", seed: int = 0) -> dict[str, pd.DataFrame]:
+def build_report(paths: list[str | Path], mode: str = "official", seed: int = 0) -> dict[str, pd.DataFrame]:
     runs = [load_judged_run(p) for p in run_folders(paths)]
     questions = question_level(runs, mode, seed)
     kappa = pd.DataFrame([{**c, "judges": " vs ".join(c["judges"])} for c in questions["kappa"]],
@@ -224,7 +224,7 @@ def register(sub) -> None:
     p = sub.add_parser("judge-agreement", help="how the runs' numbers move across judges (kappa, bias, tau, deltas)")
     p.add_argument("runs", nargs="+", help="finished run folders (judged by their judge and by `omiti2v rejudge`)")
     p.add_argument("--out", required=True)
-    p.add_argument("--mode", default="parity", choices=("parity", "fast"))
+    p.add_argument("--mode", default="official", choices=("official", "parity", "fast"))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_main)
 
