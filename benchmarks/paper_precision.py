@@ -223,7 +223,7 @@ def main() -> None:
         from omiti2v.config_check import require_cuda
 
         require_cuda("benchmarks/paper_precision.py", "run it with --tiny on a CPU")
-    device = torch.device("cpu" if args.tiny else "cuda")
+    device = torch.device("cpu") if args.tiny else torch.device("cuda", torch.cuda.current_device())
     if args.memory_gb and device.type == "cuda":
         total = torch.cuda.get_device_properties(device).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, args.memory_gb * 1e9 / total), device)

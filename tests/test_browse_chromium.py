@@ -180,7 +180,7 @@ def test_pair_page_of_two_real_smoke_runs(tmp_path):
 
     proc = subprocess.run(  # one Hydra multirun: both runs in one process
         [sys.executable, str(REPO / "runners" / "eval.py"), "-m", "--config-name", "smoke", f"results_root={tmp_path}",
-         "data.ids=[mini_1,mini_3]", "asm=none,scalar"], capture_output=True, text=True, cwd=REPO, timeout=600)
+         "data.ids=[mini_1,mini_3]", "asm=none,scalar", "judge.mode=both"], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     a, b = (tmp_path / "runs" / "mini" / "wan2.1-tiny" / name for name in ("none-paper", "scalar-paper"))
     assert main(["browse", str(a), str(b), "--out", str(tmp_path / "page")]) == 0

@@ -76,7 +76,7 @@ def test_sweep_over_models_and_asm_in_multirun(tmp_path):
         run = tmp_path / "runs" / "mini" / f"{point}-paper"
         (run / "videos").mkdir(parents=True)
         (run / "videos" / "mini_0.mp4").write_bytes(b"")
-        (run / "judge.jsonl").write_text(json.dumps({"sample_id": "mini_0", "question_id": "q1", "mode": "parity",
+        (run / "judge.jsonl").write_text(json.dumps({"sample_id": "mini_0", "question_id": "q1", "mode": "official",
                                                      "correct": True, "error": None}) + "\n")
     proc = subprocess.run(
         [sys.executable, str(repo / "runners" / "summary.py"), "-m", "--config-name", "smoke",

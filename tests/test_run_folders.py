@@ -43,7 +43,7 @@ def judged_run(results: Path, ids: list[str] | None = None) -> RunDir:
     run.videos.mkdir()
     for sample in kept:
         run.video(sample.id).write_bytes(b"")
-    append_jsonl(run.judge_log, judge_records(kept, lambda s, q: True))
+    append_jsonl(run.judge_log, judge_records(kept, lambda s, q: True, mode="official"))
     return run
 
 
@@ -93,13 +93,13 @@ def test_a_run_where_every_sample_failed_ends_non_zero_with_its_summary(tmp_path
 
 def test_a_run_whose_judge_answered_nothing_ends_non_zero_and_one_answer_is_a_result(tmp_path):
     run = judged_run(tmp_path, [])
-    broken = [{**r, "correct": False, "error": "CUDA out of memory"} for r in judge_records(MINI, lambda s, q: True)]
+    broken = [{**r, "correct": False, "error": "CUDA out of memory"} for r in judge_records(MINI, lambda s, q: True, mode="official")]
     append_jsonl(run.judge_log, broken)
     for sample in MINI:
         run.video(sample.id).write_bytes(b"")
     with pytest.raises(RunFailedError, match="every one of the 12 samples failed"):
         run_stages(smoke_cfg(tmp_path), ["summary"])
-    append_jsonl(run.judge_log, judge_records(MINI, lambda s, q: True)[:1])  # mini_0 answered one question
+    append_jsonl(run.judge_log, judge_records(MINI, lambda s, q: True, mode="official")[:1])  # mini_0 answered one question
     assert json.loads(run.summary.read_text())["failures"]["judge"] == sorted(MINI.ids)
     run_stages(smoke_cfg(tmp_path), ["summary"])
 
