@@ -12,6 +12,7 @@ STAMP := $(VENV)/.installed
 MODEL ?=
 ASM ?=
 SCHEDULE ?=
+GUIDANCE ?=
 DATA ?=
 JUDGE ?=
 SCORER ?=
@@ -23,7 +24,7 @@ DRY_RUN ?=
 CONFIG := $(if $(MODEL),,--config-name smoke)
 # Where runs, tables and plots live (the runners read the same variable through conf/config.yaml).
 RESULTS := $(or $(OMITI2V_RESULTS),results)
-OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) \
+OVERRIDES = $(CONFIG) $(if $(MODEL),model=$(MODEL)) $(if $(ASM),asm=$(ASM)) $(if $(SCHEDULE),schedule=$(SCHEDULE)) $(if $(GUIDANCE),guidance=$(GUIDANCE)) \
 	$(if $(DATA),data=$(DATA)) $(if $(JUDGE),judge=$(JUDGE)) $(if $(SCORER),scorer=$(SCORER)) $(ARGS)
 
 .PHONY: install test lint eval generate judge score summary plan tables reproduce clean-venv
@@ -64,7 +65,7 @@ tables: install
 # numbers. DRY_RUN=1 prints the runs and their GPU-hours only (DRY_RUN=0 runs them); ARGS go to every run
 # (hydra/launcher=slurm).
 reproduce: install
-	$(BIN)/python runners/reproduce.py --table $(TABLE) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run) $(ARGS)
+	$(BIN)/python runners/reproduce.py --table $(TABLE) $(if $(filter-out 0 no false,$(DRY_RUN)),--dry-run)$(if $(MODEL), --model $(MODEL)) $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from .errors import SetupError
+from .errors import SetupError, interrupted_exit, signals_interrupt
 from .registry import Registry, unknown_choice
 
 # command -> the `register(subparsers)` that adds it (imported only when that command runs) and its summary, shown
@@ -15,8 +15,10 @@ COMMANDS = Registry("omiti2v command", base=Callable).declare_all({
     "validate-data": ("omiti2v.data.cli:register",
                       "validate benchmark roots (meta.json + images); exit 1 if any is invalid"),
     "plan": ("omiti2v.plan:register", "time one denoising step per model x ASM (real size, random weights)"),
-    "tables": ("omiti2v.report.cli:register", "the paper's tables (Markdown, CSV, LaTeX) with CIs and paired deltas"),
-    "plots": ("omiti2v.report.cli:register", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps"),
+    "tables": ("omiti2v.report.cli:register", "the paper's tables (Markdown, CSV, LaTeX) and the methods comparison, "
+                                              "with CIs and paired deltas"),
+    "plots": ("omiti2v.report.cli:register", "figures (PNG, SVG): gain vs cost, per-category bars, gamma sweeps, "
+                                             "methods Pareto"),
     "submit": ("omiti2v.leaderboard.cli:register", "validate a submission (folder or .zip of {id}.mp4 + "
                                                    "submission.yaml), judge and score it, and add it to the leaderboard"),
     "leaderboard": ("omiti2v.leaderboard.cli:register", "rebuild leaderboard.csv and index.html from the entries"),
@@ -29,6 +31,8 @@ COMMANDS = Registry("omiti2v command", base=Callable).declare_all({
     "rejudge": ("omiti2v.rejudge:register", "judge a finished run again with another judge (beside its records)"),
     "judge-agreement": ("omiti2v.report.cli:register_judge_agreement",
                         "how the runs' numbers move across judges (kappa, bias, tau, deltas)"),
+    "browse": ("omiti2v.browse.cli:register", "a static HTML page of every sample of a run (or two runs side by side): "
+               "image, video, prompt, questions, verdicts, scores"),
 })
 
 
@@ -66,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with signals_interrupt():
+            return int(args.func(args) or 0)
     except SetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:
+        return interrupted_exit(exc)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from .config_rules import MISSING, matches, number
 from .errors import SetupError
 from .paths import CONF_DIR
 from .registry import Registry, closest, unknown_choice
+from .runs import config_value_problems
 
 SLURM_PLUGIN_MODULES = ("hydra_plugins.hydra_submitit_launcher", "submitit")
 SLURM_COMMANDS = ("sbatch", "srun")  # submitit submits with sbatch and refuses to start without srun
@@ -48,6 +49,8 @@ RULE_OWNERS = Registry("config rules", base=ModuleType).declare_all({
     "generation": "omiti2v.generate.options",
     "judge": "omiti2v.judge.options",
     "scorer": "omiti2v.scorers.registry",
+    "seeds": "omiti2v.seeds",
+    "guidance": "omiti2v.guidance.check",
 })
 
 
@@ -71,8 +74,8 @@ def device(key, value):
 CONFIG_RULES = {
     "seed": number(integer=True),
     "device": device,
-    # appended to the run folder's name (asm-schedule + variant): a dash first, then a safe file name
-    "variant": matches(r"(-[A-Za-z0-9][A-Za-z0-9._-]*)?", "'' or a suffix starting with '-' (e.g. variant=-gq1.5)"),
+    # appended to the run folder's name (asm-schedule + variant): a dash first (its characters: config_problems)
+    "variant": matches(r"(-[A-Za-z0-9].*)?", "'' or a suffix starting with '-' (e.g. variant=-gq1.5)"),
 }
 
 
@@ -100,6 +103,8 @@ def require_cuda(script: str, cpu_mode: str) -> None:
 
 
 def config_problems(cfg: DictConfig) -> Iterable[str]:
+    # seeds out of range, names that would move the run folder or its files outside the root (omiti2v/runs.py)
+    yield from config_value_problems(lambda key: None if (value := _select(cfg, key)) is MISSING else value)
     weights, name = _select(cfg, "model.weights"), _select(cfg, "model.name")
     if weights == "tiny" and isinstance(name, str) and not name.endswith("-tiny"):
         yield (f"model.weights=tiny needs the toy sizes of model={name}-tiny; use model={name}-tiny "

@@ -24,11 +24,12 @@ def published_costs() -> dict:
 
 @dataclass(frozen=True)
 class RunCost:
-    forwards_per_step: int
+    forwards_per_step: float
     calls_per_video: int
     seconds_per_forward: float
     asm_factor: float
     samples: int
+    replicates: int = 1  # seed replicates of the run (`seeds=[...]`), each the full cost
 
     @property
     def seconds_per_video(self) -> float:
@@ -36,7 +37,7 @@ class RunCost:
 
     @property
     def gpu_hours(self) -> float:
-        return self.seconds_per_video * self.samples / 3600.0
+        return self.seconds_per_video * self.samples * self.replicates / 3600.0
 
 
 def measured_entry(model_name: str) -> tuple[dict, str]:
@@ -49,17 +50,37 @@ def measured_entry(model_name: str) -> tuple[dict, str]:
     return entry, note
 
 
-def run_cost(model: Mapping, asm_strategy: str, samples: int) -> RunCost | None:
-    """The estimate for one run (its composed `model` config), or None when the model was never measured."""
+def run_cost(model: Mapping, asm_strategy: str, samples: int, replicates: int = 1,
+             forwards_per_step: float | None = None) -> RunCost | None:
+    """The estimate for one run (its composed `model` config) and its `replicates` seeds, or None when the model
+    was never measured. `forwards_per_step`: a guidance method's (omiti2v.guidance), in place of the model's own
+    CFG."""
     entry, _ = measured_entry(str(model["name"]))
     if entry.get("seconds_per_forward") is None:
         return None
     sampling = model.get("sampling") or {}
     guided = float(sampling.get(entry["cfg_key"], 1.0) or 1.0) > 1.0
     return RunCost(
-        forwards_per_step=2 if guided else 1,
+        forwards_per_step=forwards_per_step if forwards_per_step is not None else 2 if guided else 1,
         calls_per_video=int(entry["calls_per_video"]),
         seconds_per_forward=float(entry["seconds_per_forward"]),
         asm_factor=float((entry.get("asm_factor") or {}).get(asm_strategy, 1.0)),
         samples=samples,
+        replicates=replicates,
     )
+
+
+def seconds_per_step(model_name: str, forwards_per_step: float, asm_strategy: str = "none",
+                     guidance_method: str = "none") -> tuple[float | None, str]:
+    """(seconds per denoising step at real size on the published GPU, None when the model was never measured;
+    a note saying what is assumed) for a run that makes `forwards_per_step` transformer forwards per step. A tiny
+    variant costs as its full-size model. The guidance method's own overhead beyond its forwards (filters,
+    projections, hooks) is its measured `guidance_factor`, 1 where none is published."""
+    entry, _ = measured_entry(model_name.removesuffix("-tiny"))
+    if entry.get("seconds_per_forward") is None:
+        return None, "not measured"
+    factors = entry.get("guidance_factor") or {}
+    note = "" if guidance_method == "none" or guidance_method in factors else "guidance overhead assumed 1"
+    seconds = (forwards_per_step * float(entry["seconds_per_forward"])
+               * float((entry.get("asm_factor") or {}).get(asm_strategy, 1.0)) * float(factors.get(guidance_method, 1.0)))
+    return seconds, note

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import os
 import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from .errors import SetupError
 
 MAX_STEM_CHARS = 128
 _STEM = re.compile(r"[A-Za-z0-9._-]+")
+# Device names Windows reserves in every folder, with any extension ("aux.mp4" is the device too).
+WINDOWS_RESERVED = frozenset({"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
+                              *(f"lpt{i}" for i in range(10))})
 
 
 class UnsafePathError(SetupError, ValueError):
@@ -34,7 +40,63 @@ def stem_problem(value: object) -> str | None:
         return f"{value[:40]!r}: characters {''.join(bad)!r} not allowed (letters, digits, '.', '_', '-' only)"
     if value.startswith("."):
         return f"{value[:40]!r}: must not start with '.'"
+    if value.endswith("."):
+        return f"{value[:40]!r}: must not end with '.' (Windows drops it: 'a.' and 'a' are one file there)"
+    if value.split(".")[0].lower() in WINDOWS_RESERVED:
+        return f"{value[:40]!r}: {value.split('.')[0]} is a device name on Windows, not a file name"
     return None
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """`path` opened for binary reading only when it is a regular file. It is opened without blocking (a FIFO
+    would wait for a writer forever) and checked on the open file, so a file swapped after an earlier check
+    cannot slip through; ValueError says what it is instead, OSError when it cannot be opened."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(f"not a regular file ({file_kind(mode)})")
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb")  # noqa: SIM115 - the caller closes it
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
+def file_kind(mode: int) -> str:
+    """What a file of this st_mode is, for messages ("a FIFO", "a character device", ...)."""
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+             (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+             (stat.S_ISREG, "a regular file"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+# Config values that become parts of the run folder's path (conf/config.yaml run_name): names are whole parts,
+# suffixes are appended to one.
+CONFIG_NAMES = ("data.name", "model.name", "asm.name", "schedule.name", "judge.name", "scorer.name")
+CONFIG_SUFFIXES = ("variant", "profile_suffix")
+
+
+def config_path_problems(select: Callable[[str], object]) -> list[str]:
+    """Why config values that name folders would make a path leave its root (the rule sample ids follow), one
+    line each; `select(key)` gives a key's resolved value, None when it is not set."""
+    problems = []
+    for key in CONFIG_NAMES:
+        value = select(key)
+        if value is not None and (problem := stem_problem(value)):
+            problems.append(f"{key}: {problem}; it names a folder of the run's path")
+    for key in CONFIG_SUFFIXES:
+        value = select(key)
+        if value not in (None, "") and not (isinstance(value, str) and _STEM.fullmatch(value)):
+            problems.append(f"{key} {str(value)[:60]!r}: only letters, digits, '.', '_' and '-' may extend the run "
+                            "folder's name (no '/')")
+    run_name = select("run_name")
+    if isinstance(run_name, str) and not problems:
+        for part in run_name.split("/"):
+            if problem := stem_problem(part):
+                problems.append(f"run_name {run_name[:80]!r}: folder {problem}")
+                break
+    return problems
 
 
 def confined(root: str | os.PathLike, *parts: str) -> Path:

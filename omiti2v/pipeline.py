@@ -12,6 +12,7 @@ from .config_check import validate_config
 from .data import benchmark_from_config
 from .preflight import preflight
 from .runs import RunDir, atomic_write_text
+from .seeds import format_replicate_plan, replicate_config, replicate_offsets
 from .stages import resolve_stage
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,11 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
     """Run the named stages (default: cfg.stages) in order.
 
     First the config is validated and the preflight checks what the stages need (`preflight=false` skips
-    the latter), so a mistake ends the run before any model loads."""
+    the latter), so a mistake ends the run before any model loads. With `seeds=[...]` each replicate folder
+    runs the stages in turn (omiti2v/seeds.py); the last one's RunDir is returned."""
     validate_config(cfg)
+    if offsets := replicate_offsets(cfg):
+        return run_replicates(cfg, offsets, stages)[-1]
     stages = list(stages if stages is not None else cfg.stages)
     path = run_path_from_config(cfg)
     benchmark = preflight(cfg, stages, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
@@ -54,3 +58,18 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
         log.info("stage %s: %d samples -> %s", name, len(benchmark), run.path)
         func(cfg, run, benchmark)
     return run
+
+
+def run_replicates(cfg: DictConfig, offsets: list[int], stages: list[str] | None = None) -> list:
+    """Every replicate's stages (default cfg.stages) in turn, each resuming what its folder holds, then the
+    group summary when the summary stage ran; the replicates' RunDirs."""
+    from .report.replicates import write_group_summary
+
+    print(format_replicate_plan(cfg, offsets), flush=True)
+    base = run_path_from_config(cfg)
+    runs = [run_stages(replicate_config(cfg, k, base), stages) for k in offsets]
+    if "summary" in list(stages if stages is not None else cfg.stages):
+        written = write_group_summary([r.path for r in runs], seed=0)
+        if written is not None:
+            print(f"replicates: group summary {written}")
+    return runs

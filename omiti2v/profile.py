@@ -1,4 +1,4 @@
-"""How far a composed run config is from the official AlignVid procedure (REFERENCE §8).
+"""How far a composed run config is from the official AlignVid procedure (docs/official-procedure.md).
 
 `deviations(cfg)` names every remaining difference, judge, scorers and generation, as plain sentences that
 go into summary.json (`deviations`); an empty list means none is known. The `paper` profile
@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from omegaconf import DictConfig
 
 from .asm.presets import DEFAULT_GAMMA, get_preset
+from .judge.options import FAST, OFFICIAL, PARITY
 from .video import write_video
 
 PAPER_JUDGE = {"model": "Qwen/Qwen2.5-VL-32B-Instruct", "fps": 8.0, "max_pixels": 360 * 420, "max_new_tokens": 128}
@@ -22,8 +23,20 @@ PAPER_METADATA_FPS = 2.0
 PAPER_TEACACHE_THRESHOLD = 0.15
 FRAMEPACK_SEED = 31337
 WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # without model.video.crf
-PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # REFERENCE §3
+PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # the paper's baselines
 OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
+WAN_SHIFT = 3.0  # the official 480p sampling shift
+# The dtypes the official scripts load each component in (`model.precision`; the Wan transformer: float32 weights
+# run under bf16 autocast; FramePack's output projection in float32 on a float32 input).
+OFFICIAL_PRECISION = {
+    "wan": {"transformer": "float32", "image_encoder": "float16", "vae": "float32"},
+    "framepack": {"text_encoder": "float16", "text_encoder_2": "float16", "image_encoder": "float16", "vae": "float16",
+                  "output_projection": "float32"},
+}
+# Peak GPU memory of one Wan2.1-14B step at 480x832x81 with the official precision (float32 weights under bf16
+# autocast, the transformer alone on the GPU), measured by benchmarks/paper_precision.py on one H100 capped at
+# 80 GB (random weights): it fits, so the paper profile runs it with model-level CPU offload.
+WAN_FLOAT32_PEAK = "70.4 GB"
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
 
@@ -44,12 +57,14 @@ def judge_deviations(judge: Mapping) -> list[str]:
             out.append(f"judge {key} {value}; the paper's judge uses {paper}")
     if _get(judge, "min_pixels") is not None:
         out.append(f"judge min_pixels {judge['min_pixels']}; official: qwen-vl-utils' default (128*28*28)")
-    if _get(judge, "mode") == "fast":
+    mode = _get(judge, "mode", OFFICIAL)
+    if mode == FAST:
         out.append("judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no")
-    if _get(judge, "mode", "parity") in ("parity", "both"):
-        out.append("judge parity decodes a video's questions side by side behind one shared prefix, samples batched "
-                   "(token-identical to one generate per question in float32 tests; bf16 rounding can part "
-                   "near-ties); official: one generate per question")
+    if mode in (PARITY, "both"):
+        out.append("judge mode parity decodes a video's questions side by side behind one shared prefix, samples "
+                   "batched by free memory (token-identical to one generate per question in float32 tests; in bf16 "
+                   "rounding parts near-ties, so replies depend on the batch and the GPU); official: one generate "
+                   "per question (judge.mode=official)")
     metadata_fps = _get(judge, "metadata_fps")
     if metadata_fps is None or float(metadata_fps) != PAPER_METADATA_FPS:
         told = "the true sampled fps" if metadata_fps is None else f"fps {metadata_fps}"
@@ -79,12 +94,22 @@ def scorer_deviations(scorer: Mapping) -> list[str]:
     return out
 
 
-def generation_deviations(model: Mapping, seed: int) -> list[str]:
+def _precision_lines(label: str, model: Mapping, official: Mapping[str, str]) -> list[str]:
+    """One line per component of `official` whose `model.precision` is another dtype."""
+    precision = _get(model, "precision", {}) or {}
+    return [f"{label} {part} in {precision.get(part) or 'model.dtype'}; official: {dtype}"
+            for part, dtype in official.items() if precision.get(part) != dtype]
+
+
+def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> list[str]:
+    """`device`: the run's `device` (a generator on the device draws CUDA noise only on a CUDA run)."""
+    from .devices import resolve_device
     from .models import baseline_for
 
     family = baseline_for(model).family  # behaviour, not a config value: it lives on the registry entry
     sampling = _get(model, "sampling", {})
     seed_mode = _get(model, "seed_mode", "per_sample")
+    noise = _get(model, "noise", "cpu")
     out = []
     if family == "wan":
         guidance = float(_get(sampling, "guidance_scale", 1.0))
@@ -92,8 +117,27 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
             out.append(f"Wan guidance_scale {guidance:g}; the official batch script runs 1.0")
         if seed_mode != "fixed":
             out.append("Wan seed derived per sample; official: one seed per run for every sample")
-        out.append("Wan noise from a CPU generator; official: a fresh CUDA generator per sample (same seed, other noise)")
-        out.append("UniPC timesteps within 3 of official (diffusers UniPCMultistepScheduler)")
+        out.append("Wan base seed set in the config; official: --base_seed -1 draws a random seed per run, which no "
+                   "run can repeat")
+        solver = _get(sampling, "scheduler", {}) or {}
+        if solver.get("class") != "WanFlowUniPCScheduler" or float(solver.get("flow_shift", 3.0)) != WAN_SHIFT:
+            out.append(f"Wan sampler {solver.get('class')}, flow_shift {solver.get('flow_shift')}; official: Wan's "
+                       "flow-matching UniPC, shift 3")
+        if _get(model, "image_input") != "official":
+            out.append("Wan image input cover-resized and centre-cropped (diffusers); official: the whole image "
+                       "stretched by bicubic interpolation for the VAE and for CLIP")
+        if noise != "device":
+            out.append("Wan noise from a CPU generator; official: a CUDA generator per sample (same seed, other noise)")
+        elif not resolve_device(device).startswith("cuda"):
+            out.append("Wan noise drawn on the CPU (a CPU run); official: a CUDA generator, whose numbers no CPU "
+                       "run can reproduce")
+        if (_get(model, "precision", {}) or {}).get("transformer") != "float32":
+            out.append(f"Wan transformer weights in model.dtype; official: float32 weights under bf16 autocast "
+                       f"(model.precision.transformer=float32 with model.memory.cpu_offload=true: a {WAN_FLOAT32_PEAK} "
+                       "peak at 480x832x81 on one 80 GB GPU)")
+        out += _precision_lines("Wan", model, {k: v for k, v in OFFICIAL_PRECISION["wan"].items() if k != "transformer"})
+        out.append("Wan runs diffusers' implementation of the official network (same weights; kernels and internal "
+                   "casts differ at rounding level, e.g. the official timestep embedding is computed in float64)")
     elif family == "framepack":
         scheduler = _get(sampling, "scheduler", "euler")
         if scheduler != "framepack_unipc":
@@ -106,9 +150,17 @@ def generation_deviations(model: Mapping, seed: int) -> list[str]:
         model_seed = _get(model, "seed", seed)
         if seed_mode != "fixed" or int(model_seed) != FRAMEPACK_SEED:
             out.append(f"FramePack seed_mode {seed_mode}, seed {model_seed}; official: 31337 for every sample")
-        out.append("start-latent posterior sample drawn from the seeded generator (diffusers pipeline)")
+        if noise != "cpu":
+            out.append("FramePack noise drawn on the run's device; official: a CPU generator")
+        out.append("FramePack start-latent VAE posterior sample drawn from the seeded generator (diffusers pipeline); "
+                   "official: from the unseeded global RNG, which no run can repeat")
+        if _get(model, "image_input") != "official":
+            out.append("FramePack SigLIP given the pipeline's float copy of the image; official: the uint8 image")
+        out += _precision_lines("FramePack", model, OFFICIAL_PRECISION["framepack"])
+        out.append("FramePack runs diffusers' implementation of the official network and sampling loop (same "
+                   "weights; kernels and internal casts differ at rounding level)")
     elif family in PAPER_FAMILIES:
-        out.append(f"{family}: official scripts not public: pipeline defaults of REFERENCE §3")
+        out.append(f"{family}: official scripts not public: the diffusers pipeline with the published settings")
     else:
         out.append(f"{family}: not one of the paper's baselines: no official procedure to follow")
     crf = _get(model, "video.crf", WRITE_VIDEO_CRF)
@@ -146,8 +198,11 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
     (leaderboard submissions bring their own videos)."""
     out = judge_deviations(_get(cfg, "judge", {})) + scorer_deviations(_get(cfg, "scorer", {}))
     if generation:
-        out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)))
+        out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)), str(_get(cfg, "device", "auto")))
         out += asm_deviations(_get(cfg, "model", {}), _get(cfg, "asm", {}), _get(cfg, "schedule", {}))
+        if _get(cfg, "guidance.method", "none") != "none":
+            out.append(f"guidance {_get(cfg, 'guidance.name')} (strength {_get(cfg, 'guidance.strength')}) replaces "
+                       "the pipeline's own CFG: a comparison method (docs/methods.md), not the paper's procedure")
         if _get(cfg, "generation.compile", "none") != "none":
             out.append(f"generation.compile={_get(cfg, 'generation.compile')}: compiled blocks, whose output differs "
                        "from eager by more than the bf16 noise floor (README); official: eager")

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .data import Benchmark, benchmark_from_config
 from .errors import SetupError
-from .paths import CONF_DIR
+from .paths import CONF_DIR, stem_problem
 from .runs import JudgeRunDir, RunDir, atomic_write_json, latest_records, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def finished_run(path: str | Path) -> tuple[RunDir, DictConfig, Benchmark]:
 def judge_config(name: str, overrides: list[str]) -> DictConfig:
     """conf/judge/<name>.yaml with `key=value` overrides (with or without the `judge.` prefix)."""
     path = CONF_DIR / "judge" / f"{name}.yaml"
-    if not path.is_file():
+    if stem_problem(name) or not path.is_file():
         known = sorted(p.stem for p in (CONF_DIR / "judge").glob("*.yaml"))
         raise SetupError(f"judge={name}: no conf/judge/{name}.yaml; known judges: {', '.join(known)}")
     dotlist = [o.removeprefix("judge.") for o in overrides]

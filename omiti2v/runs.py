@@ -21,14 +21,14 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import omiti2v
-from omiti2v.paths import confined, source_checkout
+from omiti2v.paths import UnsafePathError, config_path_problems, confined, source_checkout, stem_problem
 
 from .errors import SetupError
 
@@ -41,8 +41,7 @@ class RunDir:
     """Paths of one run's files; creating it makes the folder."""
 
     def __init__(self, path: str | os.PathLike):
-        self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = make_folder(path)
 
     videos = property(lambda self: self.path / "videos")
     generation_log = property(lambda self: self.path / "generation.jsonl")
@@ -63,28 +62,58 @@ class JudgeRunDir(RunDir):
     """A run seen through one extra judge: videos are the run's, judge.jsonl is judges/<name>/judge.jsonl."""
 
     def __init__(self, run: RunDir, judge_name: str):
+        if problem := stem_problem(judge_name):
+            raise UnsafePathError(f"judge name {problem}; it names the folder judges/<name>/")
         super().__init__(run.path)
         self.judge_name = judge_name
 
     judge_log = property(lambda self: self.path / "judges" / self.judge_name / "judge.jsonl")
 
 
-# Errors that mean the storage refused the bytes (full disk, quota, I/O error): the run cannot go on.
-WRITE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG, errno.EROFS})
+# Errors that mean the storage refused the bytes (full disk, quota, I/O error, read-only or forbidden folder, a
+# folder where the file goes): the run cannot go on. Creating a file's folder or temp file fails on any OSError
+# (a path under /proc gives ENOENT) with the same error.
+SPACE_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+WRITE_FAULTS = SPACE_FAULTS | {errno.EIO, errno.EROFS, errno.EACCES, errno.EPERM, errno.EISDIR, errno.ENOTDIR}
 
 
 class WriteFaultError(SetupError):
-    """The filesystem refused a write; the message names the file and the free space left there."""
+    """The filesystem refused a write; the message names the file, what went wrong and what to do."""
 
     @classmethod
     def from_os_error(cls, path: Path, exc: OSError) -> WriteFaultError:
-        folder = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
-        try:
-            free = f"{shutil.disk_usage(folder).free / 2**30:.2f} GiB free"
-        except OSError:
-            free = "free space unknown"
-        return cls(f"cannot write {path}: {exc.strerror or exc} ({free} on that filesystem). Nothing partial was "
-                   "kept; free space and rerun the same command: finished work is kept and the rest is redone.")
+        reason = exc.strerror or str(exc)
+        if exc.errno in SPACE_FAULTS or exc.errno == errno.EIO:
+            return cls(f"cannot write {path}: {reason} ({free_space_text(path)} on that filesystem). Nothing "
+                       "partial was kept; free space and rerun the same command: finished work is kept and the "
+                       "rest is redone.")
+        advice = {errno.EISDIR: "a folder stands where the file goes: move it away",
+                  errno.ENOTDIR: "a file stands where a folder of the path goes: move it away",
+                  errno.ENOENT: "its folder cannot be created there: choose another place"}.get(
+            exc.errno, "the folder is read-only or not yours: choose a writable place (results_root / "
+                       "OMITI2V_RESULTS, --leaderboard, --out)")
+        return cls(f"cannot write {path}: {reason}; {advice}. Nothing partial was kept.")
+
+
+def free_space_text(path: Path) -> str:
+    """'12.34 GiB free' on the filesystem of `path` (or of its nearest existing folder)."""
+    folder = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**30:.2f} GiB free"
+    except OSError:
+        return "free space unknown"
+
+
+def require_free_space(folder: Path, needed: int, what: str) -> None:
+    """WriteFaultError before writing `needed` bytes under `folder` when its filesystem has less free."""
+    probe = next((p for p in (folder, *folder.parents) if p.exists()), Path("/"))
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        return
+    if needed > free:
+        raise WriteFaultError(f"{what} needs {needed / 2**30:.2f} GiB under {folder}, and only {free / 2**30:.2f} "
+                              "GiB are free there; free space (or choose another place) and rerun")
 
 
 @contextmanager
@@ -113,14 +142,33 @@ def current_umask() -> int:
     return mask
 
 
+def _created(path: Path, create):
+    """`create()` after making the folder of `path`; any OSError there is a WriteFaultError naming `path`."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return create()
+    except OSError as exc:
+        raise WriteFaultError.from_os_error(path, exc) from exc
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """`folder` and its parents, made when missing; any OSError is a WriteFaultError naming it."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteFaultError.from_os_error(folder, exc) from exc
+    return folder
+
+
 @contextmanager
 def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """A temp path beside `path` that becomes `path` (one rename) when the block succeeds and is removed when it
     fails, so readers never see half a file. The file gets 0666 & ~umask, as open() would give it (mkstemp: 0600)."""
     path = Path(path)
     with write_faults_named(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix, dir=path.parent)
+        fd, tmp = _created(path, lambda: tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix or path.suffix,
+                                                           dir=path.parent))
         try:
             os.fchmod(fd, 0o666 & ~current_umask())
             os.close(fd)
@@ -156,7 +204,7 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     path = Path(path)
     payload = "".join(json.dumps(rec, ensure_ascii=False, default=str, allow_nan=False) + "\n" for rec in records).encode()
     with write_faults_named(path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _created(path, lambda: None)
         lock = SoftFileLease(path.with_name(f".{path.name}.lock"), lease_duration=APPEND_LEASE_S)
         try:
             lock.acquire(timeout=APPEND_WAIT_S)
@@ -213,6 +261,22 @@ def video_sha256s(run: RunDir, ids: Iterable[str]) -> dict[str, str | None]:
     return {sid: file_sha256(run.video(sid)) if run.video(sid).is_file() else None for sid in ids}
 
 
+# Seeds go to torch generators (which take at most 64 bits) and numpy's (which refuse negatives) and into JSON
+# read by pandas (int64): one range fits them all.
+SEED_RANGE = (0, 2**63 - 1)
+SEED_KEYS = ("seed", "model.seed")
+
+
+def config_value_problems(select: Callable[[str], Any]) -> list[str]:
+    """Config values that pass their type check but could not be used: seeds outside SEED_RANGE and names that
+    would put the run folder outside its root (omiti2v.paths.config_path_problems). `select(key)`: the resolved
+    value, None when not set."""
+    low, high = SEED_RANGE
+    problems = [f"{key} {value}: must be an integer from {low} to 2**63-1 (what torch and numpy generators take)"
+                for key in SEED_KEYS if isinstance(value := select(key), int) and not low <= value <= high]
+    return problems + config_path_problems(select)
+
+
 def sample_seed(base_seed: int, sample_id: str) -> int:
     """Per-sample seed: stable across machines, shards and orderings (not Python's salted hash)."""
     digest = hashlib.sha256(f"{base_seed}:{sample_id}".encode()).digest()
@@ -254,6 +318,20 @@ def versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def held_sample_ids(run: RunDir) -> set[str]:
+    """Samples the run folder holds anything of: a line in generation.jsonl, judge.jsonl or scores.jsonl, or a
+    video. What a summary of the folder covers (besides the invocation's own selection)."""
+    held = {str(rec.get("sample_id")) for log in (run.generation_log, run.judge_log, run.scores_log)
+            for rec in read_jsonl(log) if isinstance(rec, dict) and rec.get("sample_id") is not None}
+    if run.videos.is_dir():
+        held |= {p.stem for p in run.videos.glob("*.mp4") if not p.name.startswith(".")}
+    return held
+
+
+class RunFailedError(SetupError):
+    """Every sample of a run failed: its summary is written (it lists the failures) and the run exits non-zero."""
 
 
 def latest_records(records, key: tuple[str, ...]) -> list[dict]:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import stat
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +18,15 @@ import numpy as np
 import yaml
 
 from .errors import SetupError
+from .paths import open_regular
 
 MAX_DEPTH = 64
 MAX_INT_DIGITS = 30
 MAX_YAML_NODES = 10_000
 MAX_JSON_BYTES = 64 << 20
 MAX_YAML_BYTES = 64 << 10
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.S)
+SCAN_CHARS = 1 << 16  # characters the depth pre-check looks at per step
+_OPENING, _CLOSING = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
 
 class ParseError(SetupError, ValueError):
@@ -48,21 +48,39 @@ def env_limit(name: str, default: int) -> int:
         raise SetupError(f"{name}={raw!r}: must be an integer") from None
 
 
-def _json_depth(text: str) -> int:
-    """Deepest bracket nesting outside strings, without recursion (a pre-check before the recursive parser)."""
-    codes = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8", "replace"), dtype=np.uint8)
-    deepest = depth = 0
-    for start in range(0, len(codes), 1 << 20):  # in chunks: a few MB of scratch memory whatever the file size
-        chunk = codes[start:start + (1 << 20)]
-        steps = (chunk == ord("[")).astype(np.int32) + (chunk == ord("{")) - (chunk == ord("]")) - (chunk == ord("}"))
-        levels = np.cumsum(steps, dtype=np.int64) + depth
+def json_depth(text: str) -> int:
+    """Deepest bracket nesting outside strings, scanned in chunks with a carried state (inside a string or not,
+    how many backslashes ended the previous chunk): scratch memory stays a few MB whatever the size of the text
+    or the length of its strings, and nothing recurses. The pre-check before the recursive parser.
+
+    A backslash escapes the next character; outside a string that is not JSON, and the parser stops there, so
+    the count is exact wherever the parser gets to."""
+    deepest = depth = carried_backslashes = 0
+    in_string = False
+    for start in range(0, len(text), SCAN_CHARS):
+        data = text[start:start + SCAN_CHARS].encode("utf-8", "surrogatepass")
+        if not any(c in data for c in (b'"', b"\\", b"[", b"]", b"{", b"}")):
+            carried_backslashes = 0  # plain text: nothing changes
+            continue
+        codes = np.frombuffer(data, dtype=np.uint8)
+        position = np.arange(len(codes), dtype=np.int32)
+        backslash = codes == ord("\\")
+        # backslashes in the run ending at each position (0 elsewhere); a quote after an odd run is escaped
+        run = position - np.maximum.accumulate(np.where(backslash, -1 - carried_backslashes, position))
+        escaped = np.empty(len(codes), dtype=bool)
+        escaped[0], escaped[1:] = carried_backslashes % 2, run[:-1] % 2
+        quote = (codes == ord('"')) & ~escaped
+        outside = (np.cumsum(quote, dtype=np.int32) + in_string) % 2 == 0
+        steps = (np.isin(codes, _OPENING).astype(np.int32) - np.isin(codes, _CLOSING)) * outside
+        levels = np.cumsum(steps) + depth
         deepest, depth = max(deepest, int(levels.max())), int(levels[-1])
+        in_string, carried_backslashes = not outside[-1], int(run[-1])
     return deepest
 
 
 def loads_json(text: str, source: str, max_depth: int = MAX_DEPTH, max_int_digits: int = MAX_INT_DIGITS) -> Any:
     """Strict, bounded JSON: depth, integer size, no NaN/Infinity, no duplicate keys."""
-    if _json_depth(text) > max_depth:
+    if json_depth(text) > max_depth:
         raise ParseError(source, f"JSON nested deeper than {max_depth} levels")
 
     def parse_int(digits: str) -> int:
@@ -115,15 +133,18 @@ def _encodable(value: Any, source: str) -> Any:
 
 
 def _read_text(path: Path, max_bytes: int, kind: str) -> str:
+    """The file's text, read only when it is a regular file (a FIFO or a device is named, never read) within
+    `max_bytes`."""
     try:
-        st = path.stat()
-        size = st.st_size
-        if not stat.S_ISREG(st.st_mode):
-            raise ParseError(str(path), "not a regular file")
-        if size > max_bytes:
-            raise ParseError(str(path), f"{size} bytes, larger than the {max_bytes} bytes allowed for {kind}")
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise ParseError(str(path), f"{size} bytes, larger than the {max_bytes} bytes allowed for {kind}")
             data = f.read(max_bytes + 1)
+    except ParseError:
+        raise
+    except ValueError as exc:
+        raise ParseError(str(path), str(exc)) from None
     except OSError as exc:
         raise ParseError(str(path), f"cannot be read ({exc.strerror or exc})") from None
     if len(data) > max_bytes:

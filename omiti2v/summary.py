@@ -22,22 +22,27 @@ from typing import Any
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from .data import MAIN_CATEGORIES, Benchmark
+from .data import MAIN_CATEGORIES, Benchmark, load_local
+from .errors import SetupError
+from .judge.options import TEXT_MODES
 from .judge.protocol import parse_answer
 from .runs import (
     RunDir,
+    RunFailedError,
     atomic_write_json,
     atomic_write_text,
     config_hash,
+    held_sample_ids,
     latest_records,
     read_jsonl,
     versions,
 )
 from .stats import mean_cell
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
-VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality")
+VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality",
+                  "i2v_subject", "i2v_background", "copy_index")  # the last three: docs/scorers-negligence.md
 SAMPLE_COLUMNS = ("main_category", "domain", "overall", *VISUAL_METRICS)
 
 
@@ -80,10 +85,10 @@ def judge_frame(run: RunDir | None, benchmark: Benchmark, mode: str | None = Non
 
 
 def verdict_correct(record: dict, expected: str) -> bool:
-    """A judge record's correctness; parity replies go through the current parser."""
+    """A judge record's correctness; free-text replies (official, parity) go through the current parser."""
     if record.get("error") is not None:
         return False
-    if record.get("mode") == "parity" and isinstance(record.get("response"), str):
+    if record.get("mode") in TEXT_MODES and isinstance(record.get("response"), str):
         return parse_answer(record["response"]) == expected
     return bool(record.get("correct"))
 
@@ -175,16 +180,29 @@ def per_judge_scores(run: RunDir, benchmark: Benchmark, seed: int = 0) -> dict:
     return out
 
 
-def resolved_asm(generation_records: list[dict], selected: set[str], log: str) -> dict | None:
+def resolved_asm(generation_records: list[dict], selected: set[str], log: str, key: str = "resolved_asm") -> dict | None:
     """The ASM the selection's videos were made with: the `resolved_asm` of their ok generation records (what the
-    generation stage installed). None when no record carries one: a submission's videos, or videos made before
-    it was recorded. One run folder holds one configuration, so records that disagree raise."""
-    found = {json.dumps(r["resolved_asm"], sort_keys=True) for r in generation_records
-             if r.get("status") == "ok" and r["sample_id"] in selected and r.get("resolved_asm") is not None}
+    generation stage installed); with `key="method"`, the method record (omiti2v.guidance.record) likewise. None
+    when no record carries one: a submission's videos, or videos made before it was recorded. One run folder
+    holds one configuration, so records that disagree raise."""
+    found = {json.dumps(r[key], sort_keys=True) for r in generation_records
+             if r.get("status") == "ok" and r["sample_id"] in selected and r.get(key) is not None}
     if len(found) > 1:
-        raise ValueError(f"{log}: the videos were made with {len(found)} different ASM settings (resolved_asm); "
+        what = "ASM" if key == "resolved_asm" else key
+        raise ValueError(f"{log}: the videos were made with {len(found)} different {what} settings ({key}); "
                          "give each configuration its own run folder (variant=-<name>)")
     return json.loads(found.pop()) if found else None
+
+
+def recorded_base_seed(generation_records: list[dict], selected: set[str], log: str) -> int | None:
+    """The base seed the generation stage derived the selection's sample seeds from: the `base_seed` its records
+    carry (computed once, in omiti2v/generate/runner.py). None when no record carries one (a submission's videos,
+    videos made before it was recorded, nothing generated yet); records that disagree raise."""
+    found = {r["base_seed"] for r in generation_records if r["sample_id"] in selected and r.get("base_seed") is not None}
+    if len(found) > 1:
+        raise ValueError(f"{log}: the videos were made from {len(found)} different base seeds {sorted(found)}; give "
+                         "each configuration its own run folder")
+    return found.pop() if found else None
 
 
 def sample_table(benchmark: Benchmark, judge_records: list[dict] | None, score_records, judge_mode: str | None,
@@ -265,11 +283,13 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
         "notes": list(context.get("notes", [])),
         "benchmark": {"source": benchmark.source, "hash": benchmark.content_hash(), "n_samples": len(benchmark)},
         "models": {**context.get("models", {}), "judge_mode": judge_mode, "scorers": scorer_info},
-        "seeds": {**context.get("seeds", {}), "bootstrap": seed},
+        "seeds": {"base": recorded_base_seed(gen, selected, str(run.generation_log)), **context.get("seeds", {}),
+                  "bootstrap": seed},
         "versions": versions(),
         "metrics": metrics,
         "breakdown": breakdown,
         "resolved_asm": resolved_asm(gen, selected, str(run.generation_log)),
+        "method": resolved_asm(gen, selected, str(run.generation_log), key="method"),
         "judge_agreement": agreement,
         "failures": failures,
         "superseded": superseded_counts(run),
@@ -298,18 +318,18 @@ def summary_context(cfg: DictConfig) -> dict:
 
     resolved = OmegaConf.to_container(cfg, resolve=True)
     submitted = (cfg.get("submission") or {}).get("model")
+    seeds = {}  # a generated run's base seed is read from its generation records (build_summary)
     if submitted:
         run = {"model": submitted, "asm": "submission", "schedule": "submission"}
-        hashed, generator, base_seed = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", int(cfg.seed)
+        hashed, generator, seeds = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", {"base": int(cfg.seed)}
     else:
+        guidance = str((cfg.get("guidance") or {}).get("name") or "none")
         run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
                "variant": str(cfg.get("variant") or ""),
-               "compile": str((cfg.get("generation") or {}).get("compile") or "none")}
-        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed")
+               "compile": str((cfg.get("generation") or {}).get("compile") or "none"), "guidance": guidance}
+        hashed = ("data", "model", "asm", "schedule", "judge", "scorer", "seed") + (("guidance",) if guidance != "none" else ())
         weights = cfg.model.get("weights")
         generator = cfg.model.get("checkpoint") if weights == "pretrained" else f"{weights}:{cfg.model.name}"
-        # A model's own seed (FramePack's 31337) is the base the generation stage derives sample seeds from.
-        base_seed = int(cfg.model.get("seed") or cfg.seed)
     smoke = bool(cfg.get("smoke", False))
     return {
         "run": {"name": cfg.run_name, "data": cfg.data.name, **run,
@@ -318,17 +338,50 @@ def summary_context(cfg: DictConfig) -> dict:
         "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        "seeds": {"base": base_seed},
+        "seeds": {**seeds, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
         **profile_context(cfg, generation=not submitted),
     }
 
 
+def covered_selection(run: RunDir, benchmark: Benchmark) -> Benchmark:
+    """What a summary of `run` covers: the invocation's selection and every sample the folder holds, in
+    benchmark order, so a subset run (data.limit, data.ids, ...) on a finished folder never shrinks its summary.
+    A folder that holds nothing has nothing to summarize (SetupError, nothing written)."""
+    held = held_sample_ids(run)
+    if not held:
+        raise SetupError(f"{run.path}: nothing to summarize (no generation.jsonl, judge.jsonl, scores.jsonl or "
+                         "videos); run the stages before the summary first")
+    if held <= set(benchmark.ids):
+        return benchmark
+    keep = held | set(benchmark.ids)
+    full = load_local(benchmark.root, check_images=False, source=benchmark.source)
+    return Benchmark(benchmark.root, tuple(s for s in full if s.id in keep), benchmark.source)
+
+
+def every_sample_failed(run: RunDir, benchmark: Benchmark, summary: dict) -> bool:
+    """No sample has a result: each failed its generation, or got no answered question (or was left out) and no
+    score. Generation alone counts when neither the judge nor a scorer ran."""
+    failures = summary["failures"]
+    scored = failures["scores"].values()
+    answered: set[str] = set()
+    if run.judge_log.exists():
+        frame = judge_frame(run, benchmark, summary["models"]["judge_mode"])
+        answered = set(frame.loc[frame["error"].isna(), "sample_id"]) - set(failures["excluded"])
+    elif not scored:
+        return bool(benchmark.ids) and set(benchmark.ids) <= set(failures["generation"])
+    return bool(benchmark.ids) and all(sid in failures["generation"] or (sid not in answered and all(
+        sid in failed for failed in scored)) for sid in benchmark.ids)
+
+
 def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
-    """Pipeline stage "summary": samples.csv and summary.json (validated against the schema), then the
-    headline numbers printed."""
+    """Pipeline stage "summary": samples.csv and summary.json (validated against the schema) over what the
+    folder holds, then the headline numbers printed; RunFailedError when every sample failed."""
+    benchmark = covered_selection(run, benchmark)
     summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
                             seed=int(cfg.seed))
     print(format_summary(summary))
+    if every_sample_failed(run, benchmark, summary):
+        raise RunFailedError(f"every one of the {len(benchmark)} samples failed; {run.summary} lists the failures")
     return summary
 
 

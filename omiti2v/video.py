@@ -36,13 +36,15 @@ class VideoInfo:
 @dataclass(frozen=True)
 class VideoBudget:
     """Bounds on what a read may decode. The defaults fit every benchmark model (the largest, HunyuanVideo-I2V:
-    129 frames at 1280x720, 357 MB decoded) with room to spare; raise them with the environment variables."""
+    129 frames at 1280x720, 340 MiB decoded) with room to spare; raise them with the environment variables.
+    Each bound holds alone and so does their product: the frames a read asks for x width x height x 3 bytes must
+    fit `max_decoded_bytes`, so a small file declaring many large frames is refused before it is decoded."""
 
     max_frames: int = env_limit("OMITI2V_MAX_VIDEO_FRAMES", 2000)
     max_long_side: int = env_limit("OMITI2V_MAX_VIDEO_LONG_SIDE", 1920)
     max_short_side: int = env_limit("OMITI2V_MAX_VIDEO_SHORT_SIDE", 1088)
     max_seconds: int = env_limit("OMITI2V_MAX_VIDEO_SECONDS", 600)
-    max_decoded_bytes: int = env_limit("OMITI2V_MAX_DECODED_MB", 4096) << 20  # RGB frames of one read
+    max_decoded_bytes: int = env_limit("OMITI2V_MAX_DECODED_MB", 1024) << 20  # RGB frames of one read
 
     def check(self, path: Path, info: VideoInfo, duration: float | None = None) -> None:
         """Raise VideoTooLargeError naming the file and the first bound it breaks."""
@@ -64,7 +66,7 @@ class VideoBudget:
         decoded = count * info.width * info.height * 3
         if decoded > self.max_decoded_bytes:
             raise VideoTooLargeError(f"{path.name}: decoding {count} frames of {info.width}x{info.height} takes "
-                                     f"{decoded >> 20} MB (at most {self.max_decoded_bytes >> 20}, OMITI2V_MAX_DECODED_MB)")
+                                     f"{decoded / 2**20:.0f} MiB (at most {self.max_decoded_bytes >> 20}, OMITI2V_MAX_DECODED_MB)")
 
 
 def probe_header(path: str | os.PathLike, budget: VideoBudget | None = None) -> VideoInfo:
@@ -108,6 +110,7 @@ def _decord_reader(path: Path):
 def probe_video(path: str | os.PathLike, budget: VideoBudget | None = None) -> VideoInfo:
     """fps, frame count and size as the decoder sees them, after the header passed the budget."""
     path = Path(path)
+    budget = budget or VideoBudget()
     header = probe_header(path, budget)
     vr = _decord_reader(path)
     if vr is not None and len(vr) > 0:

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from omiti2v.config_check import validate_config
 from omiti2v.eval import hydra_app
+from omiti2v.seeds import replicate_hours_line
 
 
 @hydra_app
@@ -27,6 +28,8 @@ def main(cfg: DictConfig) -> None:
     record_cost(root / "plans.jsonl", cost)
     first = HydraConfig.get().job.num == 0  # a sweep prints the header and the footnote once
     print(format_costs([cost], header=first, footer=first), flush=True)
+    if replicas := replicate_hours_line(cfg, cost.hours_per_config):  # seeds=[...] / replicates=N
+        print(replicas, flush=True)
 
 
 if __name__ == "__main__":

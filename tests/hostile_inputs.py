@@ -22,6 +22,7 @@ from omiti2v.video import write_video
 RECORD = json.loads((MINI_ROOT / "meta.json").read_text())[0]
 IDS = [r["id"] for r in json.loads((MINI_ROOT / "meta.json").read_text())]
 METADATA = {"model": "tiny-test", "method": "baseline", "parameters": {"steps": 2}, "contact": "a@b.c"}
+MP4_START = b"\0\0\0\x18ftypisom"  # the first bytes of an MP4: an 'ftyp' box
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,12 @@ def meta_cases(base: Path, outside: Path) -> list[Case]:
         "id_bidi": (rec(id="a\u202egpj.mp4"), r"field 'id': not a safe file name", 1),
         "id_number": (rec(id=5), r"field 'id': must be str", 1),
         "id_case_duplicate": ([RECORD, {**RECORD, "id": RECORD["id"].upper()}], r"duplicate id", 1),
+        "id_trailing_dot": ([RECORD, {**RECORD, "id": RECORD["id"] + "."}], r"must not end with '\.'", 1),
+        "id_windows_device": (rec(id="CON"), r"CON is a device name on Windows", 1),
+        "id_windows_device_ext": (rec(id="aux.1"), r"aux is a device name on Windows", 1),
+        "empty_list": ([], r"holds no records", 1),
+        "too_many_questions": (rec(questions=[{**RECORD["questions"][0], "id": f"q{i}"} for i in range(65)]),
+                               r"65 questions \(at most 64, OMITI2V_MAX_QUESTIONS\)", 1),
         "question_id_traversal": (question(id="../q"), r"questions\[0\]\.id': not a safe file name", 1),
         "question_id_case_dup": (rec(questions=[{**RECORD["questions"][0], "id": "Q"}, {**RECORD["questions"][1], "id": "q"}]),
                                  r"duplicate question id", 1),
@@ -130,8 +137,30 @@ def meta_cases(base: Path, outside: Path) -> list[Case]:
     fifo = dataset_root(base / "meta_fifo", rec())
     (fifo / "meta.json").unlink()
     os.mkfifo(fifo / "meta.json")
-    cases.append(Case(fifo.name, fifo, r"meta.json: not found", 1))
+    cases.append(Case(fifo.name, fifo, r"meta.json: not a regular file \(a FIFO", 1))
+    zero = dataset_root(base / "meta_symlink_dev_zero", rec())
+    (zero / "meta.json").unlink()
+    (zero / "meta.json").symlink_to("/dev/zero")
+    cases.append(Case(zero.name, zero, r"meta.json': resolves outside", 1))
+    cases.append(Case("parquet_bomb", parquet_bomb(base / "parquet_bomb"), r"decode to more than 64 MiB", 1))
     return cases
+
+
+def parquet_bomb(folder: Path, rows: int = 40, image_bytes: int = 64 << 20) -> Path:
+    """A datasets (Parquet) copy of a few KB whose rows each decode to a 64 MiB image: one dictionary value
+    repeated, which Parquet stores once."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir(parents=True)
+    record = {k: v for k, v in RECORD.items() if k != "questions"}
+    image = pa.StructArray.from_arrays(
+        [pa.DictionaryArray.from_arrays(pa.array([0] * rows, pa.int32()), pa.array([b"\0" * image_bytes])),
+         pa.array([RECORD["image-path"]] * rows)], names=["bytes", "path"])
+    columns = {k: pa.array([f"bomb_{i}" if k == "id" else v for i in range(rows)]) for k, v in record.items()}
+    pq.write_table(pa.table({**columns, "questions": pa.array([RECORD["questions"]] * rows), "image": image}),
+                   folder / "train.parquet", compression="zstd")
+    return folder
 
 
 # --- videos and submissions -------------------------------------------------------------------------------------
@@ -207,7 +236,14 @@ def submission_cases(base: Path, valid: Path) -> list[Case]:
     zcase("zip_symlink", r"symlink in the archive", extra=[(link, b"/etc/passwd")])
     zcase("zip_nested", r"must sit at the top level", extra=[("a/b/c.mp4", b"x")])
     zcase("zip_too_many_members", r"members|too many files", extra=[(f"junk_{i}.txt", b"x") for i in range(40)])
-    zcase("zip_ratio_bomb", r"compression ratio above", extra=[("bomb.mp4", b"\0" * (48 << 20))], skip={"mini_0.mp4"})
+    zcase("zip_ratio_bomb", r"compression ratio above", extra=[("bomb.mp4", MP4_START + b"\0" * (48 << 20))],
+          skip={"mini_0.mp4"})
+    junk = np.random.default_rng(0).integers(0, 4, 8 << 20, dtype=np.uint8).tobytes()  # deflates ~4x: under the ratio
+    zcase("zip_junk_named_mp4", r"mini_0.mp4: not an MP4 video", extra=[("mini_0.mp4", junk)], skip={"mini_0.mp4"})
+    zcase("zip_extra_id", r"too many files \(14 > 13.*\): unexpected mini_99.mp4",
+          extra=[("mini_99.mp4", (valid / "mini_0.mp4").read_bytes())], skip=())
+    zcase("zip_uppercase_suffix", r"MINI_1.MP4: names are '\{id\}.mp4' as the benchmark spells them \(did you mean "
+          r"'mini_1.mp4'\?\)", extra=[("MINI_1.MP4", (valid / "mini_1.mp4").read_bytes())])
     zcase("zip_not_a_video", r"readme.txt: not a video", extra=[("readme.txt", b"hello")])
     liar = zip_of(valid, base / "zip_lying_sizes.zip", extra=[("mini_0.mp4", b"\0" * (8 << 20))], skip={"mini_0.mp4"})
     liar.write_bytes(liar.read_bytes().replace((8 << 20).to_bytes(4, "little"), (1024).to_bytes(4, "little")))
@@ -231,10 +267,23 @@ def submission_cases(base: Path, valid: Path) -> list[Case]:
     cases.append(Case("zip_declares_65535", count, r"65535 members listed", 2))
     truncated = base / "zip_truncated.zip"
     truncated.write_bytes((base / "valid.zip").read_bytes()[:5000])
-    cases.append(Case("zip_truncated", truncated, r"folder or a \.zip archive|not a readable zip", 2))
+    cases.append(Case("zip_truncated", truncated, r"not a readable zip archive \(no end-of-archive record", 2))
+    truncated_unnamed = base / "zip_truncated_no_suffix"
+    truncated_unnamed.write_bytes((base / "valid.zip").read_bytes()[:5000])
+    cases.append(Case("zip_truncated_no_suffix", truncated_unnamed, r"not a readable zip archive", 2))
     empty = base / "zip_empty.zip"
     zipfile.ZipFile(empty, "w").close()
-    cases.append(Case("zip_empty", empty, r"submission.yaml: missing", 2))
+    cases.append(Case("zip_empty", empty, r"the archive holds no files", 2))
+    zero_bytes = base / "zero_bytes.zip"
+    zero_bytes.write_bytes(b"")
+    cases.append(Case("zero_bytes", zero_bytes, r"an empty file \(0 bytes\)", 2))
+    fifo = base / "fifo.zip"
+    os.mkfifo(fifo)
+    cases.append(Case("fifo", fifo, r"a FIFO \(named pipe\), not a folder or a \.zip", 2))
+    cases.append(Case("dev_zero", Path("/dev/zero"), r"a character device, not a folder or a \.zip", 2))
+    fifo_inside = copy_of(valid, base / "folder_with_fifo")
+    os.mkfifo(fifo_inside / "extra.mp4")
+    cases.append(Case("folder_with_fifo", fifo_inside, r"extra.mp4: not a regular file \(a FIFO", 2))
     text = base / "not_an_archive.tar"
     text.write_bytes(b"plain text")
     cases.append(Case("not_an_archive", text, r"folder or a \.zip archive", 2))
@@ -264,6 +313,7 @@ def submission_cases(base: Path, valid: Path) -> list[Case]:
     ycase("yaml_python_tag", "model: !!python/object/apply:os.system ['touch /tmp/pwned']\n", r"not accepted YAML")
     ycase("yaml_name_slugified", ok + "name: ../../Evil Name\n", r"entry name 'evil-name'", rc=0)
     ycase("yaml_name_empty_slug", ok + "name: '!!!'\n", r"needs letters or digits")
+    ycase("yaml_name_windows_device", ok + "name: Con\n", r"entry name 'con': con is a device name on Windows")
 
     def vcase(name, build, expected):
         folder = copy_of(valid, base / name)
@@ -277,8 +327,32 @@ def submission_cases(base: Path, valid: Path) -> list[Case]:
     vcase("video_not_mp4", lambda p: p.write_bytes(b"not a video at all"), r"not an MP4 video")
     vcase("video_empty", lambda p: p.write_bytes(b""), r"not an MP4 video")
     vcase("video_truncated", lambda p: p.write_bytes(p.read_bytes()[:200]), r"not decodable")
+    vcase("video_decodes_too_large", lambda p: encode(p, 180, 1920, 1088),
+          r"180 frames of 1920x1088 decode to 1076 MiB, more than 1024 \(--max-decoded-mb\)")
     vcase("video_garbage_after_ftyp", lambda p: p.write_bytes(p.read_bytes()[:32] + os.urandom(3000)), r"not decodable")
     return cases
+
+
+def nested_folders(folder: Path, depth: int) -> Path:
+    """`folder`/d/d/.../d, `depth` levels, made without recursion (os.makedirs recurses once per level)."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    for _ in range(depth):
+        os.mkdir("d", dir_fd=descriptor)
+        descriptor, parent = os.open("d", os.O_RDONLY, dir_fd=descriptor), descriptor
+        os.close(parent)
+    os.close(descriptor)
+    return folder
+
+
+def remove_nested_folders(folder: Path, depth: int) -> None:
+    """Undo `nested_folders` from the deepest level up (shutil.rmtree and pathlib's rglob recurse)."""
+    descriptors = [os.open(folder, os.O_RDONLY)]
+    for _ in range(depth - 1):
+        descriptors.append(os.open("d", os.O_RDONLY, dir_fd=descriptors[-1]))
+    while descriptors:
+        descriptor = descriptors.pop()
+        os.rmdir("d", dir_fd=descriptor)
+        os.close(descriptor)
 
 
 # --- leaderboard entries ----------------------------------------------------------------------------------------
@@ -320,6 +394,8 @@ def entry_cases(entries: Path, outside: Path) -> list[Case]:
         "out_of_range": json.dumps(entry("x", overall=120.0)),
         "too_large": json.dumps({**entry("x"), "versions": {"omiti2v": "x" * (2 << 20)}}),
         "not_utf8": b"\xff\xfe",
+        "ci_1e308": json.dumps({**entry("x"), "metrics": {"overall": {"value": 50.0, "n": 12, "ci95": [-1e308, 1e308]}}}),
+        "uppercase_name": json.dumps({**entry("x"), "name": "Upper", "run_dir": "runs/Upper"}),
     }
     cases = []
     for name, data in bad.items():

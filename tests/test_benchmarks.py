@@ -14,16 +14,21 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-JUDGE_OUTPUT = ["speedup vs official", '"parity"', '"fast"', '"parity_vs_alone_identical_replies": "2/2"']
+JUDGE_OUTPUT = ["speedup vs released loop", '"official"', '"parity"', '"fast"', '"parity_vs_alone_identical_replies": "2/2"',
+                '"official_vs_released_identical_replies": "12/12"']
 EXPECTED_OUTPUT = {
     "asm_overhead": ["scalar time x", "energy time x", "peak memory"],
     "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true', '"paper_resize_decode_ratio"', '"paper_resize_sizes": [\n    [\n      512,\n      408\n    ]\n  ]'],
     "calibration_cost": ["time_ratio", "extra_peak_gb"],
-    "judge_throughput": JUDGE_OUTPUT,
+    "judge_throughput": [*JUDGE_OUTPUT, '"vision_recompute_bitwise_equal": true'],
     # every judge family's tiny model through the same script (the first: the paper's Qwen2.5-VL)
     "judge_throughput --judge qwen3-vl-8b": [*JUDGE_OUTPUT, '"judge": "qwen3-vl-8b"', '"model": "tiny qwen3-vl"'],
     "judge_throughput --judge internvl3.5-8b": [*JUDGE_OUTPUT, '"model": "tiny internvl"'],
+    "guidance_cost": ["baseline (guidance 1.0)", "alg            2.200 fwd/step", "stg            1.975 fwd/step",
+                      "vs baseline  overhead beyond its forwards", '"benchmark": "guidance_cost"'],
     "framepack_paper": ['"teacache_on"', '"teacache_off"', '"time_off_over_on"', '"scheduler": "framepack_unipc"'],
+    "paper_precision": ["fp32_autocast step peak, extrapolated from 2 blocks", "step peak, proj_out_fp32",
+                        '"wan_fp32_autocast_over_bf16_peak"', '"vae_section_decode": {"bfloat16"', '"float16"'],
 }
 
 

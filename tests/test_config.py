@@ -65,11 +65,19 @@ def test_smoke_config_is_offline_and_marked():
 
 
 def test_sweep_over_models_and_asm_in_multirun(tmp_path):
-    """`-m model=a,b asm=none,scalar` gives one run folder per point (summary stage only, on the mini set)."""
+    """`-m model=a,b asm=none,scalar` gives one run folder per point (summary stage only, on the mini set; each
+    folder holds one judged sample, since a summary of nothing is an error)."""
+    import json
     import subprocess
     import sys
 
     repo = CONF.parent
+    for point in ("wan2.1-tiny/none", "wan2.1-tiny/scalar", "framepack-tiny/none", "framepack-tiny/scalar"):
+        run = tmp_path / "runs" / "mini" / f"{point}-paper"
+        (run / "videos").mkdir(parents=True)
+        (run / "videos" / "mini_0.mp4").write_bytes(b"")
+        (run / "judge.jsonl").write_text(json.dumps({"sample_id": "mini_0", "question_id": "q1", "mode": "official",
+                                                     "correct": True, "error": None}) + "\n")
     proc = subprocess.run(
         [sys.executable, str(repo / "runners" / "summary.py"), "-m", "--config-name", "smoke",
          "model=wan2.1-tiny,framepack-tiny", "asm=none,scalar", f"results_root={tmp_path}"],

@@ -46,7 +46,7 @@ def violations(*overrides: str, config: str = "config") -> list[str]:
     ("data.limit=0", "data.limit 0 must be an integer >= 1 or null"),
     ("data.categories=[delete]", "data.categories: 'delete' not in modification|addition|deletion (did you mean deletion?)"),
     ("generation.compile=max", "generation.compile 'max' is not one of none|regional"),
-    ("judge.mode=fastest", "judge.mode 'fastest' is not one of parity|fast|both (did you mean fast?)"),
+    ("judge.mode=fastest", "judge.mode 'fastest' is not one of official|parity|fast|both (did you mean fast?)"),
     ("judge.batch_samples=-2", "judge.batch_samples -2 must be 'auto' or an integer >= 1"),
     ("judge.batch_samples=many", "judge.batch_samples 'many' is not 'auto' or an integer >= 1"),
     ("model.weights=huge", "model.weights 'huge' is not one of pretrained|random|tiny"),
@@ -55,9 +55,10 @@ def violations(*overrides: str, config: str = "config") -> list[str]:
     ("model.sizing.mode=square", "model.sizing.mode 'square' is not one of max_area|bucket|hunyuan15_bucket|fixed"),
     ("device=gpu", "device 'gpu' is not one of auto|cpu|cuda|cuda:N"),
     ("variant=gq1.5", "variant 'gq1.5' is not '' or a suffix starting with '-' (e.g. variant=-gq1.5)"),
-    ("variant=-a/b", "variant '-a/b' is not '' or a suffix starting with '-' (e.g. variant=-gq1.5)"),
+    ("variant=-a/b", "variant '-a/b': only letters, digits, '.', '_' and '-' may extend the run folder's name (no '/')"),
     ("stages=[generate,jugde]", "stages: 'jugde' not in generate|judge|score|summary (did you mean judge?)"),
-    ("scorer.metrics=[dynamic_degree,beauty]", "scorer.metrics: 'beauty' not in aesthetic_quality|dynamic_degree|imaging_quality"),
+    ("scorer.metrics=[dynamic_degree,beauty]", "scorer.metrics: 'beauty' not in aesthetic_quality|copy_index|dynamic_degree|"
+                                                  "i2v_background|i2v_subject|imaging_quality"),
     ("shard=3/2", "shard: need 0 <= rank < world, got rank=3 world=2"),
     ("model.weights=tiny", "model.weights=tiny needs the toy sizes of model=wan2.1-tiny; use model=wan2.1-tiny "
                            "(or `make eval MODEL=wan2.1-tiny`)"),

@@ -228,3 +228,34 @@ def test_hub_copy_holds_the_same_rows_as_parquet(runs, tmp_path):
     (tmp_path / "data" / "videos-00000-of-00001.parquet").unlink()
     with pytest.raises(ExportError, match=r"split\(s\) \['videos'\] missing"):
         load_export(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_fresh_smoke_run_exports_every_field_and_gives_back_its_tables(tmp_path):
+    """What today's stages write (a field added to a record included) travels through `omiti2v export` and back:
+    the records field for field, and the tables read from the export, with and without its samples.csv, equal
+    the tables read from the run."""
+    results = tmp_path / "results"
+    proc = subprocess.run([sys.executable, str(REPO / "runners" / "eval.py"), "--config-name", "smoke",
+                           f"results_root={results}", "data.categories=[deletion]"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    run = RunDir(results / "runs" / "mini" / "wan2.1-tiny" / "scalar-paper")
+    out = tmp_path / "exports" / "smoke"
+    assert main(["export", str(run.path), "--out", str(out)]) == 0
+    exported = load_export(out)
+    assert exported.judge_records() == latest_judge_records(run)
+    by_key = sorted(latest_records(read_jsonl(run.scores_log), ("sample_id", "metric")), key=lambda r: (r["sample_id"], r["metric"]))
+    assert sorted(exported.score_records(), key=lambda r: (r["sample_id"], r["metric"])) == by_key
+    assert exported.generation_records() == latest_records(read_jsonl(run.generation_log), ("sample_id",))
+    assert all(r["video_sha256"].startswith("sha256:") for r in exported.judge_records() + exported.score_records())
+    from_run = build_tables(discover_runs(run.path), "mini", load_paper(), seed=0)
+    without_samples = tmp_path / "exports" / "from-splits"
+    shutil.copytree(out, without_samples)
+    (without_samples / "samples.csv").unlink()
+    for folder in (out, without_samples):
+        from_export = build_tables(discover_runs(folder), "mini", load_paper(), seed=0)
+        for name, table in from_run.items():
+            assert table.drop(columns="run").equals(from_export[name].drop(columns="run")), (folder.name, name)
+    treated = from_run["alignvid"]
+    assert treated.loc[treated["model"] == "wan2.1-tiny", "overall_n"].max() == 4  # the run is in the tables

@@ -3,12 +3,11 @@ functions by quadrature) on a closed-form Gaussian flow, the official sigmas/tim
 tiny FramePack pipeline run through it against the plain solver driven by the same transformer."""
 
 import math
-from functools import cache
 
 import numpy as np
 import pytest
 import torch
-from scipy.integrate import quad
+from flow_reference import MEAN, STD, gaussian_denoiser, phi, run_recording, torch_velocity
 
 from omiti2v.schedulers import FramePackUniPCScheduler
 
@@ -16,13 +15,6 @@ from omiti2v.schedulers import FramePackUniPCScheduler
 def framepack_mu(tokens: float) -> float:
     """The official mu of one section of `tokens` latent tokens: 0.5 -> 1.15 over 256 -> 4096, capped at ln 7."""
     return min(0.5 + (1.15 - 0.5) * (tokens - 256) / (4096 - 256), math.log(7.0))
-
-
-@cache
-def phi(k: int, z: float) -> float:
-    """phi_k(z) = integral_0^1 exp((1 - u) z) u^(k-1) / (k-1)! du (the exponential-integrator functions)."""
-    return quad(lambda u: math.exp((1 - u) * z) * u ** (k - 1) / math.factorial(k - 1), 0.0, 1.0,
-                epsabs=0.0, epsrel=1e-12)[0]
 
 
 def plain_unipc_bh1(denoise, noise, sigmas, max_order=3):
@@ -55,21 +47,6 @@ def plain_unipc_bh1(denoise, noise, sigmas, max_order=3):
     return history[-1][1]
 
 
-# Gaussian data N(mean, std^2) per element, x_t = (1 - t) x0 + t eps: closed-form velocity and denoiser.
-MEAN, STD = np.linspace(-1.5, 2.0, 12), np.linspace(0.2, 1.6, 12)
-
-
-def gaussian_denoiser(x, t):
-    var = (1 - t) ** 2 * STD ** 2 + t ** 2
-    return MEAN + (1 - t) * STD ** 2 / var * (x - (1 - t) * MEAN)
-
-
-def gaussian_velocity(x, t):
-    var = (1 - t) ** 2 * STD ** 2 + t ** 2
-    centred = x - (1 - t) * MEAN
-    return t / var * centred - (MEAN + (1 - t) * STD ** 2 / var * centred)
-
-
 def run_scheduler(scheduler, velocity, noise):
     x = noise
     for t in scheduler.timesteps:
@@ -80,11 +57,10 @@ def run_scheduler(scheduler, velocity, noise):
 
 @pytest.mark.parametrize("steps", [2, 3, 4, 25])
 def test_scheduler_equals_the_plain_equations_on_a_gaussian_flow(steps):
-    scheduler = FramePackUniPCScheduler()
+    scheduler = FramePackUniPCScheduler(timestep_dtype="float64")
     scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, steps + 1)[:-1], mu=math.log(7.0))
     noise = np.random.default_rng(steps).standard_normal(12)
-    velocity = lambda x, s: torch.from_numpy(gaussian_velocity(x.numpy(), s))  # noqa: E731
-    ours = run_scheduler(scheduler, velocity, torch.from_numpy(noise)).numpy()
+    ours = run_scheduler(scheduler, torch_velocity, torch.from_numpy(noise)).numpy()
     sigmas = [float(s) for s in scheduler.sigmas]
     plain = plain_unipc_bh1(gaussian_denoiser, noise, sigmas)
     np.testing.assert_allclose(ours, plain, rtol=0, atol=1e-12)
@@ -98,10 +74,9 @@ def test_scheduler_converges_to_the_exact_flow_at_third_order():
     exact = gaussian_denoiser((1 - t) * MEAN + np.sqrt((1 - t) ** 2 * STD ** 2 + t ** 2) * noise, t)
     errors = []
     for steps in (40, 80):
-        scheduler = FramePackUniPCScheduler()
+        scheduler = FramePackUniPCScheduler(timestep_dtype="float64")
         scheduler.set_timesteps(sigmas=np.exp(-np.linspace(0.0, 2.0, steps)), mu=0.0)
-        velocity = lambda x, s: torch.from_numpy(gaussian_velocity(x.numpy(), s))  # noqa: E731
-        errors.append(np.abs(run_scheduler(scheduler, velocity, torch.from_numpy(noise)).numpy() - exact).max())
+        errors.append(np.abs(run_scheduler(scheduler, torch_velocity, torch.from_numpy(noise)).numpy() - exact).max())
     assert errors[1] < 2e-5 and errors[0] / errors[1] > 5   # measured 4.8e-5 -> 7.4e-6 (Euler: 3.8e-2 -> 1.9e-2)
 
 
@@ -157,20 +132,7 @@ def test_tiny_framepack_pipeline_through_the_scheduler_equals_the_plain_solver()
     assert isinstance(pipe.scheduler, FramePackUniPCScheduler) and pipe.scheduler.config.timestep_dtype == "float32"
     image, height, width = baseline.prepare_image(Image.linear_gradient("L").convert("RGB"), settings)
     kwargs = baseline.call_kwargs(pipe, image, "a cat", height, width, settings)
-    calls, finals = [], []
-
-    def record(module, args, kw):
-        calls.append({k: v.clone() if torch.is_tensor(v) else v for k, v in kw.items()})
-
-    def keep_latents(pipeline, i, t, tensors):
-        finals.append(tensors["latents"].clone())
-        return {}
-
-    handle = pipe.transformer.register_forward_pre_hook(record, with_kwargs=True)
-    with torch.no_grad():
-        pipe(**{**kwargs, "output_type": "latent"}, generator=torch.Generator("cpu").manual_seed(0),
-             callback_on_step_end=keep_latents, callback_on_step_end_tensor_inputs=["latents"])
-    handle.remove()
+    calls, finals = run_recording(pipe, kwargs)
     assert len(calls) == 6 and len(finals) == 6
 
     first = calls[0]
@@ -191,3 +153,25 @@ def test_tiny_framepack_pipeline_through_the_scheduler_equals_the_plain_solver()
     assert seen == [float(c["timestep"].max()) for c in calls]
     torch.testing.assert_close(finals[-1], plain, rtol=1e-5, atol=1e-5)
     assert (finals[-1] - finals[-2]).abs().max() > 1e-3   # the last step really moved the latents
+
+
+def test_x0_is_taken_from_the_sample_rounded_to_the_model_dtype():
+    """The official wrapper computes x0 = bf16(x) - sigma * v (x cast to the transformer's dtype for the call and
+    kept so): one step returns that x0; a whole solve equals the plain solver whose denoiser rounds x the same way."""
+    noise = torch.from_numpy(np.random.default_rng(5).standard_normal(12))
+    one = FramePackUniPCScheduler(timestep_dtype="bfloat16")
+    one.set_timesteps(sigmas=[0.7], mu=0.0)
+    v = torch_velocity(noise, 0.7)
+    x0 = one.step(v, one.timesteps[0], noise, return_dict=False)[0]
+    assert torch.equal(x0, noise.to(torch.bfloat16).double() - 0.699999988079071 * v)
+    assert float((x0 - (noise - 0.699999988079071 * v)).abs().max()) > 1e-3
+
+    def rounded(x, sigma):
+        return x.to(torch.bfloat16).double()
+
+    scheduler = FramePackUniPCScheduler(timestep_dtype="bfloat16")
+    scheduler.set_timesteps(sigmas=np.linspace(1.0, 0.0, 9)[:-1], mu=math.log(7.0))
+    ours = run_scheduler(scheduler, lambda x, s: torch_velocity(rounded(x, s), s), noise).numpy()
+    plain = plain_unipc_bh1(lambda x, s: (rounded(torch.from_numpy(x), s) - s * torch_velocity(
+        rounded(torch.from_numpy(x), s), s)).numpy(), noise.numpy(), [float(s) for s in scheduler.sigmas])
+    np.testing.assert_allclose(ours, plain, rtol=0, atol=1e-12)

@@ -212,10 +212,16 @@ def test_repetition_penalty_and_min_new_tokens_decode_as_generate(strict_judge, 
     assert penalised == [[alone_reply(strict_judge, item.video, q) for q in item.questions] for item in uneven_items]
 
 
-def test_generation_settings_greedy_cannot_honour_are_refused(strict_judge):
+def test_generation_settings_side_by_side_cannot_honour_are_refused_there_only(strict_judge, uneven_items):
+    """Parity and fast refuse a generation_config field they do not apply; official mode's generate() applies it,
+    as qwen.py's did."""
     strict_judge.model.generation_config.no_repeat_ngram_size = 3
-    with pytest.raises(ValueError, match="no_repeat_ngram_size=3"):
-        VqaJudge(strict_judge.model, strict_judge.processor)
+    judge = VqaJudge(strict_judge.model, strict_judge.processor, max_new_tokens=12)
+    for mode in (judge.parity, judge.fast):
+        with pytest.raises(ValueError, match="no_repeat_ngram_size=3"):
+            mode(uneven_items)
+    item = uneven_items[0]
+    assert judge.official([item]) == [[alone_reply(judge, item.video, q) for q in item.questions]]
 
 
 def test_side_by_side_columns_see_the_prefix_and_their_own_question():

@@ -66,10 +66,10 @@ def test_csv_ordered_by_overall_with_paper_rows(board):
     frame = pd.read_csv(board / "leaderboard.csv")
     assert "broken" not in set(frame["name"])  # invalid entry skipped, the rest still listed
     ranked = frame[frame["section"] == "ranked"]
-    assert len(ranked) == 3 + 10 + 3  # entries, paper rows, newer baselines (no numbers, listed last)
+    assert len(ranked) == 3 + 10 + 2 + 3  # entries, paper rows, the authors' re-run, newer baselines (no numbers, last)
     overall = ranked["overall"].dropna().tolist()
     assert overall == sorted(overall, reverse=True) and ranked["overall"].iloc[-3:].isna().all()
-    assert ranked.iloc[0]["name"] == "beta" and ranked["rank"].tolist() == list(range(1, 17))
+    assert ranked.iloc[0]["name"] == "beta" and ranked["rank"].tolist() == list(range(1, 19))
     paper = frame[frame["kind"] == "paper"]
     assert paper["deletion"].tolist().count(69.47) == 1
     assert frame.loc[frame["name"] == "beta", "overall_ci_low"].iloc[0] == 86.0
@@ -88,7 +88,8 @@ def test_smoke_entries_are_listed_apart_and_never_ranked(board):
 def test_html_escapes_submitted_text(board):
     page = (board / "index.html").read_text()
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "http://" not in page and "https://" not in page  # self-contained: nothing fetched
+    # self-contained: nothing fetched (the one address is a link to the authors' re-run's source)
+    assert "http://" not in page and page.count("https://") == page.count('<a href="https://') == 1
 
 
 @pytest.mark.skipif(not CHROMIUM.exists() and shutil.which("chromium") is None,
@@ -118,7 +119,7 @@ def test_page_in_headless_chromium(board):
                 return values == sorted(known, reverse=reverse) + [None] * (len(values) - len(known))
 
             overall = column("overall")
-            assert len(overall) == 3 + 10 + 3  # entries, paper rows, newer baselines without numbers
+            assert len(overall) == 3 + 10 + 2 + 3  # entries, paper rows, the authors' re-run, newer baselines
             assert numbers_then_blanks(overall, reverse=True) and overall[-3:] == [None] * 3
             names = page.eval_on_selector_all("#leaderboard tbody tr", "rows => rows.map(r => r.cells[1].textContent.trim())")
             assert names[0].startswith("beta")

@@ -84,7 +84,8 @@ def test_command_line_overrides_reach_the_runner(tmp_path):
 def test_reference_settings():
     wan, fp, f1, sky_df = (model_settings(n) for n in ("wan2.1", "framepack", "framepack-f1", "skyreels-v2-df"))
     assert (wan["fps"], wan["sampling"]["num_frames"], wan["sampling"]["num_inference_steps"]) == (16, 81, 40)
-    assert wan["sampling"]["scheduler"]["flow_shift"] == 3.0 and wan["scheduler"]["flow_shift"] == 3.0
+    assert wan["sampling"]["scheduler"] == {"class": "WanFlowUniPCScheduler", "flow_shift": 3.0}
+    assert wan["scheduler"]["flow_shift"] == 3.0 and (wan["noise"], fp["noise"]) == ("device", "cpu")
     assert (fp["fps"], f1["fps"]) == (30, 24) and f1["sampling"]["sampling_type"] == "vanilla"
     assert fp["seed"] == f1["seed"] == 31337 and f1["transformer"] != fp["transformer"]
     assert sky_df["sampling"]["ar_step"] == 0 and sky_df["sampling"]["base_num_frames"] == 97

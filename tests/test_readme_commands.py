@@ -51,6 +51,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("torchrun --nproc-per-node ", "torchrun"),
     (".venv/bin/python runners/", "hydra"),
     (".venv/bin/omiti2v validate-data", "cli_run"),
+    (".venv/bin/omiti2v leaderboard --from-datasets", "cli"),  # its exports come from `export`, parsed only
     (".venv/bin/omiti2v leaderboard", "cli_run"),
     (".venv/bin/omiti2v submit my_submission", "cli_run"),
     (".venv/bin/omiti2v ", "cli"),

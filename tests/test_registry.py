@@ -12,6 +12,7 @@ import pytest
 
 from omiti2v.cli import COMMANDS
 from omiti2v.config_check import RULE_OWNERS
+from omiti2v.guidance import GUIDANCE_METHODS, KNOBS
 from omiti2v.judge.families import JUDGES
 from omiti2v.models import MODELS
 from omiti2v.models.base import Baseline
@@ -88,11 +89,12 @@ def test_every_declared_entry_loads_and_is_of_its_kind(registry, base):
 
 
 def test_scorer_and_flow_entries_load_with_their_names():
-    assert {SCORERS[n].metric for n in SCORERS} == set(SCORERS) == {"dynamic_degree", "aesthetic_quality",
-                                                                      "imaging_quality"}
+    assert {SCORERS[n].metric for n in SCORERS} == set(SCORERS) == {
+        "dynamic_degree", "aesthetic_quality", "imaging_quality", "i2v_subject", "i2v_background", "copy_index"}
     assert {FLOW_BACKENDS[n].name for n in FLOW_BACKENDS} == {"raft", "opencv_dis"}
     assert {RULE_OWNERS[n].__name__ for n in RULE_OWNERS} >= {"omiti2v.judge.options", "omiti2v.models.settings"}
     assert len(JUDGES) >= 8 and all(JUDGES[n].name == n for n in JUDGES)
+    assert list(GUIDANCE_METHODS) == list(KNOBS) and all(GUIDANCE_METHODS[n].name == n for n in GUIDANCE_METHODS)
 
 
 def test_listing_names_and_rules_imports_no_heavy_library():
@@ -103,7 +105,8 @@ def test_listing_names_and_rules_imports_no_heavy_library():
             "from omiti2v.models import MODELS\nfrom omiti2v.scorers import SCORERS, FLOW_BACKENDS\n"
             "from omiti2v.stages import STAGES\nfrom omiti2v.cli import COMMANDS\n"
             "from omiti2v.config_check import all_rules, known_keys\n"
-            "names = [list(r) for r in (MODELS, SCORERS, FLOW_BACKENDS, STAGES, COMMANDS)]\n"
+            "from omiti2v.guidance import GUIDANCE_METHODS\n"
+            "names = [list(r) for r in (MODELS, SCORERS, FLOW_BACKENDS, STAGES, COMMANDS, GUIDANCE_METHODS)]\n"
             "rules = sorted(all_rules()); known_keys()\n"
             "heavy = lambda: [m for m in ('torch', 'diffusers', 'transformers', 'scipy') if m in sys.modules]\n"
             "listing = heavy()\n"

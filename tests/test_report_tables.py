@@ -227,9 +227,21 @@ def test_write_tables_and_cli(runs, tables, tmp_path):
 
 
 def test_no_runs_gives_paper_only_tables(tmp_path):
+    (tmp_path / "nothing").mkdir()
     assert main(["tables", "--runs", str(tmp_path / "nothing"), "--out", str(tmp_path / "t")]) == 0
     base = pd.read_csv(tmp_path / "t" / "omiti2v" / "baselines.csv")
     assert base["overall"].isna().all() and base["deletion_paper"].notna().sum() == 7  # newer baselines: empty
+
+
+def test_a_missing_runs_folder_or_data_name_is_an_error_and_writes_nothing(runs, tmp_path, capsys):
+    """A typo in --runs or --data must not write empty tables over the real ones."""
+    from omiti2v.cli import main as cli_main
+
+    out = tmp_path / "t"
+    assert cli_main(["tables", "--runs", str(tmp_path / "typo"), "--out", str(out)]) == 2
+    assert "--runs" in capsys.readouterr().err and not out.exists()
+    assert cli_main(["plots", "--runs", str(runs[0]), "--data", "omiti2vv", "--out", str(out)]) == 2
+    assert "no run of that data" in capsys.readouterr().err and not out.exists()
 
 
 def test_tables_build_offline_with_the_benchmark_unavailable(runs, tables, monkeypatch):

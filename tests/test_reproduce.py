@@ -59,7 +59,7 @@ def test_finished_runs_are_skipped_and_pending_ones_grouped_per_asm_and_schedule
 
 
 def test_every_table_has_an_experiment_and_make_passes_dry_run():
-    assert set(TABLES) == {"main", "modulation", "schedule"}
+    assert set(TABLES) == {"main", "modulation", "schedule", "methods"}
     made = subprocess.run(["make", "-n", "reproduce", "TABLE=schedule", "DRY_RUN=1", "ARGS=hydra/launcher=slurm"],
                           cwd=REPO, capture_output=True, text=True, check=True).stdout
     assert "runners/reproduce.py --table schedule --dry-run hydra/launcher=slurm" in made
@@ -80,3 +80,30 @@ def test_echoed_multirun_runs_as_printed_and_dry_run_0_runs(tmp_path, capsys, mo
     assert reproduce("main", [f"results_root={tmp_path}"]) == 1  # the first multirun "fails": stop there
     echoed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("+ "))
     assert shlex.split(echoed[2:]) == calls[0] and calls[0][:4] == [sys.executable, "-m", "omiti2v.eval", "-m"]
+
+
+def test_methods_experiment_and_its_dry_run_cost_and_refusals(tmp_path, capsys):
+    from omiti2v.reproduce import compose, sweep_points
+
+    experiment = compose(["+experiment=methods"]).experiment
+    points = [p for sweep in experiment.sweeps for p in sweep_points(sweep, None)]
+    assert len(points) == len(set(points)) == 27 and ("wan2.1", "scalar", "paper", "none", None, 1.5) in points
+    assert {p[3] for p in points} == {"none", "cfg", "cfg-zero-star", "apg", "stg", "pag", "alg"}
+    grid = ("experiment.sweeps=[{model:wan2.1,asm:scalar,schedule:paper,gammas:[1.5]},"
+            "{model:wan2.1,asm:none,schedule:paper,guidance:cfg,strengths:[5.0]},"
+            "{model:wan2.1,asm:none,schedule:paper,guidance:stg,strengths:[1.0]},"
+            "{model:wan2.1,asm:none,schedule:paper,guidance:alg,strengths:[0.2]}]")
+    assert reproduce("methods", [f"results_root={tmp_path}", grid], dry_run=True) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:-1]}
+    assert list(rows) == ["omiti2v/wan2.1/scalar-paper-gamma1.5", "omiti2v/wan2.1/none-paper-cfg5.0",
+                          "omiti2v/wan2.1/none-paper-stg1.0", "omiti2v/wan2.1/none-paper-alg0.2"]
+    # CFG 5 through the adapter costs what the model's own CFG 5 costs: 2 forwards x 40 steps x 3.39 s
+    assert "2 fwd x 40 calls x 3.39 s =  271.2 s/video" in rows["omiti2v/wan2.1/none-paper-cfg5.0"]
+    assert "[true CFG: unconditional pass each step]" in rows["omiti2v/wan2.1/none-paper-cfg5.0"]
+    assert "1.975 fwd" in rows["omiti2v/wan2.1/none-paper-stg1.0"] and "true CFG" not in rows["omiti2v/wan2.1/none-paper-stg1.0"]
+    assert "2.2 fwd" in rows["omiti2v/wan2.1/none-paper-alg0.2"]  # 8 of 40 steps with three forwards
+    _, runs = plan_runs("methods", [f"results_root={tmp_path}", grid], model="framepack")
+    assert [r.refused is not None for r in runs] == [False, True, True, True]
+    assert "FramePack samples with distilled guidance" in runs[1].refused
+    commands = multirun_commands(runs, [])
+    assert len(commands) == 1 and "asm=scalar" in commands[0]  # nothing refused is run

@@ -84,7 +84,8 @@ def test_mode_is_validated_and_none_keeps_native_size(tmp_path):
 
 def test_stage_takes_the_ratio_from_the_first_sorted_id_and_records_sizes(tmp_path):
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("smoke", overrides=[f"run_dir={tmp_path / 'run'}", "device=cpu"])
+        cfg = compose("smoke", overrides=[f"run_dir={tmp_path / 'run'}", "device=cpu",
+                                          "scorer.metrics=[dynamic_degree,aesthetic_quality]"])
     assert cfg.profile == "paper" and cfg.scorer.aspect_resize.mode == "paper"
     bench = load_benchmark("mini").filter(ids=["mini_2", "mini_10"])
     assert bench.ids == ["mini_2", "mini_10"]  # benchmark order; sorted id order puts mini_10 first

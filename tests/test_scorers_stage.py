@@ -30,7 +30,8 @@ def _moving_video(path, speed: int, frames: int = 9, size: tuple[int, int] = (64
 
 
 def test_smoke_scorers_resume_and_record_failures(tmp_path, monkeypatch):
-    cfg = _config(tmp_path, "smoke", "scorer.aspect_resize.mode=none")  # native size: one decode per video
+    cfg = _config(tmp_path, "smoke", "scorer.aspect_resize.mode=none",  # native size: one decode per video
+                  "scorer.metrics=[dynamic_degree,aesthetic_quality]")
     assert cfg.scorer.name == "tiny" and cfg.scorer.flow_backend == "opencv_dis"
     bench = load_benchmark("mini").filter(limit=3)
     run = RunDir(cfg.run_dir)

@@ -225,7 +225,7 @@ def test_summary_carries_the_asm_its_videos_were_made_with(tmp_path):
                  + [{"sample_id": s.id, "status": "ok", "error": None, "resolved_asm": WAN_TEXT_1_2} for s in bench])
     summary = build_summary(run, bench, CONTEXT, None)
     validate_summary(summary)
-    assert summary["resolved_asm"] == WAN_TEXT_1_2 and summary["schema_version"] == "1.2"
+    assert summary["resolved_asm"] == WAN_TEXT_1_2 and summary["schema_version"] == "1.3"
     assert build_summary(RunDir(tmp_path / "submission"), bench, CONTEXT, None)["resolved_asm"] is None
     other = {**WAN_TEXT_1_2, "logit_multipliers": {"cross_image": 1.35, "cross_text": 1.8225}}
     append_jsonl(run.generation_log, [{"sample_id": "mini_1", "status": "ok", "error": None, "resolved_asm": other}])

@@ -81,6 +81,9 @@ class Benchmark:
             if limit < 0:
                 raise ValueError(f"data.limit must be >= 0, got {limit}")
             kept = kept[:limit]
+        if not kept and (categories or domains or wanted or limit is not None):
+            raise DatasetUnavailableError(f"data.categories/domains/ids/limit: the selection keeps none of the "
+                                          f"{len(self.samples)} samples at {self.root}")
         return Benchmark(self.root, tuple(kept), self.source)
 
     def content_hash(self) -> str:
@@ -108,9 +111,11 @@ def load_local(root: str | os.PathLike, check_images: bool = True, source: str |
     (omiti2v/data/dataset_source.py)."""
     root = Path(root).expanduser().resolve()
     meta_path = root / "meta.json"
-    if not meta_path.is_file() and root.is_dir() and is_dataset_root(root):
+    if not root.is_dir():
+        raise DataValidationError([f"{root}: no such folder (a dataset root holds meta.json and the images)"])
+    if not os.path.lexists(meta_path) and is_dataset_root(root):
         return Benchmark(root, tuple(load_dataset_samples(root, check_images)), source or f"datasets:{root}")
-    if not meta_path.is_file():
+    if not os.path.lexists(meta_path):
         raise DataValidationError([f"{meta_path}: not found (a dataset root holds meta.json and the images)"])
     try:
         meta = read_json(confined(root, "meta.json"))

@@ -42,6 +42,11 @@ QUESTION_FIELDS: dict[str, type | tuple[type, ...]] = {
 # Input images are decoded whole at validation time; above this many pixels an image is refused (not decoded).
 MAX_IMAGE_PIXELS = env_limit("OMITI2V_MAX_IMAGE_PIXELS", 4096 * 4096)
 MAX_IMAGE_BYTES = env_limit("OMITI2V_MAX_IMAGE_BYTES", 64 << 20)
+# OmitI2V has 367 records of at most 6 questions; every question becomes a judge prompt and a log line.
+MAX_RECORDS = env_limit("OMITI2V_MAX_RECORDS", 100_000)
+MAX_QUESTIONS = env_limit("OMITI2V_MAX_QUESTIONS", 64)
+# Validation stops collecting after this many problems (a file of a million broken records stays one screen).
+MAX_PROBLEMS = 1000
 
 
 class DataValidationError(SetupError, ValueError):
@@ -98,10 +103,17 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
     """Validate the decoded `meta.json` list and build samples; raise `DataValidationError` listing all problems."""
     if not isinstance(meta, list):
         raise DataValidationError([f"{meta_path}: top level must be a JSON list of records, got {type(meta).__name__}"])
+    if not meta:
+        raise DataValidationError([f"{meta_path}: holds no records (an empty list is not a benchmark)"])
+    if len(meta) > MAX_RECORDS:
+        raise DataValidationError([f"{meta_path}: {len(meta)} records (at most {MAX_RECORDS}, OMITI2V_MAX_RECORDS)"])
     errors: list[str] = []
     samples: list[Sample] = []
     seen: dict[str, int] = {}
     for index, rec in enumerate(meta):
+        if len(errors) >= MAX_PROBLEMS:
+            errors.append(f"{meta_path}: stopped after {MAX_PROBLEMS} problems, at record {index} of {len(meta)}")
+            break
         rid = rec.get("id") if isinstance(rec, dict) else None
         where = f"{meta_path}: record {index} (id={_short(rid)})"
         if not isinstance(rec, dict):
@@ -142,6 +154,9 @@ def parse_records(meta: Any, meta_path: Path, root: Path, check_images: bool = T
         if isinstance(qs, list):
             if not qs:
                 bad("questions", "no questions")
+            if len(qs) > MAX_QUESTIONS:
+                bad("questions", f"{len(qs)} questions (at most {MAX_QUESTIONS}, OMITI2V_MAX_QUESTIONS)")
+                qs = []
             qids: set[str] = set()
             for qi, q in enumerate(qs):
                 qwhere = f"questions[{qi}]"

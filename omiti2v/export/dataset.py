@@ -1,11 +1,15 @@
 """A run folder as a Hugging Face `datasets.DatasetDict`, and the way back.
 
 Two splits, so a run's evidence can be queried, shared and rebuilt without the run folder:
-    questions  one row per latest judge.jsonl record of the run's selection (every field of the record,
-               `response` being the judge's reply), plus the sample's domain and main category
+    questions  one row per latest judge.jsonl record of the run's selection (the record's usual fields as
+               columns, `response` being the judge's reply; every other field it carries, such as
+               `video_sha256`, in `extra_fields` as JSON), plus the sample's domain and main category
     videos     one row per sample of the selection: its benchmark record (JSON), generation status, seed,
                seconds, memory and timings, the full latest generation record (JSON), and per metric the
-               value, details (JSON), backend, comparable flag and error of its latest scores.jsonl record
+               value, details (JSON), backend, comparable flag, error and other fields (`_extra_fields`, JSON)
+               of its latest scores.jsonl record
+Every field a record carries is exported and read back, so a field a later version adds to its records never
+stops a run from being exported.
 The run's summary.json and config.yaml travel in every split's `DatasetInfo.description` (a JSON document
 with `format` = FORMAT); summary.json and samples.csv are also written beside the splits, byte for byte the
 run's, for people, the Hub and the tables (which read an export as a run folder).
@@ -34,16 +38,17 @@ from ..summary import VISUAL_METRICS, latest_judge_records, latest_records
 from .layout import HUB_META_FILE, SPLITS, SUMMARY_FILE, is_export  # noqa: F401  (is_export re-exported)
 
 FORMAT = "omiti2v-run-export"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the extra_fields columns; version 1 exports still read (without them)
+READABLE_VERSIONS = (1, 2)
+EXTRA = "extra_fields"  # a record's fields without a column of their own, as a JSON object (null: none)
 
 JUDGE_FIELDS = {
     "sample_id": "string", "question_id": "string", "category": "string", "question": "string",
     "expected": "string", "answer": "string", "correct": "bool", "response": "string", "p_yes": "float64",
     "mode": "string", "judge_model": "string", "error": "string",
 }
-QUESTION_FEATURES = datasets.Features(
-    {name: datasets.Value(dtype) for name, dtype in {**JUDGE_FIELDS, "domain": "string", "main_category": "string"}.items()}
-)
+QUESTION_FEATURES = datasets.Features({name: datasets.Value(dtype) for name, dtype in {
+    **JUDGE_FIELDS, EXTRA: "string", "domain": "string", "main_category": "string"}.items()})
 SCORE_FIELDS = ("sample_id", "metric", "value", "details", "backend", "comparable", "error")
 # Per metric: column suffix -> (score record field, dtype); details are JSON text.
 METRIC_COLUMNS = {"": ("value", "float64"), "_details": ("details", "string"), "_backend": ("backend", "string"),
@@ -59,10 +64,12 @@ class ExportError(SetupError, ValueError):
     """A run cannot be exported, or a folder is not a complete, intact OmitI2V export (the message names it)."""
 
 
-def video_features(metrics: list[str]) -> datasets.Features:
+def video_features(metrics: list[str], version: int = FORMAT_VERSION) -> datasets.Features:
     cols = dict(VIDEO_BASE_FEATURES)
     for m in metrics:
         cols.update({m + suffix: dtype for suffix, (_, dtype) in METRIC_COLUMNS.items()})
+        if version >= 2:
+            cols[f"{m}_{EXTRA}"] = "string"
     return datasets.Features({name: datasets.Value(dtype) for name, dtype in cols.items()})
 
 
@@ -70,25 +77,28 @@ def _json(obj) -> str | None:
     return None if obj is None else json.dumps(obj, ensure_ascii=False, allow_nan=False)
 
 
-def _check_fields(records: list[dict], known, log: str) -> None:
-    unknown = sorted({k for r in records for k in r} - set(known))
-    if unknown:
-        raise ExportError(f"{log}: fields {unknown} have no column in the export format (omiti2v/export/dataset.py)")
+def _extra(record: dict, columns) -> str | None:
+    """The record's fields that have no column of their own, as JSON (None when there are none)."""
+    extra = {k: v for k, v in record.items() if k not in columns}
+    return _json(extra) if extra else None
+
+
+def _with_extra(fields: dict, extra: str | None) -> dict:
+    return {**fields, **json.loads(extra)} if extra else fields
 
 
 def question_rows(run: RunDir, benchmark: Benchmark) -> list[dict]:
     samples = {s.id: s for s in benchmark}
     records = [r for r in latest_judge_records(run) if r.get("sample_id") in samples]
-    _check_fields(records, JUDGE_FIELDS, str(run.judge_log))
-    return [{**{k: r.get(k) for k in JUDGE_FIELDS}, "domain": samples[r["sample_id"]].domain,
-             "main_category": samples[r["sample_id"]].main_category} for r in records]
+    return [{**{k: r.get(k) for k in JUDGE_FIELDS}, EXTRA: _extra(r, JUDGE_FIELDS),
+             "domain": samples[r["sample_id"]].domain, "main_category": samples[r["sample_id"]].main_category}
+            for r in records]
 
 
 def video_rows(run: RunDir, benchmark: Benchmark) -> tuple[list[dict], list[str]]:
     ids = set(benchmark.ids)
     generation = {r["sample_id"]: r for r in latest_records(read_jsonl(run.generation_log), ("sample_id",))}
     scores = [r for r in latest_records(read_jsonl(run.scores_log), ("sample_id", "metric")) if r.get("sample_id") in ids]
-    _check_fields(scores, SCORE_FIELDS, str(run.scores_log))
     metrics = list(VISUAL_METRICS) + sorted({r["metric"] for r in scores} - set(VISUAL_METRICS))
     by_key = {(r["sample_id"], r["metric"]): r for r in scores}
     rows = []
@@ -105,6 +115,7 @@ def video_rows(run: RunDir, benchmark: Benchmark) -> tuple[list[dict], list[str]
             for suffix, (field, _) in METRIC_COLUMNS.items():
                 value = rec.get(field) if rec else None
                 row[m + suffix] = _json(value) if field == "details" else value
+            row[f"{m}_{EXTRA}"] = _extra(rec, SCORE_FIELDS) if rec else None
         rows.append(row)
     return rows, metrics
 
@@ -169,7 +180,7 @@ class ExportedRun:
         """The run's latest judge records, field for field; None when the run had no judge.jsonl."""
         if not self.meta["has_judge_log"]:
             return None
-        return [{k: row[k] for k in JUDGE_FIELDS} for row in self.questions]
+        return [_with_extra({k: row[k] for k in JUDGE_FIELDS}, row.get(EXTRA)) for row in self.questions]
 
     def score_records(self) -> list[dict]:
         """The run's latest scores.jsonl records (selection only), in sample then metric order."""
@@ -180,7 +191,8 @@ class ExportedRun:
                 if all(v is None for v in values.values()):
                     continue
                 values["details"] = json.loads(values["details"]) if values["details"] is not None else None
-                out.append({"sample_id": row["sample_id"], "metric": m, **{k: values[k] for k in SCORE_FIELDS[2:]}})
+                out.append(_with_extra({"sample_id": row["sample_id"], "metric": m,
+                                        **{k: values[k] for k in SCORE_FIELDS[2:]}}, row.get(f"{m}_{EXTRA}")))
         return out
 
     def generation_records(self) -> list[dict]:
@@ -234,9 +246,11 @@ def load_export(path: str | os.PathLike) -> ExportedRun:
         meta = json.loads(description)
     except json.JSONDecodeError as exc:
         raise ExportError(f"{path}: split 'videos': dataset info is not an OmitI2V export description") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise ExportError(f"{path}: dataset info: not format {FORMAT} version {FORMAT_VERSION}")
-    expected = {"questions": set(QUESTION_FEATURES), "videos": set(video_features(meta["metrics"]))}
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("format_version") not in READABLE_VERSIONS:
+        raise ExportError(f"{path}: dataset info: not format {FORMAT} version {' or '.join(map(str, READABLE_VERSIONS))}")
+    version = meta["format_version"]
+    expected = {"questions": set(QUESTION_FEATURES) - ({EXTRA} if version < 2 else set()),
+                "videos": set(video_features(meta["metrics"], version))}
     for split, columns in expected.items():
         lacking = sorted(columns - set(dd[split].column_names))
         if lacking:

@@ -20,7 +20,7 @@ class StepCost:
     video_tokens: int
     seconds_per_forward: float
     seconds_per_forward_outside_window: float | None
-    forwards_per_step: int
+    forwards_per_step: float
     seconds_per_step: float
     denoising_steps: int
     asm_active_steps: int
@@ -31,6 +31,7 @@ class StepCost:
     peak_memory_pipeline_gb: float | None   # up to the first step: encoders, VAE encode, transformer resident
     computed_fraction: float = 1.0          # share of calls that run the block stack (assumed, under TeaCache)
     compile: str = "none"                    # generation.compile: the timed forwards ran eager or regionally compiled
+    guidance: str = "none"                   # the guidance group (conf/guidance/), its forwards in forwards_per_step
 
 
 def format_costs(costs: list[StepCost], header: bool = True, footer: bool = True) -> str:
@@ -39,7 +40,8 @@ def format_costs(costs: list[StepCost], header: bool = True, footer: bool = True
              f"{'s/step':>7s} {'steps':>5s} {'comp.':>5s} {'s/video':>8s} {'h/config':>8s} {'peak GB':>7s}")
     rows = [title, "-" * len(title)] if header else []
     for c in costs:
-        rows.append(f"{c.model:20s} {c.asm:10s} {c.schedule:11s} {f'{c.height}x{c.width}x{c.frames}':>13s} "
+        asm = c.asm if c.guidance == "none" else f"{c.asm}+{c.guidance}"
+        rows.append(f"{c.model:20s} {asm:10s} {c.schedule:11s} {f'{c.height}x{c.width}x{c.frames}':>13s} "
                     f"{c.video_tokens:7d} {c.seconds_per_forward:7.3f} {c.seconds_per_step:7.3f} {c.denoising_steps:5d} "
                     f"{c.computed_fraction:5.2f} "
                     f"{c.seconds_per_video:8.1f} {c.hours_per_config:8.2f} "

@@ -8,7 +8,8 @@ estimate weights both by the number of steps the schedule spends in and out of t
 With `generation.compile=regional` the timed transformer is the compiled one (the warm-up forward compiles it),
 so planning a config with and without it gives both speeds; the cost records which (`compile`).
 Estimates cover the transformer only (text/image encoders and the VAE run once per video and are excluded).
-Guidance counts through the forwards per step (Wan2.1 at guidance 1.0: one; CFG 5: two). A step cache
+Guidance counts through the forwards per step (Wan2.1 at guidance 1.0: one; CFG 5: two; a guidance method of
+conf/guidance/: its mean over the schedule, its own overhead beyond them is benchmarks/guidance_cost.py's). A step cache
 (TeaCache on FramePack) is removed before timing, so a forward is a full one, and the video estimate assumes
 `plan.teacache_computed_fraction` of the calls run the block stack (default 0.6: FramePack's README gives
 1.5 vs 2.5 s per frame with/without TeaCache on an RTX 4090); the sidecars of a real run record the true share.
@@ -157,6 +158,8 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
         cache = teacache_handle(transformer)
         if cache is not None:
             cache.remove()  # time full forwards; the skipped share enters through `computed`
+        if generator.guidance is not None:
+            generator.guidance.remove()  # time one forward; a guidance method's passes enter as forwards per step
         computed = baseline.computed_fraction(
             settings, float(plan_cfg.get("teacache_computed_fraction", TEACACHE_COMPUTED_FRACTION)))
         _park_encoders(generator.pipe, device)
@@ -170,7 +173,7 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
         if asm is not None and active < steps:
             late = dict(inputs, timestep=torch.ones_like(inputs["timestep"]))
             outside = _timed_forward(transformer, late, repeats, device)
-        forwards = baseline.forwards_per_step(sampling)
+        forwards = generator.method["forwards_per_step"]  # the model's own CFG, or the guidance method's
         calls_per_schedule = baseline.denoising_calls(sampling) // steps  # FramePack: sections
         per_schedule = forwards * (active * per_forward + (steps - active) * (outside if outside is not None else per_forward))
         per_video = per_schedule * calls_per_schedule * computed
@@ -187,6 +190,7 @@ def plan_config(cfg: DictConfig, samples: int | None = None, repeats: int = 2,
             seconds_per_video=round(per_video, 2), samples=samples,
             hours_per_config=round(per_video * samples / 3600, 2), peak_memory_gb=peak,
             peak_memory_pipeline_gb=pipeline_peak, computed_fraction=computed, compile=generator.compile_mode,
+            guidance=str((cfg.get("guidance") or {}).get("name") or "none"),
         )
     finally:
         del generator

@@ -70,7 +70,8 @@ def is_done(run: RunDir, sample_id: str) -> bool:
 
 
 def base_seed(cfg: DictConfig, settings: Mapping) -> int:
-    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`."""
+    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`. Computed here only: every
+    generation record carries it (`base_seed`), and the summary reads it from there."""
     return int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
 
 
@@ -82,6 +83,8 @@ def video_seed(base: int, settings: Mapping, sample_id: str) -> int:
 def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
     """Hash of everything that changes the videos: model (memory options aside), ASM, schedule, base seed."""
     resolved = {k: to_plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
+    if (cfg.get("guidance") or {}).get("method", "none") != "none":  # method none keeps the hashes of earlier runs
+        resolved["guidance"] = to_plain(cfg.guidance)
     if isinstance(resolved.get("model"), dict):
         resolved["model"] = {k: v for k, v in resolved["model"].items() if k != "memory"}
     return config_hash({**resolved, "seed": base_seed(cfg, settings)})
@@ -212,6 +215,9 @@ class Generator:
             parallel.check_asm_supported(to_plain(cfg.get("asm")))
             parallel.enable_context_parallel(self.pipe, self.layout, parallel.parallel_settings(cfg))
         self.asm_config = self._apply_asm()
+        from omiti2v.guidance.run import install_run_guidance
+
+        self.guidance, self.method = install_run_guidance(self.pipe, cfg, baseline, settings, self.asm_config)
         self.compile_mode, backend = compile_settings(cfg)
         apply_compile(self.pipe.transformer, self.compile_mode, backend=backend)
 
@@ -259,7 +265,9 @@ class Generator:
             image = blur_input_image(image, **{k: v for k, v in self.input_blur.items() if v is not None})
         image, height, width = self.baseline.prepare_image(image, self.settings)
         kwargs = self.baseline.call_kwargs(self.pipe, image, sample.prompt, height, width, self.settings)
-        kwargs["generator"] = torch.Generator("cpu").manual_seed(seed)
+        kwargs["generator"] = self.baseline.noise_generator(seed, self.device, self.settings)
+        if self.guidance is not None:
+            kwargs = self.guidance.prepare(self.pipe, kwargs)  # the method's negative prompt; pipeline CFG off
         timings["prepare"] = time.perf_counter() - t0
         if self.device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -286,6 +294,7 @@ class Generator:
             "asm": self.cfg.asm.get("name") if "asm" in self.cfg else None,
             "schedule": self.cfg.schedule.get("name") if "schedule" in self.cfg else None,
             "resolved_asm": self.resolved_asm, "input_blur": self.input_blur, "compile": self.compile_mode,
+            "method": self.method,
             "config_hash": self.config_hash,
             "teacache": None if teacache is None else teacache.stats(),
             "settings": {"height": height, "width": width, "frames": int(len(frames)), "fps": fps,
@@ -313,10 +322,10 @@ def memory_measure(device: str) -> str:
     return "cuda_max_allocated_per_sample" if device.startswith("cuda") else "process_max_rss"
 
 
-def failure_record(sample: Sample, seed: int, exc: BaseException, started: float, shard: Shard) -> dict:
+def failure_record(sample: Sample, seed: int, base: int, exc: BaseException, started: float, shard: Shard) -> dict:
     kind = "oom" if isinstance(exc, torch.cuda.OutOfMemoryError) else "bad_output" if isinstance(exc, BadOutputError) else "exception"
     return {"sample_id": sample.id, "status": "failed", "error": f"{type(exc).__name__}: {exc}", "error_kind": kind,
-            "seed": seed, "video": None, "seconds": round(time.perf_counter() - started, 3), "peak_memory_gb": None,
+            "seed": seed, "base_seed": base, "video": None, "seconds": round(time.perf_counter() - started, 3), "peak_memory_gb": None,
             "shard": str(shard), "host": platform.node()}
 
 
@@ -395,7 +404,8 @@ def generate_one(generator: Generator, run: RunDir, sample: Sample, shard: Shard
         if isinstance(exc, torch.cuda.OutOfMemoryError):
             torch.cuda.empty_cache()
         log.warning("sample %s failed: %s", sample.id, exc)
-        rec = failure_record(sample, video_seed(generator.base_seed, generator.settings, sample.id), exc, started, shard)
+        rec = failure_record(sample, video_seed(generator.base_seed, generator.settings, sample.id), generator.base_seed,
+                             exc, started, shard)
     try:
         append_jsonl(run.generation_log, [rec])
     except WriteFaultError:

@@ -1,10 +1,11 @@
-"""VQA judge: a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers each sample's
-yes/no questions about its generated video.
+"""VQA judge (the paper's protocol, arXiv 2512.01334; its released qwen.py): a VLM (the paper's Qwen2.5-VL-32B by default; other families in families.py) answers
+each sample's yes/no questions about its generated video.
 
 `run_judge` is the pipeline stage; `parse_answer` is the paper's answer-parsing rule; `VqaJudge` holds the
-two answering modes (parity: the paper's generate-and-parse; fast: P(yes) from one forward with the video
-prefix shared by the questions of a sample); `batching` plans batches from free memory. The modules (and torch,
-transformers) load on first use.
+answering modes (official: one generate per question, as qwen.py; parity: the same generate-and-parse with a
+sample's questions decoded side by side; fast: P(yes) from one forward with the video prefix shared by the
+questions of a sample); `batching` plans parity's and fast's batches from free memory. docs/judges.md. The
+modules (and torch, transformers) load on first use.
 """
 
 from ..registry import lazy_exports

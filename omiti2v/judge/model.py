@@ -1,4 +1,7 @@
-"""A VLM as a yes/no judge: loading, prompt building, and the two answering modes (any family of families.py).
+"""A VLM as a yes/no judge: loading, prompt building, and the answering modes (any family of families.py).
+
+official (official.py): one generate() per question, as the paper's qwen.py; what follows is about the two
+modes that share a sample's prefix between its questions.
 
 The prompt up to the end of the video (system turn, user header, video) is the same for every question of a
 sample, so it runs once per sample (vision tower and 4-6k LLM tokens) and is never copied per question. Every
@@ -29,6 +32,7 @@ import torch
 
 from ..errors import SetupError
 from .families import JudgeFamily, PrefixPositions, family_of
+from .official import ProcessorCopies, official_replies, question_inputs
 from .protocol import question_text
 from .side_by_side import QuestionColumns
 from .video import JudgeVideo, VideoPlan
@@ -102,10 +106,7 @@ class VqaJudge:
         # padding holds a token of every prompt (<|im_start|>), not the pad/EOS id: the repetition penalty then
         # sees exactly the tokens of the question's own prompt
         self.filler_id = prefix_ids[0]
-        unsupported = unsupported_decoding(model.generation_config)
-        if unsupported:
-            raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: the judge decodes "
-                             "greedily with repetition_penalty and min_new_tokens only; unset them")
+        self.processor_copies = ProcessorCopies(processor)  # for threads that prepare official-mode inputs
 
     def _single_token(self, word: str) -> int:
         ids = self.tokenizer.encode(word, add_special_tokens=False)
@@ -157,6 +158,12 @@ class VqaJudge:
     def _prefix_positions(self, enc) -> PrefixPositions:
         return self.family.prefix_positions(self.model, enc, self.pad_id)
 
+    def official(self, items: Sequence[SampleItem]) -> list[list[str | Exception]]:
+        """Free-text replies, one generate() per question exactly as the paper's qwen.py (official.py): each
+        reply is independent of the other questions and samples."""
+        return [official_replies(self, question_inputs(self, it.video, it.questions), self.max_new_tokens,
+                                 self.min_new_tokens) for it in items]
+
     @torch.inference_mode()
     def fast(self, items: Sequence[SampleItem]) -> list[list[float]]:
         """P(yes) per question: the next-token logits after each question's prompt, all questions of a sample
@@ -177,6 +184,11 @@ class VqaJudge:
     def _answer(self, items: Sequence[SampleItem], replies: bool) -> list[tuple[list[str], list[float]]]:
         if "flash" in str(self.model.config._attn_implementation):
             raise ValueError("the judge needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
+        unsupported = unsupported_decoding(self.model.generation_config)
+        if unsupported:  # official mode's generate() applies them, as qwen.py's did
+            raise ValueError(f"the judge's generation_config sets {', '.join(unsupported)}: parity and fast decode "
+                             "greedily with repetition_penalty and min_new_tokens only; unset them or use "
+                             "judge.mode=official")
         enc = self.encode_prefixes([it.video for it in items])
         prefix = self._prefix_positions(enc)
         enc = enc.to(self.device)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 from ..config_rules import number, one_of
 
-MODES = ("parity", "fast")  # parity: the paper's generate-and-parse; fast: P(yes) from one forward
-MODE_CHOICES = (*MODES, "both")
+OFFICIAL = "official"  # one generate per question, no batch: the paper's released qwen.py (official.py)
+MODES = ("parity", "fast")  # what `both` runs. parity: the same generate-and-parse with a sample's questions side by
+#                             side; fast: P(yes) from one forward
+PARITY, FAST = MODES
+ANSWER_MODES = (OFFICIAL, *MODES)  # the `mode` a judge record can have
+TEXT_MODES = (OFFICIAL, PARITY)  # whose records hold the reply text (parsed by protocol.parse_answer)
+MODE_CHOICES = (*ANSWER_MODES, "both")
 
 CONFIG_RULES = {
     "judge.mode": one_of(*MODE_CHOICES),

@@ -1,4 +1,5 @@
-"""The paper's VQA protocol as data: the exact question text and the official answer-parsing rule (REFERENCE §4, §8)."""
+"""The paper's VQA protocol as data: the exact question text and the official answer-parsing rule (arXiv 2512.01334;
+the official repository's evaluation/vqa_based/qwen.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def question_text(question: str) -> str:
 
 
 def parse_answer(text: str | None) -> str:
-    """'yes' | 'no' | 'unknown' from a free-text reply, by the official `extract_yes_no` (REFERENCE §8).
+    """'yes' | 'no' | 'unknown' from a free-text reply, by the official qwen.py's `extract_yes_no`.
 
     1. lower-case and strip; the text before the first comma, stripped, starts with "yes" / "no";
     2. else "yes" is a substring and "no" is not (or the converse);

@@ -1,13 +1,15 @@
-"""The judge stage: every question of every sample's video, in parity and/or fast mode, into judge.jsonl.
+"""The judge stage: every question of every sample's video, in official, parity and/or fast mode, into judge.jsonl.
 
 Resumable: a (sample, question, mode) already recorded without error by the same judge model, from the same
 video bytes (the record's video_sha256), is skipped; a regenerated or replaced video is judged again.
 A missing or undecodable video gives one record per question with correct=false and the error, so the
 summary counts it as failed and lists it.
 
-Flow: every pending video is sized from its header (no decoding), the samples are packed into batches
-(`judge.batch_samples`: `auto` plans them from free memory, see batching.py; or a fixed count), and while the
-model answers one batch, `judge.decode_workers` threads decode and resize the next batch's videos.
+Flow: every pending video is sized from its header (no decoding). Official mode (official.py) then judges one
+sample at a time, one generate per question, while `judge.decode_workers` threads decode the next samples'
+videos and build their questions' processor inputs: no batch, so no reply depends on free memory. Parity and
+fast pack the samples into batches (`judge.batch_samples`: `auto` plans them from free memory, see batching.py;
+or a fixed count), and while the model answers one batch, the threads decode and resize the next batch's videos.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, to_plain, vide
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
 from .model import SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
-from .options import CONFIG_RULES, modes_of
+from .official import official_replies, question_inputs
+from .options import CONFIG_RULES, OFFICIAL, modes_of
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -44,6 +47,7 @@ from .video import (
 )
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class JudgeSettings:
@@ -162,22 +166,24 @@ def _plan_or_error(path: Path, spec: VideoSpec) -> VideoPlan | Exception:
         return exc
 
 
-def _timed_load(job: JudgeJob, spec: VideoSpec):
-    """(video or the exception, CPU seconds) — runs in a background worker."""
+def _timed_load(job: JudgeJob, spec: VideoSpec, prepare=None):
+    """(video, or `prepare(job, video)` when given, or the exception; CPU seconds) — runs in a background worker."""
     start = time.perf_counter()
     try:
         video = load_judge_video(job.path, spec, job.plan)
     except Exception as exc:  # a broken video is a per-sample failure, never a crash
         video = exc
+    if prepare is not None and not isinstance(video, Exception):
+        video = prepare(job, video)
     return video, time.perf_counter() - start
 
 
-def prefetched(batches: Sequence[Sequence[JudgeJob]], spec: VideoSpec, workers: int) -> Iterator[tuple]:
+def prefetched(batches: Sequence[Sequence[JudgeJob]], spec: VideoSpec, workers: int, prepare=None) -> Iterator[tuple]:
     """(batch, videos or exceptions, decode CPU seconds, seconds the GPU waited): the next batch's videos are
-    decoded by `workers` threads while the caller works on the current one."""
+    decoded (and passed through `prepare(job, video)`) by `workers` threads while the caller works on the current one."""
     with ThreadPoolExecutor(max(1, workers), thread_name_prefix="judge-decode") as pool:
         def submit(batch):
-            return [pool.submit(_timed_load, job, spec) for job in batch]
+            return [pool.submit(_timed_load, job, spec, prepare) for job in batch]
 
         pending = submit(batches[0]) if batches else []
         for i, batch in enumerate(batches):
@@ -242,9 +248,38 @@ def judge_samples(judge: VqaJudge, settings: JudgeSettings, run: RunDir, samples
             judge_group(judge, settings, run, group, model_label, shas, bar)
 
 
+def judge_official(judge: VqaJudge, settings: JudgeSettings, run: RunDir, jobs: list[JudgeJob], model_label: str,
+                   shas: dict[str, str | None], bar) -> None:
+    """The claimed `jobs` in official mode: one sample at a time, one generate per question, its records appended
+    as soon as it is done; groups of `decode_workers` samples are decoded and their inputs built meanwhile."""
+    def prepare(job: JudgeJob, video):
+        with judge.processor_copies.borrowed() as processor:
+            return question_inputs(judge, video, [q.question for q in job.pending[OFFICIAL]], processor)
+
+    groups = fixed_plan(len(jobs), max(1, settings.decode_workers))
+    for group, prepared, cpu_s, waited_s in prefetched([[jobs[i] for i in g] for g in groups], settings.video,
+                                                       settings.decode_workers, prepare):
+        for job, inputs in zip(group, prepared, strict=True):
+            start = time.perf_counter()
+            if isinstance(inputs, Exception):
+                records = error_records(job.sample, job.pending, f"{job.path}: {type(inputs).__name__}: {inputs}",
+                                        model_label)
+            else:
+                replies = official_replies(judge, inputs, judge.max_new_tokens, judge.min_new_tokens)
+                records = mode_records(job, OFFICIAL, replies, model_label)
+            append_jsonl(run.judge_log, with_video_sha256(records, shas))
+            bar.update(len(records))
+            log.info("judge %s: %d questions in %.2f s", job.sample.id, len(records), time.perf_counter() - start)
+        log.info("judge: %d samples decoded and prepared in %.2f s CPU in workers (GPU waited %.2f s)", len(group),
+                 cpu_s, waited_s)
+
+
 def judge_group(judge: VqaJudge, settings: JudgeSettings, run: RunDir, jobs: list[JudgeJob], model_label: str,
                 shas: dict[str, str | None], bar) -> None:
     """The claimed `jobs`: memory-planned batches, the next batch decoded while the model works."""
+    if settings.modes == (OFFICIAL,):
+        judge_official(judge, settings, run, jobs, model_label, shas, bar)
+        return
     batches = plan_batches(judge, settings, jobs)
     for b, (batch, videos, cpu_s, waited_s) in enumerate(prefetched(batches, settings.video, settings.decode_workers)):
         start = time.perf_counter()
@@ -289,11 +324,13 @@ def error_records(sample: Sample, pending: dict[str, list], error: str, model_la
 
 
 def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: str) -> list[dict]:
+    """One record per pending question of `mode`; `outs`: one answer per question (an exception for a question
+    that failed alone), or the exception of the whole sample."""
     questions = job.pending[mode]
-    if isinstance(outs, Exception):
-        return [record(job.sample, q, mode, model_label, error=f"{type(outs).__name__}: {outs}") for q in questions]
+    outs = [outs] * len(questions) if isinstance(outs, Exception) else outs
     kw = "p_yes" if mode == "fast" else "response"
-    return [record(job.sample, q, mode, model_label, **{kw: out}) for q, out in zip(questions, outs, strict=True)]
+    return [record(job.sample, q, mode, model_label, error=f"{type(out).__name__}: {out}") if isinstance(out, Exception)
+            else record(job.sample, q, mode, model_label, **{kw: out}) for q, out in zip(questions, outs, strict=True)]
 
 
 def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:

@@ -19,13 +19,13 @@ from ..video import probe_video, read_video
 
 PAPER_FPS = 8.0
 PAPER_MAX_PIXELS = 360 * 420
-PAPER_METADATA_FPS = 2.0  # what transformers 4.50 assumed when qwen.py passed no fps (REFERENCE §8)
+PAPER_METADATA_FPS = 2.0  # what transformers 4.50 (the released code's pin) assumed when qwen.py passed no fps
 MERGED_PATCH = 28  # one LLM video token covers 28x28 pixels of 2 frames (patch 14, spatial merge 2, temporal 2)
 
 
 @dataclass(frozen=True)
 class VideoSpec:
-    """How the judge samples a video (REFERENCE §4: fps 8, max_pixels 360*420; §8: metadata fps 2.0)."""
+    """How the judge samples a video (qwen.py: fps 8, max_pixels 360*420; the processor told fps 2.0)."""
 
     fps: float = PAPER_FPS
     max_pixels: int = PAPER_MAX_PIXELS

@@ -20,15 +20,18 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..browse import PAGE_FILE, PAGE_FOLDER, relative_href
 from ..paths import UnsafePathError, confined
-from ..report.paper import METRICS, PAPER_DIR, load_paper
+from ..report.paper import AVERAGES, PAPER_DIR, RERUN, TITLES, average, load_paper, rerun_source, rerun_spread
 from ..report.runs import JUDGE_METRICS, coverage
 from ..runs import atomic_write_text
 from ..safeload import ParseError, read_json
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("overall", "modification", "addition", "deletion", "dynamic_degree", "aesthetic_quality")
+RERUN_LABEL = "authors' re-run"
+COLUMNS = ("overall", "modification", "addition", "deletion", "semantic_avg", "dynamic_degree", "aesthetic_quality",
+           "tool_avg")
 MAX_ENTRY_BYTES = 1 << 20
 # OWASP CSV injection: a cell starting with one of these is a formula to a spreadsheet.
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -45,11 +48,14 @@ def _schema_problems(instance, schema: dict, source: str, prefix: str = "") -> l
     problems = []
     for e in sorted(jsonschema.Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.path)):
         field = ".".join(map(str, [*([prefix] if prefix else []), *e.path])) or "<root>"
-        texts = [c for c in (e.context or []) if c.validator == "pattern"] if e.validator in ("oneOf", "allOf") else []
-        if e.validator == "pattern" or texts:
+        inner = [c for c in (e.context or []) if c.validator not in ("type", "oneOf", "allOf")]
+        cause = e if e.validator == "pattern" or not inner else inner[0]
+        if cause.validator == "pattern" and "\\u200b" in str(cause.validator_value):  # the text rule
             message = "must be printable text without control, bidi-override or zero-width characters"
+        elif cause.validator == "pattern":
+            message = f"{str(cause.instance)[:60]!r} does not match {cause.validator_value}"
         else:
-            message = e.message if len(e.message) <= 200 else e.message[:197] + "..."
+            message = cause.message if len(cause.message) <= 200 else cause.message[:197] + "..."
         problems.append(f"{source}: field '{field}': {message}")
     return problems
 
@@ -132,16 +138,20 @@ def extra_judges(entries: list[dict]) -> list[str]:
     return sorted({j for e in entries for j in e.get("judges") or {}})
 
 
-def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.DataFrame:
+def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None, root: Path | None = None) -> pd.DataFrame:
+    """`root`: the leaderboard folder, where an entry's per-sample page (`omiti2v browse`) is looked for."""
     judges = extra_judges(entries)
     rows = []
     for e in entries:
         row = {"kind": "submission", "name": e["name"], "model": e["submission"]["model"], "method": e["submission"]["method"],
                "data": e["data"]["name"], "smoke": e["smoke"], "comparable": e["comparable"], "created": e["created"],
                "contact": e["submission"]["contact"], "dataset": dataset_link(e),
-               "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"]))}
+               "coverage": coverage(e["data"].get("source"), e["data"].get("n_samples"), bool(e["smoke"])),
+               "browse": browse_href(root, e["run_dir"]) if root is not None else ""}
         for m in COLUMNS:
             row.update(_cell_columns(m, e["metrics"].get(m)))
+        for key, (_, components) in AVERAGES.items():  # computed: a value without CI or n
+            row.update({key: average(row, components), f"{key}_n": None})
         for j in judges:
             cells = ((e.get("judges") or {}).get(j) or {}).get("metrics") or {}
             for m in JUDGE_METRICS:
@@ -149,10 +159,13 @@ def leaderboard_frame(entries: list[dict], paper: pd.DataFrame | None) -> pd.Dat
                 row.update(_cell_columns(key, cells[m]) if m in cells else dict.fromkeys(_cell_columns(key, None)))
         rows.append(row)
     if paper is not None:
-        for p in paper[paper["table"] == "main"].to_dict("records"):
-            row = {"kind": "paper", "name": f"paper: {p['method']}", "model": p["model"], "method": p["asm"],
-                   "data": "omiti2v", "smoke": False, "comparable": True, "created": "", "contact": "", "dataset": "",
-                   "coverage": "full"}
+        # the paper's main table, and beside it the authors' own re-run (the second reference)
+        for p in paper[paper["table"].isin(["main", RERUN])].to_dict("records"):
+            rerun = p["table"] == RERUN
+            row = {"kind": "reference" if rerun else "paper",
+                   "name": f"{RERUN_LABEL if rerun else 'paper'}: {p['method']}", "model": p["model"],
+                   "method": p["asm"], "data": "omiti2v", "smoke": False, "comparable": True, "created": "",
+                   "contact": "", "dataset": "", "coverage": "full"}
             for m in COLUMNS:
                 row.update({m: p.get(m), f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None})
             rows.append(row)
@@ -182,6 +195,15 @@ def dataset_link(entry: dict) -> str:
     return dataset.get("path") or ""
 
 
+def browse_href(root: Path, run_dir: str) -> str:
+    """The link, relative to the leaderboard page, to the entry's per-sample page where it was built; else ''."""
+    try:
+        page = confined(root, *run_dir.split("/"), PAGE_FOLDER, PAGE_FILE)
+    except UnsafePathError:
+        return ""
+    return relative_href(page, root) if page.is_file() else ""
+
+
 def _is_num(v) -> bool:
     return v is not None and not (isinstance(v, float) and math.isnan(v))
 
@@ -191,7 +213,7 @@ def _cell_html(row: dict, metric: str) -> str:
     if not _is_num(value):
         return '<td class="num" data-value=""></td>'
     text = f"{value:.2f}"
-    if metric == "overall" and row["kind"] == "paper":
+    if metric == "overall" and row["kind"] in ("paper", "reference"):
         text += "<sup>†</sup>"
     if _is_num(row[f"{metric}_ci_low"]):
         text += f'<span class="ci">[{row[f"{metric}_ci_low"]:.2f}, {row[f"{metric}_ci_high"]:.2f}] n={int(row[f"{metric}_n"])}</span>'
@@ -207,6 +229,7 @@ th[aria-sort=descending]::after{content:" \\25BC"}th[aria-sort=ascending]::after
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .ci{display:block;color:#777;font-size:.75rem}
 tr.paper{background:#f8f8ff;color:#445}
+tr.reference{background:#f4fbf4;color:#454}
 .tag{font-size:.7rem;border-radius:3px;padding:0 .3rem;background:#fde2e2;color:#900}
 """
 
@@ -250,17 +273,20 @@ document.querySelectorAll('table.board').forEach(function (table) {
 def _name_html(row: dict) -> str:
     name = html.escape(str(row["name"]))
     link = row.get("dataset")
-    if not isinstance(link, str) or not link.startswith("https://"):
-        return name
-    return f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
+    if isinstance(link, str) and link.startswith("https://"):
+        name = f'<a href="{html.escape(link)}" title="per-sample evidence (Hugging Face dataset)">{name}</a>'
+    browse = row.get("browse")
+    if isinstance(browse, str) and browse:
+        name += f' <a class="browse" href="{html.escape(browse)}" title="every sample: videos, questions, verdicts">samples</a>'
+    return name
 
 
 def _table_html(rows: list[dict], table_id: str, judges: list[str] = ()) -> str:
     esc = html.escape
     head = ['<th data-type="number">#</th>', '<th data-type="text">Name</th>', '<th data-type="text">Model</th>',
             '<th data-type="text">Method</th>', '<th data-type="text">Data</th>']
-    head += [f'<th data-type="number" data-metric="{m}">{esc(METRICS[m])}</th>' for m in COLUMNS]
-    head += [f'<th data-type="number" data-metric="overall@{esc(j)}">{esc(METRICS["overall"])} ({esc(j)})</th>'
+    head += [f'<th data-type="number" data-metric="{m}">{esc(TITLES[m])}</th>' for m in COLUMNS]
+    head += [f'<th data-type="number" data-metric="overall@{esc(j)}">{esc(TITLES["overall"])} ({esc(j)})</th>'
              for j in judges]
     body = []
     for row in rows:
@@ -278,7 +304,21 @@ def _table_html(rows: list[dict], table_id: str, judges: list[str] = ()) -> str:
             + "\n".join(body) + "\n</tbody></table>")
 
 
-def render_html(frame: pd.DataFrame, generated: str) -> str:
+def reference_html(source: str | None, spread: float | None) -> str:
+    """The second reference explained: what it is, where it comes from, and what it means for a reproduction."""
+    if source is None:
+        return ""
+    esc = html.escape
+    gap = f"up to {spread:.1f} points" if spread is not None else "a few points"
+    where = f'<a href="{esc(source)}">their repository</a>' if source.startswith("https://") else esc(source)
+    return (f"\n<p>Green rows: the AlignVid authors' own independent full-OmitI2V re-run with their released code "
+            f"({where}), beside the paper's rows. It differs from the paper by {gap} per category: "
+            "that spread between two runs of the official procedure is what a reproduction "
+            "should be judged against. Semantic Avg.: the mean of the three categories; Tool Avg.: the mean of "
+            "Dynamic Degree and Aesthetic Quality (computed, without a CI).</p>")
+
+
+def render_html(frame: pd.DataFrame, generated: str, reference: str = "") -> str:
     esc = html.escape
     records = frame.to_dict("records")
     judges = list(dict.fromkeys(c.removeprefix("overall@") for c in frame.columns
@@ -302,7 +342,7 @@ def render_html(frame: pd.DataFrame, generated: str) -> str:
 <p>Scores in percent; small print: 95 % percentile-bootstrap CI over samples and n. Ranked: entries on the full
 benchmark, ordered by Overall (VQA accuracy, macro over samples). Shaded rows: the paper's numbers (AlignVid,
 arXiv 2512.01334) for reference; <sup>†</sup> their Overall is derived from the category scores weighted by the
-benchmark's category shares. Click a column header to sort.</p>{rejudged}
+benchmark's category shares. Click a column header to sort.</p>{reference}{rejudged}
 {ranked}
 {unranked}
 <p><small>Generated {esc(generated)} by omiti2v.</small></p>
@@ -320,7 +360,9 @@ def rebuild_leaderboard(root: str | Path, paper_dir: str | Path | None = PAPER_D
             paper = load_paper(paper_dir)
         except FileNotFoundError as exc:
             log.warning("%s; the leaderboard shows no paper rows", exc)
-    frame = leaderboard_frame(load_entries(root / "entries"), paper)
+    frame = leaderboard_frame(load_entries(root / "entries"), paper, root)
+    reference = "" if paper is None else reference_html(rerun_source(paper), rerun_spread(paper))
     csv_path = atomic_write_text(root / "leaderboard.csv", csv_safe(frame).to_csv(index=False))
-    html_path = atomic_write_text(root / "index.html", render_html(frame, datetime.now(UTC).isoformat(timespec="seconds")))
+    html_path = atomic_write_text(root / "index.html", render_html(frame, datetime.now(UTC).isoformat(timespec="seconds"),
+                                                                   reference))
     return csv_path, html_path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .archive import MiB, SubmissionRejected
+from .archive import VIDEO_BYTES_PER_ID, MiB, SubmissionRejected
 from .validate import VideoLimits
 
 
@@ -29,8 +29,12 @@ def register(sub) -> None:
     p.add_argument("--min-side", type=int, default=d.min_side, help="minimum width and height in pixels")
     p.add_argument("--max-side", type=int, default=d.max_side, help="maximum width and height in pixels")
     p.add_argument("--max-short-side", type=int, default=d.max_short_side, help="maximum shorter side in pixels")
+    p.add_argument("--max-decoded-mb", type=int, default=d.max_decoded_mb,
+                   help="frames x width x height x 3 of one video, in MiB (OMITI2V_MAX_DECODED_MB)")
     p.add_argument("--max-video-mb", type=float, default=512, help="per-file size limit")
-    p.add_argument("--max-total-mb", type=float, default=64 * 1024, help="total size limit")
+    p.add_argument("--max-total-mb", type=float, default=None,
+                   help=f"total size limit (default {VIDEO_BYTES_PER_ID // MiB} MiB per expected file: "
+                        "one per benchmark id, and submission.yaml)")
     p.add_argument("overrides", nargs="*", default=[], help="extra Hydra overrides, e.g. device=cuda")
     p.set_defaults(func=submit_cmd)
 
@@ -45,11 +49,12 @@ def submit_cmd(args) -> int:
     from .submit import EvaluationError, submit
 
     limits = VideoLimits(args.min_frames, args.max_frames, args.min_fps, args.max_fps, args.min_side, args.max_side,
-                         args.max_short_side)
+                         args.max_short_side, args.max_decoded_mb)
+    total = None if args.max_total_mb is None else int(args.max_total_mb * MiB)
     try:
         result = submit(args.path, data=args.data, judge=args.judge, scorer=args.scorer, leaderboard=args.leaderboard,
                         name=args.name, overwrite=args.overwrite, video_limits=limits,
-                        max_file_bytes=int(args.max_video_mb * MiB), max_total_bytes=int(args.max_total_mb * MiB),
+                        max_file_bytes=int(args.max_video_mb * MiB), max_total_bytes=total,
                         overrides=args.overrides, validate_only=args.validate_only)
     except SubmissionRejected as exc:
         for problem in exc.problems:

@@ -8,6 +8,7 @@ import hashlib
 import logging
 from pathlib import Path
 
+from ..errors import SetupError
 from ..paths import confined
 from ..runs import atomic_write_json
 from ..safeload import read_json
@@ -97,8 +98,13 @@ def rebuild_from_exports(folder: str | Path, leaderboard: str | Path) -> tuple[P
     from ..export import ExportError, is_export, load_export
 
     folder, leaderboard = Path(folder), Path(leaderboard)
+    if not folder.is_dir():
+        raise SetupError(f"--from-datasets {folder}: no such folder; nothing was written")
+    exports = sorted(p for p in [folder, *folder.rglob("*")] if p.is_dir() and is_export(p))
+    if not exports:
+        raise SetupError(f"--from-datasets {folder}: holds no export (`omiti2v export` folders); nothing was written")
     written = 0
-    for path in sorted(p for p in [folder, *folder.rglob("*")] if p.is_dir() and is_export(p)):
+    for path in exports:
         try:
             entry = entry_from_export(load_export(path))
         except (ExportError, ValueError, KeyError) as exc:

@@ -24,13 +24,13 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from ..data import benchmark_from_config
-from ..paths import CONF_DIR, confined
+from ..paths import CONF_DIR, UnsafePathError, confined, stem_problem
 from ..pipeline import run_stages
 from ..report.runs import extra_judge_cells
 from ..runs import RunDir, atomic_write_json, versions
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
 from .board import rebuild_leaderboard, validate_entry
-from .validate import StagedSubmission, VideoLimits, validate_staged
+from .validate import METADATA_FILE, StagedSubmission, VideoLimits, validate_staged
 
 
 class EvaluationError(RuntimeError):
@@ -67,9 +67,11 @@ def for_entry(cfg: DictConfig, run: RunDir, name: str, model: str) -> DictConfig
 
 def entry_name(metadata: dict, requested: str | None) -> str:
     raw = requested or metadata.get("name") or f"{metadata['model']}-{metadata['method']}"
-    slug = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")[:80]
+    slug = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")[:80].rstrip("-._")
     if not slug:
         raise SubmissionRejected(f"entry name {raw!r}: needs letters or digits")
+    if problem := stem_problem(slug):
+        raise SubmissionRejected(f"entry name {problem} (pass --name NEW)")
     return slug
 
 
@@ -95,8 +97,13 @@ def _range(staged: StagedSubmission, key: str) -> list:
 @contextmanager
 def staging_folder(leaderboard: Path) -> Iterator[Path]:
     """A fresh, private staging path (created by the intake); afterwards it is removed, and so is every folder
-    above it that this call created and left empty: a rejected submission leaves nothing behind."""
-    staging = leaderboard / "staging" / uuid.uuid4().hex
+    above it that this call created and left empty: a rejected submission leaves nothing behind. A `staging`
+    that is a symlink (or anything but a folder) is refused, never followed."""
+    area = leaderboard / "staging"
+    if area.is_symlink() or (area.exists() and not area.is_dir()):
+        raise UnsafePathError(f"{area}: not a folder (a symlink or a file); the staging area must be a plain "
+                              "folder inside the leaderboard root: remove it and rerun")
+    staging = area / uuid.uuid4().hex
     created = [p for p in (staging.parent, *staging.parent.parents) if not p.exists()]
     try:
         yield staging
@@ -110,6 +117,13 @@ def staging_folder(leaderboard: Path) -> Iterator[Path]:
                 folder.rmdir()
 
 
+def discard_run(run_path: Path) -> None:
+    """Remove an entry's run folder that never reached its evaluation, and `runs/` when that leaves it empty."""
+    shutil.rmtree(run_path, ignore_errors=True)
+    if run_path.parent.is_dir() and not any(run_path.parent.iterdir()):
+        run_path.parent.rmdir()
+
+
 def intake(source: Path, ids: list[str], leaderboard: Path, intake_limits: IntakeLimits, video_limits: VideoLimits,
            name: str | None, overwrite: bool) -> tuple[str, RunDir, StagedSubmission]:
     """Stage, validate and move the videos into a fresh run folder; the staging folder never survives."""
@@ -119,13 +133,13 @@ def intake(source: Path, ids: list[str], leaderboard: Path, intake_limits: Intak
         name, run_path, _ = claim_name(staged.metadata, name, leaderboard, overwrite)
         if run_path.exists():
             shutil.rmtree(run_path)
-        run = RunDir(run_path)
         try:
+            run = RunDir(run_path)
             run.videos.mkdir()
             for sid, path in staged.videos.items():
                 shutil.move(path, run.video(sid))
         except BaseException:
-            shutil.rmtree(run_path, ignore_errors=True)
+            discard_run(run_path)
             raise
         moved = {sid: run.video(sid) for sid in staged.videos}
         return name, run, StagedSubmission(staged.metadata, moved, staged.video_info, staged.metadata_sha256)
@@ -140,9 +154,8 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
     video_limits = video_limits or VideoLimits()
     cfg = compose_config(data, judge, scorer, overrides)
     benchmark = benchmark_from_config(cfg.data)
-    default = IntakeLimits(max_files=len(benchmark) + 1)  # every id once, plus submission.yaml
-    limits = IntakeLimits(default.max_files, max_file_bytes or default.max_file_bytes,
-                          max_total_bytes or default.max_total_bytes)
+    limits = IntakeLimits.for_files([f"{sid}.mp4" for sid in benchmark.ids] + [METADATA_FILE], max_file_bytes,
+                                    max_total_bytes)
     if validate_only:
         with staging_folder(leaderboard) as staging:
             staged = validate_staged(stage_submission(source, staging, limits), benchmark.ids, video_limits)
@@ -154,7 +167,7 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
         for_entry(cfg, run, name, staged.metadata["model"])
         atomic_write_json(run.path / "submission.json", {"metadata": staged.metadata, "videos": staged.video_info})
     except BaseException:
-        shutil.rmtree(run.path, ignore_errors=True)
+        discard_run(run.path)
         raise
     try:
         run_stages(cfg, EVALUATION_STAGES)

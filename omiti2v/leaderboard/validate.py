@@ -29,9 +29,15 @@ class VideoLimits:
     min_side: int = 128
     max_side: int = 1920
     max_short_side: int = 1088  # with max_side: 1920x1088 landscape or 1088x1920 portrait
+    max_decoded_mb: int = VideoBudget().max_decoded_bytes >> 20  # frames x width x height x 3: the scorers read all
 
     def budget(self) -> VideoBudget:
-        return VideoBudget(max_frames=self.max_frames, max_long_side=self.max_side, max_short_side=self.max_short_side)
+        return VideoBudget(max_frames=self.max_frames, max_long_side=self.max_side, max_short_side=self.max_short_side,
+                           max_decoded_bytes=self.max_decoded_mb << 20)
+
+
+# The container's own numbers are read whatever they say; VideoLimits then names the first one out of bounds.
+UNBOUNDED = VideoBudget(max_frames=1 << 30, max_long_side=1 << 30, max_short_side=1 << 30, max_decoded_bytes=1 << 62)
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def check_video(sample_id: str, path: Path, limits: VideoLimits) -> dict:
         raise SubmissionRejected(f"{path.name}: not an MP4 video (no 'ftyp' box at the start)")
     budget = limits.budget()
     try:
-        info = probe_header(path, VideoBudget(max_frames=1 << 30, max_long_side=1 << 30, max_short_side=1 << 30))
+        info = probe_header(path, UNBOUNDED)
     except VideoDecodeError as exc:
         raise SubmissionRejected(f"{path.name}: not decodable ({_reason(exc, path)})") from None
     if not limits.min_frames <= info.num_frames <= limits.max_frames:
@@ -93,6 +99,10 @@ def check_video(sample_id: str, path: Path, limits: VideoLimits) -> dict:
     if min(info.width, info.height) > limits.max_short_side:
         raise SubmissionRejected(f"{path.name}: {info.width}x{info.height} px, the shorter side may be at most "
                                  f"{limits.max_short_side}")
+    decoded_mb = info.num_frames * info.width * info.height * 3 / 2**20
+    if decoded_mb > limits.max_decoded_mb:
+        raise SubmissionRejected(f"{path.name}: {info.num_frames} frames of {info.width}x{info.height} decode to "
+                                 f"{decoded_mb:.0f} MiB, more than {limits.max_decoded_mb} (--max-decoded-mb)")
     try:
         frames, decoded = read_video(path, [0, info.num_frames - 1], budget)  # first and last frame must decode
     except (VideoDecodeError, ValueError, RuntimeError) as exc:
@@ -117,11 +127,16 @@ def validate_staged(files: list[Path], benchmark_ids: list[str], limits: VideoLi
     else:
         meta_path = by_name.pop(METADATA_FILE)
         metadata, problems = metadata_problems(meta_path)
-    non_video = sorted(n for n in by_name if not n.endswith(".mp4"))
+    expected = {f"{sid}.mp4".lower(): f"{sid}.mp4" for sid in benchmark_ids}
+    misspelt = sorted(n for n in by_name if n not in expected.values() and n.lower() in expected)
+    for name in misspelt:
+        problems.append(f"{name}: names are '{{id}}.mp4' as the benchmark spells them (did you mean "
+                        f"'{expected[name.lower()]}'?)")
+    non_video = sorted(n for n in by_name if not n.endswith(".mp4") and n not in misspelt)
     if non_video:
         problems.append(f"{non_video[0]}: not a video ({len(non_video)} non-.mp4 file(s); only {{id}}.mp4 and "
                         f"{METADATA_FILE} are allowed)")
-    present = {n.removesuffix(".mp4") for n in by_name if n.endswith(".mp4")}
+    present = {n.removesuffix(".mp4") for n in by_name if n.endswith(".mp4") and n not in misspelt}
     extra, missing = sorted(present - set(benchmark_ids)), sorted(set(benchmark_ids) - present)
     if extra or missing:
         parts = ([f"unexpected ids {extra[:5]}{'...' if len(extra) > 5 else ''}"] if extra else []) + (

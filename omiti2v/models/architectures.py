@@ -25,6 +25,8 @@ from diffusers import (
     WanTransformer3DModel,
 )
 
+from .precision import cast_module
+
 FAMILIES = ("wan", "skyreels", "skyreels-df", "hunyuan", "framepack", "easyanimate")
 SIZES = ("tiny", "real")
 
@@ -126,13 +128,7 @@ def build_transformer(
         torch.manual_seed(seed)
     with torch.device(device):
         model = cls(**config)
-    keep_fp32 = set(getattr(cls, "_keep_in_fp32_modules", None) or ())
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if param.dtype == dtype or keep_fp32.intersection(name.split(".")):
-                continue
-            param.data = param.data.to(dtype)
-    return model.eval().requires_grad_(False)
+    return cast_module(model, dtype, buffers=False).eval().requires_grad_(False)
 
 
 def dummy_inputs(

@@ -1,5 +1,5 @@
-"""`Baseline`: what every model of the registry does, as behaviour only; its numbers (checkpoints, sampling
-settings of REFERENCE §3, fps, sizing, scheduler, memory, seed, video, ASM preset) live in conf/model/<name>.yaml.
+"""`Baseline`: what every model of the registry does, as behaviour only; its numbers (checkpoints, the paper's
+sampling settings, fps, sizing, scheduler, memory, seed, noise, video, ASM preset) live in conf/model/<name>.yaml.
 
 An entry knows its diffusers pipeline class, how the input image is sized, and how to turn (image, prompt,
 settings) into the pipeline's call. It builds the pipeline three ways (`weights`):
@@ -31,7 +31,7 @@ C = LazyModule("omiti2v.models.components")  # diffusers and transformers: only 
 DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 # Top-level `cfg.model` keys every baseline reads (where: see README "Models"); entries add `extra_keys`.
 SETTINGS_KEYS = ("name", "baseline", "checkpoint", "weights", "asm_preset", "dtype", "fps", "sizing", "sampling",
-                 "scheduler", "memory", "seed", "seed_mode", "video")
+                 "scheduler", "memory", "seed", "seed_mode", "noise", "video")
 
 
 class WeightsNotFoundError(SetupError, RuntimeError):
@@ -125,10 +125,17 @@ class Baseline:
         return transformer_config(self.family, size)
 
     def make_scheduler(self, spec: Mapping, base_config: Mapping | None = None):
+        """A scheduler from `{class: Name, **kwargs}`: the harness's own (omiti2v.schedulers, which carry the
+        official constants and ignore the checkpoint's scheduler config) or a diffusers one (from `base_config`)."""
         import diffusers
 
+        from omiti2v import schedulers
+
         spec = dict(spec)
-        cls = getattr(diffusers, spec.pop("class"))
+        name = spec.pop("class")
+        if hasattr(schedulers, name):
+            return getattr(schedulers, name)(**spec)
+        cls = getattr(diffusers, name)
         return cls.from_config(dict(base_config or {}), **spec) if base_config else cls(**spec)
 
     def components(self, size: str, transformer) -> dict:
@@ -155,6 +162,10 @@ class Baseline:
     def prepare_image(self, image: Image.Image, settings: Mapping) -> tuple[Image.Image, int, int]:
         height, width = target_size(settings["sizing"], image.width, image.height)
         return fit_image(image, height, width), height, width
+
+    def noise_generator(self, seed: int, device: str, settings: Mapping) -> torch.Generator:
+        """The seeded generator the pipeline draws its noise from (`model.noise`, see settings.NOISE_DEVICES)."""
+        return torch.Generator(device if settings.get("noise", "cpu") == "device" else "cpu").manual_seed(seed)
 
     def call_kwargs(self, pipe, image: Image.Image, prompt: str, height: int, width: int, settings: Mapping) -> dict:
         """Keyword arguments of the pipeline call: the sampling settings it accepts, plus image/prompt/size."""

@@ -1,7 +1,9 @@
-"""FramePack and FramePack-F1 (HunyuanVideo architecture) as the official inference scripts run them
-(REFERENCE §8): FramePack's flow-matching UniPC (`sampling.scheduler: framepack_unipc`, or diffusers' `euler`),
-TeaCache on (`teacache: {enabled, rel_l1_thresh}`), seed 31337 for every sample (`seed_mode: fixed`), the input
-image resized and center-cropped to the nearest 640 bucket by the official rule."""
+"""FramePack and FramePack-F1 (HunyuanVideo architecture) as the official inference scripts run them:
+FramePack's flow-matching UniPC (`sampling.scheduler: framepack_unipc`, or diffusers' `euler`), TeaCache on
+(`teacache: {enabled, rel_l1_thresh}`), seed 31337 for every sample (`seed_mode: fixed`), the input image resized
+and center-cropped to the nearest 640 bucket by the official rule, SigLIP given that image as uint8
+(`image_input: official`), and the official precision (`precision`: the text encoders, SigLIP and the VAE in
+float16, the transformer's output projection in float32)."""
 
 from __future__ import annotations
 
@@ -10,18 +12,20 @@ from collections.abc import Mapping
 import torch
 from PIL import Image
 
-from .base import Baseline, C
+from .base import DTYPES, Baseline, C
+from .settings import check_precision
 from .sizing import framepack_fit_image, target_size
 from .tokenizers import local_tokenizer
 
 SCHEDULERS = ("framepack_unipc", "euler")
+PIPELINE_COMPONENTS = ("vae", "text_encoder", "text_encoder_2", "image_encoder")  # the transformer: model.dtype
 
 
 class FramePack(Baseline):
     family = "framepack"
     pipeline = "HunyuanVideoFramepackPipeline"
     extra_checkpoints = ("transformer", "image_encoder")
-    extra_keys = ("teacache",)
+    extra_keys = ("teacache", "image_input", "precision")
 
     def settings(self, model_cfg: Mapping | None = None) -> dict:
         settings = super().settings(model_cfg)
@@ -31,15 +35,26 @@ class FramePack(Baseline):
         if (settings.get("teacache") or {}).get("enabled") and self.forwards_per_step(settings["sampling"]) > 1:
             raise ValueError("model.teacache counts one transformer call per step (official: cfg 1); disable it "
                              "(model.teacache.enabled=false) for true_cfg_scale > 1")
+        check_precision(settings["precision"], PIPELINE_COMPONENTS)
         return settings
 
     def build(self, settings: Mapping, device: str | torch.device = "cpu"):
-        """The pipeline with the configured sampler and, when enabled, TeaCache on its transformer."""
+        """The pipeline with the configured sampler, image input and precision and, when enabled, TeaCache on its
+        transformer."""
         from omiti2v.cache import TeaCacheConfig, apply_teacache
         from omiti2v.schedulers import FramePackUniPCScheduler
 
-        sampling = settings["sampling"]
+        from .official_inputs import use_uint8_siglip_input
+        from .precision import apply_float32_output_projection, cast_components, component_dtypes
+
+        sampling, precision = settings["sampling"], settings["precision"] or {}
         pipe = super().build({**settings, "sampling": {k: v for k, v in sampling.items() if k != "scheduler"}}, device)
+        if settings["weights"] != "pretrained":
+            cast_components(pipe, component_dtypes(precision, DTYPES))
+        if precision.get("output_projection") == "float32":
+            apply_float32_output_projection(pipe.transformer)
+        if settings["image_input"] == "official":
+            use_uint8_siglip_input(pipe)
         if sampling["scheduler"] == "framepack_unipc":
             pipe.scheduler = FramePackUniPCScheduler(timestep_dtype=settings["dtype"])
         teacache = settings.get("teacache") or {}
@@ -101,15 +116,20 @@ class FramePack(Baseline):
         return {"prompt_template": {"template": "{}", "crop_start": 0}}
 
     def from_pretrained(self, settings, dtype):
+        """Each component loaded straight in its configured dtype (no double rounding through `dtype`)."""
         from diffusers import HunyuanVideoFramepackTransformer3DModel
         from transformers import SiglipImageProcessor, SiglipVisionModel
 
+        from .precision import component_dtypes
+
+        dtypes = {"default": dtype, **component_dtypes(settings["precision"], DTYPES)}
         transformer = HunyuanVideoFramepackTransformer3DModel.from_pretrained(settings["transformer"], torch_dtype=dtype)
         feature_extractor = SiglipImageProcessor.from_pretrained(settings["image_encoder"], subfolder="feature_extractor")
-        image_encoder = SiglipVisionModel.from_pretrained(settings["image_encoder"], subfolder="image_encoder", dtype=dtype)
+        image_encoder = SiglipVisionModel.from_pretrained(settings["image_encoder"], subfolder="image_encoder",
+                                                          dtype=dtypes.get("image_encoder", dtype))
         return self.pipeline_class().from_pretrained(settings["checkpoint"], transformer=transformer,
                                                      feature_extractor=feature_extractor, image_encoder=image_encoder,
-                                                     torch_dtype=dtype)
+                                                     torch_dtype=dtypes)
 
 
 class FramePackF1(FramePack):

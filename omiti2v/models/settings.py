@@ -17,6 +17,24 @@ MODEL_CONF_DIR = CONF_DIR / "model"
 WEIGHTS = ("pretrained", "random", "tiny")
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
+# Where the initial noise is drawn: cpu = a CPU generator (the same numbers on every machine); device = a
+# generator on the run's device (official Wan2.1 on CUDA, whose numbers depend on the GPU model).
+NOISE_DEVICES = ("cpu", "device")
+# The input image as the official code feeds it (official_inputs.py), or as the diffusers pipeline does.
+IMAGE_INPUTS = ("official", "diffusers")
+# `model.precision` keys that are not pipeline components (precision.py).
+PRECISION_SPECIAL_KEYS = ("output_projection",)
+
+
+def precision_dtypes(key, value):
+    """`model.precision`: component -> a dtype name, or null for `model.dtype`."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        return f"{key} {value!r} is not a mapping of component -> dtype (e.g. {key}.vae=float32)"
+    wrong = {k: v for k, v in value.items() if v is not None and v not in DTYPE_NAMES}
+    return "; ".join(f"{key}.{k} {v!r} is not one of {'|'.join(DTYPE_NAMES)} or null" for k, v in wrong.items()) or None
+
 
 # What `cfg.model` values must be: checked with the whole config before anything loads, and by
 # `Baseline.settings` on the settings it builds (code without Hydra).
@@ -30,7 +48,18 @@ CONFIG_RULES = {
     "model.sampling.num_inference_steps": number(ge=1, integer=True),
     "model.sampling.num_frames": number(ge=1, integer=True),
     "model.video.uint8": one_of("round", "truncate"),
+    "model.noise": one_of(*NOISE_DEVICES),
+    "model.image_input": one_of(*IMAGE_INPUTS),
+    "model.precision": precision_dtypes,
 }
+
+
+def check_precision(precision: Mapping | None, components: Sequence[str]) -> None:
+    """Reject a `model.precision` key that is not one of `components` (this pipeline's) or a special key."""
+    allowed = sorted({*components, *PRECISION_SPECIAL_KEYS})
+    for key in precision or {}:
+        if key not in allowed:
+            raise ValueError(f"model.precision.{key}: not a component of this pipeline; expected one of {allowed}")
 
 
 def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) -> dict:

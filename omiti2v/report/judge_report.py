@@ -24,9 +24,11 @@ from omegaconf import OmegaConf
 
 from ..data import MAIN_CATEGORIES
 from ..errors import SetupError
-from ..runs import atomic_write_text, latest_records, read_jsonl
+from ..judge.options import OFFICIAL
+from ..runs import atomic_output, atomic_write_text, latest_records, make_folder, read_jsonl
 from ..summary import JUDGE_KEY, read_sample_table, verdict_correct
 from .agreement import answers_by_question, delta_survival, pairwise_report, rank_agreement
+from .runs import run_folders
 
 METRICS = ("overall", *MAIN_CATEGORIES)
 
@@ -54,7 +56,7 @@ class JudgedRun:
 
     def per_sample(self, judge: str, mode: str) -> pd.DataFrame:
         """Per-sample accuracy (0..1) under `judge`, with the sample's main category; a question this judge left
-        unanswered counts as wrong, as in the summary (verdict_correct: parity replies re-parsed)."""
+        unanswered counts as wrong, as in the summary (verdict_correct: free-text replies re-parsed)."""
         correct = {(r["sample_id"], str(r["question_id"])): verdict_correct(r, r["expected"])
                    for r in self.records[judge] if r.get("mode") == mode}
         frame = pd.DataFrame([(s, correct.get((s, q), False)) for s, q in self.questions],
@@ -140,8 +142,8 @@ def delta_rows(runs: list[JudgedRun], mode: str, seed: int) -> list[dict]:
     return rows
 
 
-def build_report(paths: list[str | Path], mode: str = "parity", seed: int = 0) -> dict[str, pd.DataFrame]:
-    runs = [load_judged_run(p) for p in paths]
+def build_report(paths: list[str | Path], mode: str = OFFICIAL, seed: int = 0) -> dict[str, pd.DataFrame]:
+    runs = [load_judged_run(p) for p in run_folders(paths)]
     questions = question_level(runs, mode, seed)
     kappa = pd.DataFrame([{**c, "judges": " vs ".join(c["judges"])} for c in questions["kappa"]],
                          columns=["judges", "kappa", "ci95", "agreement", "n"])
@@ -203,14 +205,14 @@ def plot_deltas(deltas: pd.DataFrame, path: Path) -> Path:
     ax.set_xlabel("overall delta (points), 95 % CI")
     ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120)
     plt.close(fig)
     return path
 
 
 def write_report(report: dict[str, pd.DataFrame], out_dir: str | Path, mode: str) -> list[Path]:
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir)
     written = [atomic_write_text(out / "judge_agreement.md", to_markdown(report, mode))]
     for name, frame in report.items():
         written.append(atomic_write_text(out / f"{name}.csv", frame.to_csv(index=False)))

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ..runs import atomic_output, make_folder  # noqa: E402
 from ..stats import paired_delta  # noqa: E402
 from .paper import METRICS, model_label, model_order  # noqa: E402
 from .runs import RunResult, paired_values, pick_run  # noqa: E402
@@ -21,11 +22,12 @@ BAR_METRICS = ("modification", "addition", "deletion", "overall", "dynamic_degre
 
 
 def _save(fig, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_folder(out_dir)
     paths = []
     for ext in ("png", "svg"):
         path = out_dir / f"{stem}.{ext}"
-        fig.savefig(path, dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
+        with atomic_output(path) as tmp:
+            fig.savefig(tmp, dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else None)
         paths.append(path)
     plt.close(fig)
     return paths
@@ -47,6 +49,8 @@ def coverage_mark(runs: list[RunResult]) -> str:
 def config_name(run: RunResult) -> str:
     """The run's asm-schedule, with its recorded logit multipliers unless it ran the preset's gamma."""
     name = f"{run.asm}-{run.schedule}"
+    if run.guidance != "none":
+        name += f" + {run.guidance} {run.method.get('strength')}"
     return name if (run.resolved_asm or {}).get("preset_gamma") is True else f"{name} ({run.multiplier_label})"
 
 
@@ -122,7 +126,7 @@ def gamma_sweeps(runs: list[RunResult], data: str) -> dict[tuple[str, str, str],
     (the first run of each), in increasing order, with the model's baseline at 1."""
     groups: dict[tuple[str, str, str], dict[float, RunResult]] = defaultdict(dict)
     for r in runs:
-        if r.data == data and r.asm != "none" and r.strongest_multiplier is not None:
+        if r.data == data and r.asm != "none" and r.guidance == "none" and r.strongest_multiplier is not None:
             groups[(r.model, r.asm, r.schedule)].setdefault(r.strongest_multiplier, r)
     sweeps = {}
     for key, by_gamma in groups.items():

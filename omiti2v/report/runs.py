@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import SetupError
 from ..export import is_export
 from ..stats import mean_cell
 from ..summary import read_sample_table, sample_table
@@ -45,6 +46,15 @@ class RunResult:
     schedule = property(lambda self: str(self.summary["run"]["schedule"]))
     smoke = property(lambda self: bool(self.summary.get("smoke")))
     resolved_asm = property(lambda self: self.summary.get("resolved_asm"))
+    replicated = property(lambda self: False)  # a seed-replicate group (omiti2v/report/replicates.py) is True
+    guidance = property(lambda self: str(self.summary["run"].get("guidance") or "none"))
+
+    @property
+    def method(self) -> dict:
+        """summary.json `method`: the run as one point of the methods comparison (docs/methods.md); a run
+        summarized before it was recorded counts as its ASM group, without knob or cost."""
+        return self.summary.get("method") or {"name": self.asm, "knob": None, "strength": None,
+                                              "forwards_per_step": None, "guidance": None}
 
     @property
     def benchmark(self) -> dict:
@@ -148,6 +158,24 @@ def discover_runs(root: str | Path) -> list[RunResult]:
     return found
 
 
+def run_folders(paths: list[str | Path]) -> list[Path]:
+    """The folders of `paths` that hold a run. A folder holding only hidden entries (the `.hydra-logs` that
+    `make plan` leaves in a run folder it never fills) is skipped with a warning; a missing folder, or no run
+    at all, is a SetupError."""
+    kept = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise SetupError(f"{path}: no such folder")
+        if all(p.name.startswith(".") for p in path.iterdir()):
+            log.warning("%s: holds only %s (no run was made there): skipped", path,
+                        ", ".join(sorted(p.name for p in path.iterdir())) or "nothing")
+            continue
+        kept.append(path)
+    if not kept:
+        raise SetupError(f"none of {', '.join(map(str, paths))} holds a run (only Hydra logs or nothing)")
+    return kept
+
+
 def read_export_run(path: Path) -> RunResult:
     """An export without samples.csv (made before exports carried it): its summary, and its per-sample values
     rebuilt from its splits."""
@@ -174,15 +202,18 @@ def read_run(path: Path) -> RunResult:
     return RunResult(path, summary, read_sample_table(samples_path))
 
 
-def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None) -> RunResult | None:
+def pick_run(runs: list[RunResult], data: str, model: str, asm: str, schedule: str | None = None,
+             guidance: str = "none") -> RunResult | None:
     """The run for a table row: the paper profile, the plain run (no `variant` folder suffix) and the preset's
-    gamma preferred, schedule 'paper' preferred when any schedule will do."""
-    hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and (schedule is None or r.schedule == schedule)]
+    gamma preferred, schedule 'paper' preferred when any schedule will do, then a seed-replicate group; runs with
+    another guidance method (conf/guidance/) than `guidance` never stand in."""
+    hits = [r for r in runs if r.data == data and r.model == model and r.asm == asm and r.guidance == guidance
+            and (schedule is None or r.schedule == schedule)]
     if not hits:
         return None
     return min(hits, key=lambda r: (r.summary.get("profile") not in (None, "paper"), bool(r.summary["run"].get("variant")),
                                     (r.resolved_asm or {}).get("preset_gamma") is not True, r.schedule != "paper",
-                                    str(r.path)))
+                                    not r.replicated, str(r.path)))
 
 
 def paired_values(base: RunResult, treated: RunResult, metric: str) -> tuple[np.ndarray, np.ndarray] | None:

@@ -2,7 +2,8 @@
 delta a paired bootstrap CI and p-value, each beside the paper's number and the difference.
 
 Long format (one row per table row, columns `<metric>`, `<metric>_ci_low`, `_ci_high`, `_n`, `_p`, `_paper`,
-`_diff`) is the CSV; Markdown and LaTeX render it compactly. Missing runs are empty cells. A run re-judged by
+`_diff`, and `_rerun`, `_rerun_diff` for the authors' own re-run, the second reference) is the CSV; Markdown and
+LaTeX render it compactly. Semantic Avg. and Tool Avg. are computed from their columns, for every row. Missing runs are empty cells. A run re-judged by
 other judges (`omiti2v rejudge`: summary.json "judges") adds per-judge columns `<metric>@<judge>` (`_ci_low`,
 `_ci_high`, `_n`) for the semantic metrics; tables whose runs have none keep exactly their columns.
 """
@@ -17,10 +18,25 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from ..browse import markdown_links
 from ..paths import CONF_DIR
 from ..runs import atomic_write_text
 from ..stats import paired_delta
-from .paper import ALIGNVID, METRICS, load_paper, model_label, model_order, paper_row
+from .paper import (
+    ALIGNVID,
+    AVERAGES,
+    METRICS,
+    RERUN,
+    TABLE_COLUMNS,
+    TITLES,
+    load_paper,
+    model_label,
+    model_order,
+    paper_row,
+    rerun_source,
+    rerun_spread,
+)
+from .replicates import group_delta, group_replicates, seed_text
 from .runs import COVERAGE_MARKS, JUDGE_METRICS, RunResult, extra_judge_cells, paired_values, pick_run
 
 log = logging.getLogger(__name__)
@@ -69,9 +85,24 @@ def schedule_axes(name: str, runs: list[RunResult]) -> tuple[str, str]:
 
 
 def _empty_metrics(row: dict) -> None:
+    for m in TABLE_COLUMNS:
+        row.update({m: None, f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": None if m in AVERAGES else 0,
+                    f"{m}_p": None, f"{m}_paper": None, f"{m}_diff": None, f"{m}_rerun": None, f"{m}_rerun_diff": None})
+
+
+def _averages_and_reruns(row: dict, rerun: dict, compare: bool) -> None:
+    """The averages of the row's own values and of each reference's (`rerun`: the re-run's value per metric),
+    and the differences of the row's values to the re-run."""
     for m in METRICS:
-        row.update({m: None, f"{m}_ci_low": None, f"{m}_ci_high": None, f"{m}_n": 0, f"{m}_p": None,
-                    f"{m}_paper": None, f"{m}_diff": None})
+        row[f"{m}_rerun"] = rerun.get(m)
+    for key, (_, components) in AVERAGES.items():
+        for suffix in ("", "_paper", "_rerun"):
+            values = [row[f"{c}{suffix}"] for c in components]
+            row[f"{key}{suffix}"] = None if None in values else sum(values) / len(values)
+    for m in TABLE_COLUMNS:
+        for reference, difference in (("_paper", "_diff"), ("_rerun", "_rerun_diff")):
+            if compare and row[m] is not None and row[m + reference] is not None:
+                row[m + difference] = row[m] - row[m + reference]
 
 
 def _set_judge_cell(row: dict, key: str, value, n=None, ci=None) -> None:
@@ -104,10 +135,12 @@ def cell_row(spec: CellSpec, model: str, runs: list[RunResult], data: str, paper
             row[m], row[f"{m}_n"] = cell["value"], cell["n"]
             if cell["ci95"]:
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = cell["ci95"]
+            if cell.get("seeds"):  # a seed-replicate group: mean over seeds, CI over samples and seeds
+                row[f"{m}_seeds"], row[f"{m}_seed_sd"] = cell["seeds"], cell["seed_sd"]
         if prow is not None:
             row[f"{m}_paper"] = _num(prow.get(m))
-        if compare and row[m] is not None and row[f"{m}_paper"] is not None:
-            row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    rerun = paper_row(paper, model, spec.paper_asm, RERUN) if spec.paper_asm else None
+    _averages_and_reruns(row, {m: _num(rerun.get(m)) for m in METRICS} if rerun else {}, compare)
     for judge in judges:
         cells = extra_judge_cells(run.summary).get(judge, {}).get("metrics", {}) if run else {}
         for m in JUDGE_METRICS:
@@ -130,14 +163,18 @@ def delta_row(spec: DeltaSpec, model: str, runs: list[RunResult], data: str, pap
     for m in METRICS:
         pair = paired_values(base, treated, m) if base and treated else None
         if pair is not None:
-            d = paired_delta(*pair, seed=seed)
+            d = group_delta(base, treated, m, seed) or paired_delta(*pair, seed=seed)
             row[m], row[f"{m}_n"], row[f"{m}_p"] = d["delta"], d["n"], d["p_value"]
+            if d.get("seeds"):  # two replicate groups: paired by seed and sample
+                row[f"{m}_seeds"], row[f"{m}_seed_sd"] = d["seeds"], d["seed_sd"]
             if d["ci95"]:
                 row[f"{m}_ci_low"], row[f"{m}_ci_high"] = d["ci95"]
         if pb is not None and pt is not None and _num(pb.get(m)) is not None and _num(pt.get(m)) is not None:
             row[f"{m}_paper"] = float(pt[m]) - float(pb[m])
-        if compare and row[m] is not None and row[f"{m}_paper"] is not None:
-            row[f"{m}_diff"] = row[m] - row[f"{m}_paper"]
+    rb, rt = (paper_row(paper, model, c.paper_asm, RERUN) if c.paper_asm else None for c in (spec.base, spec.treated))
+    reruns = {m: float(rt[m]) - float(rb[m]) for m in METRICS
+              if rb is not None and rt is not None and _num(rb.get(m)) is not None and _num(rt.get(m)) is not None}
+    _averages_and_reruns(row, reruns, compare)
     for judge in judges:  # the difference of the two runs' cells: extra judges' per-sample values are not read here
         b, t = ({} if r is None else extra_judge_cells(r.summary).get(judge, {}).get("metrics", {}) for r in (base, treated))
         for m in JUDGE_METRICS:
@@ -198,12 +235,15 @@ def build_table(name: str, data: str, runs: list[RunResult], paper: pd.DataFrame
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
+    if frame[[f"{m}_rerun" for m in METRICS]].notna().any().any():
+        frame.attrs["rerun"] = {"source": rerun_source(paper), "spread": rerun_spread(paper)}
     unused = [j for j in judges if frame[[f"{m}@{j}" for m in JUDGE_METRICS]].isna().all().all()]  # none of its runs
     return frame.drop(columns=[f"{m}@{j}{s}" for j in unused for m in JUDGE_METRICS for s in ("", "_ci_low", "_ci_high", "_n")])
 
 
 def build_tables(runs: list[RunResult], data: str, paper: pd.DataFrame | None = None, seed: int = 0) -> dict[str, pd.DataFrame]:
     paper = load_paper() if paper is None else paper
+    runs = group_replicates(runs)  # the replicates of one configuration are one row
     return {name: build_table(name, data, runs, paper, seed) for name in TABLES}
 
 
@@ -216,7 +256,8 @@ def _fmt(value, digits: int = 2, sign: bool = False) -> str:
 
 
 def display_frame(table: pd.DataFrame) -> pd.DataFrame:
-    """Compact view: per metric 'ours [CI] n=…' (deltas with p) and 'paper (ours − paper)'."""
+    """Compact view: per metric 'ours [CI] n=…' (deltas with p) and 'paper (ours − paper)', followed where the
+    authors re-ran the row by 're-run R (ours − R)'."""
     out = pd.DataFrame()
     if table.empty:
         return out
@@ -226,17 +267,20 @@ def display_frame(table: pd.DataFrame) -> pd.DataFrame:
         out["Blocks"], out["Steps"] = table["blocks"], table["window"]
     records = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
                for r in table.to_dict("records")]
-    for m, title in METRICS.items():
+    for m in TABLE_COLUMNS:
         ours, theirs = [], []
         for r in records:
             delta = r["kind"] == "delta"
             ours.append(_cell_text(r, m))
-            paper = _fmt(r[f"{m}_paper"], sign=delta)
-            if paper and r[f"{m}_diff"] is not None:
-                paper += f" ({_fmt(r[f'{m}_diff'], sign=True)})"
-            theirs.append(paper)
-        out[title] = ours
-        out[f"{title} paper (Δ)"] = theirs
+            references = []
+            for reference, difference, name in (("_paper", "_diff", ""), ("_rerun", "_rerun_diff", "re-run ")):
+                text = _fmt(r.get(m + reference), sign=delta)
+                if text and r.get(m + difference) is not None:
+                    text += f" ({_fmt(r[m + difference], sign=True)})"
+                references += [name + text] if text else []
+            theirs.append("; ".join(references))
+        out[TITLES[m]] = ours
+        out[f"{TITLES[m]} paper (Δ)"] = theirs
     for m, judge in judge_columns(table):
         out[f"{METRICS[m]} ({judge})"] = [_cell_text(r, f"{m}@{judge}") for r in records]
     return out
@@ -248,6 +292,7 @@ def _cell_text(r: dict, key: str) -> str:
     text = _fmt(r[key], sign=delta)
     if text and r[f"{key}_ci_low"] is not None:
         text += f" [{_fmt(r[f'{key}_ci_low'], sign=delta)}, {_fmt(r[f'{key}_ci_high'], sign=delta)}]"
+    text += seed_text(r, key) if text else ""
     if text and r[f"{key}_n"] is not None:
         text += f" n={r[f'{key}_n']}"
         if delta and r.get(f"{key}_p") is not None:
@@ -271,12 +316,28 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
         lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
     lines += ["", "Cells: mean in percent [95 % percentile-bootstrap CI over samples] n; Δ rows: paired by sample id, "
               "paired bootstrap CI, two-sided sign-flip permutation p. Paper column: the paper's number "
-              "(ours − paper). Paper 'Overall' is derived from the category scores and shares.", ""]
+              "(ours − paper). Paper 'Overall' is derived from the category scores and shares. Semantic Avg.: the "
+              "mean of the three categories; Tool Avg.: the mean of Dynamic Degree and Aesthetic Quality.", ""]
+    if any(c.endswith("_seed_sd") for c in table.columns):
+        lines += ["Cells with '±sd (k seeds)': seed replicates (docs/replicates.md): the mean over k seeds, the standard "
+                  "deviation of the per-seed means, and a CI resampling seeds and samples; their Δ rows pair the same "
+                  "seed and sample, with a bootstrap p.", ""]
+    if "rerun" in table.attrs:
+        lines += [rerun_note(**table.attrs["rerun"]), ""]
     if judge_columns(table):
         lines += ["Columns '<metric> (<judge>)': the same videos judged by another judge (`omiti2v rejudge`), in "
                   "the run's judge mode where that judge ran it; their Δ rows are the difference of the two cells, "
                   "without a paired CI (see `omiti2v judge-agreement` for paired deltas per judge).", ""]
     return "\n".join(lines)
+
+
+def rerun_note(source: str | None, spread: float | None) -> str:
+    """What the second reference is and how to read a reproduction against it."""
+    gap = f"up to {spread:.1f} points" if spread is not None else "by a few points"
+    return (f"'re-run': the AlignVid authors' own independent full-OmitI2V re-run with their released code "
+            f"({source or 'the official AlignVid repository'}), reported beside the paper's numbers (ours − re-run). "
+            f"It differs from the paper by {gap} per category: that spread between two runs of the official "
+            "procedure is what a reproduction should be judged against, not the paper's numbers alone.")
 
 
 def to_latex(table: pd.DataFrame, title: str) -> str:
@@ -294,6 +355,6 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: str | Path) -> list[P
     for name, table in tables.items():
         title = TABLES.get(name, name)
         written.append(atomic_write_text(out_dir / f"{name}.csv", table.to_csv(index=False)))
-        written.append(atomic_write_text(out_dir / f"{name}.md", to_markdown(table, title)))
+        written.append(atomic_write_text(out_dir / f"{name}.md", to_markdown(table, title) + markdown_links(table, out_dir)))
         written.append(atomic_write_text(out_dir / f"{name}.tex", to_latex(table, title)))
     return written

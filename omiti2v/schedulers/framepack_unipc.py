@@ -1,9 +1,10 @@
 """FramePack's own flow-matching UniPC solver (`sample_unipc`, variant bh1) as a diffusers scheduler.
 
-diffusers' UniPCMultistepScheduler does not reproduce it (REFERENCE §8: its lambda is -inf at sigma = 1 and the
-best configuration ends 1.7e-2 away), so the official update equations are written out here:
+diffusers' UniPCMultistepScheduler does not reproduce it (its lambda is -inf at sigma = 1 and, on a Gaussian
+flow in float64, its best configuration ends 1.7e-2 away), so the official update equations are written out here:
   * sigmas: linspace(1, 0, steps + 1) through the flux time shift exp(mu) / (exp(mu) + 1/t - 1), float32;
-  * the model is read as an x0 predictor, x0 = x - sigma * v;
+  * the model is read as an x0 predictor, x0 = x' - sigma * v with x' the sample rounded to the model's dtype
+    (the official wrapper casts x to it before both the transformer call and this subtraction);
   * lambda = -log(sigma); order min(max_order, steps - 1), order i at step i during warm-up;
   * every step from sigma_{i-1} to sigma_i is a UniP predictor, one model call at the predicted point, then a
     UniC corrector that reuses that call; B(h) = -h (bh1);
@@ -11,10 +12,11 @@ best configuration ends 1.7e-2 away), so the official update equations are writt
 
 The pipeline protocol is diffusers': the model is called on `sample` at `timesteps[i]`, then
 `step(model_output, t, sample)` returns the next point to evaluate (the predictor's output), or, after the
-last call, the final x0. Timesteps are sigma * 1000 cast to `timestep_dtype`, the transformer's dtype (the
-official wrapper casts them so; bf16 at real size), so the transformer and ASM's step window see the official
-values. mu comes from the pipeline: diffusers' FramePack pipeline computes it from this scheduler's config
-(base/max image_seq_len, base/max shift) and caps it at ln 7, as the official code.
+last call, the final x0. `timestep_dtype` is the transformer's dtype (bf16 at real size): timesteps are
+sigma * 1000 cast to it, as the official wrapper casts them, so the transformer and ASM's step window see the
+official values, and x' above is the sample cast to it. mu comes from the pipeline: diffusers' FramePack
+pipeline computes it from this scheduler's config (base/max image_seq_len, base/max shift) and caps it at ln 7,
+as the official code.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_utils import SchedulerMixin, SchedulerOutput
+from diffusers.configuration_utils import register_to_config
+from diffusers.schedulers.scheduling_utils import SchedulerOutput
 
-TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32}
+from .base import OneCallPerStepScheduler, check_choice, unipc_system
+
+# float64: no rounding at all (exact comparisons with a float64 restatement of the equations)
+TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32,
+                   "float64": torch.float64}
 
 
 def flux_shifted_sigmas(unshifted: torch.Tensor, mu: float) -> torch.Tensor:
@@ -55,15 +61,7 @@ def unipc_coefficients(sigma_history: list[float], sigma: float, order: int) -> 
     rks = [(lam[-(k + 1)] - lam_prev) / h for k in range(1, order)]
     hh = -h
     h_phi_1 = math.expm1(hh)
-    h_phi_k = h_phi_1 / hh - 1.0
-    factorial = 1
-    nodes = np.array(rks + [1.0])
-    rows, b = [], []
-    for k in range(1, order + 1):
-        rows.append(nodes ** (k - 1))
-        b.append(h_phi_k * factorial / hh)
-        factorial *= k + 1
-        h_phi_k = h_phi_k / hh - 1.0 / factorial
+    rows, b = unipc_system(np.array(rks + [1.0]), h_phi_1, hh, hh, order)   # bh1: B(h) = hh
     R, b = np.stack(rows), np.array(b)
     if order == 1:
         rhos_p, rhos_c = [], [0.5]
@@ -73,21 +71,15 @@ def unipc_coefficients(sigma_history: list[float], sigma: float, order: int) -> 
     return _Coefficients(sigma / sigma_history[-1], h_phi_1, hh, rks, rhos_p, rhos_c)
 
 
-class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
+class FramePackUniPCScheduler(OneCallPerStepScheduler):
     """FramePack's flow-matching UniPC (bh1); see the module docstring for the exact procedure."""
-
-    order = 1  # one model call per step: the pipeline's progress bar and warm-up logic count it so
 
     @register_to_config
     def __init__(self, num_train_timesteps: int = 1000, max_order: int = 3, base_image_seq_len: int = 256,
                  max_image_seq_len: int = 4096, base_shift: float = 0.5, max_shift: float = 1.15,
                  timestep_dtype: str = "bfloat16"):
-        if timestep_dtype not in TIMESTEP_DTYPES:
-            raise ValueError(f"timestep_dtype: expected one of {sorted(TIMESTEP_DTYPES)}, got {timestep_dtype!r}")
-        self.init_noise_sigma = 1.0
-        self.sigmas = self.timesteps = None
-        self.num_inference_steps = 0
-        self._reset_solver()
+        check_choice("timestep_dtype", timestep_dtype, TIMESTEP_DTYPES)
+        self._start()
 
     def _reset_solver(self) -> None:
         self._step_index = 0
@@ -115,26 +107,19 @@ class FramePackUniPCScheduler(SchedulerMixin, ConfigMixin):
         self._reset_solver()
 
     @property
-    def step_index(self) -> int:
-        return self._step_index
-
-    @property
     def solver_order(self) -> int:
         """min(max_order, steps - 1), at least 1: the order after warm-up."""
         return max(1, min(self.config.max_order, self.num_inference_steps - 1))
-
-    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
-        return sample
 
     def step(self, model_output: torch.Tensor, timestep, sample: torch.Tensor,
              return_dict: bool = True) -> SchedulerOutput | tuple[torch.Tensor]:
         """`model_output` is the velocity at `sample`; returns the next point to call the model at, or the
         final x0 prediction after the last step."""
-        if self.sigmas is None:
-            raise RuntimeError("call set_timesteps before step")
+        self._require_timesteps()
         i = self._step_index
         sigma = float(self.sigmas[i])
-        x0 = sample - sigma * model_output.to(sample.dtype)
+        as_model_saw = sample.to(TIMESTEP_DTYPES[self.config.timestep_dtype]).to(sample.dtype)
+        x0 = as_model_saw - sigma * model_output.to(sample.dtype)
         if self._pending is None:
             x = sample
         else:

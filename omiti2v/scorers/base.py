@@ -30,6 +30,7 @@ class Clip:
     info: VideoInfo
     frame_ids: Sequence[int] | None = None
     details: dict[str, Any] = field(default_factory=dict)  # preprocessing applied for every metric (resize)
+    image: np.ndarray | None = None  # the benchmark's input image, uint8 RGB (H, W, 3), for scorers that compare with it
 
     def select(self, indices: Sequence[int]) -> np.ndarray:
         """Frames by their number in the file."""
@@ -53,6 +54,7 @@ class Scorer(ABC):
     models actually used, so a smoke or approximate backend is never mistaken for the paper's numbers."""
 
     metric: str
+    needs_input_image: bool = False  # the stage then loads each sample's input image into Clip.image
 
     def __init__(self, cfg: DictConfig, device: torch.device):
         self.cfg = cfg
@@ -70,8 +72,8 @@ class Scorer(ABC):
         """Files this scorer will load; checked for every scorer before any model loads."""
         return []
 
-    def load(self) -> None:  # noqa: B027 - optional hook, most scorers override it
-        """Build or load models (after the weights check)."""
+    def load(self, weights: dict[str, str] | None = None) -> None:  # noqa: B027 - optional hook
+        """Build or load models (after the weights check); `weights`: label -> resolved location."""
 
     def frame_indices(self, info: VideoInfo) -> Sequence[int]:
         """Frames this metric reads; all of them unless overridden."""

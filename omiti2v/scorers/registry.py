@@ -11,6 +11,9 @@ SCORERS = Registry("scorer.metrics", base="omiti2v.scorers.base:Scorer", name_at
     "dynamic_degree": "omiti2v.scorers.dynamic_degree:DynamicDegreeScorer",
     "aesthetic_quality": "omiti2v.scorers.aesthetic:AestheticScorer",
     "imaging_quality": "omiti2v.scorers.imaging:ImagingQualityScorer",
+    "i2v_subject": "omiti2v.scorers.i2v_subject:I2VSubjectScorer",
+    "i2v_background": "omiti2v.scorers.i2v_background:I2VBackgroundScorer",
+    "copy_index": "omiti2v.scorers.copy_index:CopyIndexScorer",
 })
 FLOW_BACKENDS = Registry("scorer.flow_backend", base="omiti2v.scorers.flow:FlowBackend", name_attr="name").declare_all({
     "raft": "omiti2v.scorers.flow:RaftFlow",

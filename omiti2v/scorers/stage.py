@@ -26,6 +26,7 @@ from ..devices import resolve_device
 from ..runs import RunDir, append_jsonl, config_hash, read_jsonl, video_sha256s
 from ..video import VideoDecodeError, probe_video, read_video
 from .base import Clip, Scorer, build_scorer
+from .input_image import load_input_image
 from .resize import PaperResize, paper_resize_for
 from .weights import resolve_weights, weights_dir_from
 
@@ -35,9 +36,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], resize: PaperResize | None = None) -> Clip:
-    """The frames every listed scorer needs, decoded once, after the official resize when `resize` is set.
-    The clip's details carry the size the metrics saw."""
+def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], resize: PaperResize | None = None,
+                image: Path | None = None) -> Clip:
+    """The frames every listed scorer needs, decoded once, after the official resize when `resize` is set, and
+    the input `image` when a scorer compares with it. The clip's details carry the size the metrics saw."""
     info = probe_video(path)
     wanted = sorted(set().union(*(scorer.frame_indices(info) for scorer in scorers)))
     indices = None if len(wanted) == info.num_frames else wanted
@@ -47,6 +49,8 @@ def decode_clip(path: Path, sample_id: str, scorers: Sequence[Scorer], resize: P
     else:
         frames, info, details["resize"] = resize.read(path, indices)
     clip = Clip(sample_id, frames, info, indices, details)
+    if image is not None and any(s.needs_input_image for s in scorers):
+        clip.image = load_input_image(image)
     clip.details["size"] = [info.width, info.height]
     return clip
 
@@ -76,7 +80,7 @@ def score_clips(scorer: Scorer, clips: Sequence[Clip]) -> list[dict]:
 
 
 def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer]], resize: PaperResize | None = None,
-                 videos_per_batch: int = 4) -> Iterator[tuple[int, list[dict]]]:
+                 videos_per_batch: int = 4, images: Mapping[str, Path] | None = None) -> Iterator[tuple[int, list[dict]]]:
     """(videos done, records) per batch of `videos_per_batch`: sample_id -> video path, scored by the scorers
     in needs[sample_id]. Decoding of the next batch overlaps scoring of this one. Scorers must be loaded."""
     order = list(videos)
@@ -87,8 +91,8 @@ def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer
         out: list[Clip | dict] = []
         for sid in sample_ids:
             try:
-                out.append(decode_clip(videos[sid], sid, needs[sid], resize))
-            except VideoDecodeError as exc:
+                out.append(decode_clip(videos[sid], sid, needs[sid], resize, (images or {}).get(sid)))
+            except (VideoDecodeError, OSError) as exc:
                 out.extend(_record(sid, s, None, {}, str(exc)) for s in needs[sid])
         return out
 
@@ -134,11 +138,12 @@ def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     scope = "score-" + config_hash(sorted((s.metric, s.backend) for s in active))[7:19]
     claims = Claims(run.path, scope, ClaimSettings.from_config(cfg.get("claims")))
     scored_elsewhere = LogWatch(run.scores_log).changed
+    images = {s.id: s.image_path for s in benchmark}
     with claims, tqdm(total=len(needs), desc="score", unit="video") as bar:
         # Claimed a few batches at a time, so decoding still runs ahead of scoring within a group.
         for group in claimed_batches(claims, list(needs), 4 * per_batch, str, scored_elsewhere):
             videos = {sid: run.video(sid) for sid in group}
-            for done_videos, records in score_videos(videos, needs, resize, per_batch):
+            for done_videos, records in score_videos(videos, needs, resize, per_batch, images):
                 for rec in records:
                     rec["video_sha256"] = shas.get(rec["sample_id"])
                 append_jsonl(run.scores_log, records)

@@ -30,6 +30,8 @@ class WeightFile:
 
     Files are looked for as weights_dir/filename, then in `also_in` (e.g. torch hub's checkpoint cache).
     Hub models are looked for as the folder weights_dir/filename, then in the Hugging Face cache.
+    An archive (`unpack_into` set) is a zip whose contents go to weights_dir/unpack_into, its single top folder
+    renamed `top_folder` when given; `filename` is then one file it holds, the sign that it is unpacked.
     """
 
     label: str
@@ -37,6 +39,8 @@ class WeightFile:
     url: str | None = None
     hub_id: str | None = None
     also_in: tuple[str, ...] = field(default=())
+    unpack_into: str | None = None
+    top_folder: str | None = None
 
     def find(self, weights_dir: Path) -> str | None:
         """Where the weights are on this machine (a path, or the hub id when in the HF cache), else None."""
@@ -65,14 +69,36 @@ class WeightFile:
 
         target = weights_dir / self.filename
         target.parent.mkdir(parents=True, exist_ok=True)
+        if self.unpack_into is not None:
+            self._fetch_archive(weights_dir / self.unpack_into)
+            return str(target)
         download_url_to_file(self.url, str(target), progress=True)  # writes a temp file, then renames
         return str(target)
+
+    def _fetch_archive(self, folder: Path) -> None:
+        import tempfile
+        import zipfile
+
+        from torch.hub import download_url_to_file
+
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            archive = Path(tmp) / "archive.zip"
+            download_url_to_file(self.url, str(archive), progress=True)
+            with zipfile.ZipFile(archive) as zf:
+                zf.extractall(Path(tmp) / "out")
+            for item in (Path(tmp) / "out").iterdir():
+                item.rename(folder / (self.top_folder if self.top_folder and item.is_dir() else item.name))
 
     def instructions(self, weights_dir: Path) -> str:
         if self.hub_id is not None:
             return (f"- {self.label}: Hugging Face model {self.hub_id!r}; put a snapshot folder at "
                     f"{weights_dir / self.filename} (e.g. `hf download {self.hub_id} --local-dir "
                     f"{weights_dir / self.filename}`) or in the Hugging Face cache (HF_HOME)")
+        if self.unpack_into is not None:
+            named = f", its top folder renamed {self.top_folder}" if self.top_folder else ""
+            return (f"- {self.label}: download {self.url} and unzip it into {weights_dir / self.unpack_into}{named} "
+                    f"(so that {weights_dir / self.filename} exists)")
         return f"- {self.label}: download {self.url} and save it as {weights_dir / self.filename}"
 
 
