@@ -58,9 +58,14 @@ def test_wan_float32_weights_run_under_bf16_autocast_as_the_official_model():
     assert 1e-4 < float((plain - out).abs().max()) < 0.5
 
 
-def test_wan_default_precision_is_bf16_weights_with_a_float16_clip():
+def test_wan_default_precision_is_float32_weights_under_autocast_with_a_float16_clip():
+    """conf/model/wan2.1.yaml's official precision; `precision.transformer=null` gives bf16 weights, no hooks."""
     baseline = get_baseline("wan2.1")
     pipe = baseline.build(baseline.settings(WAN))
+    assert (pipe.transformer.dtype, pipe.image_encoder.dtype, pipe.vae.dtype) == \
+        (torch.float32, torch.float16, torch.float32)
+    assert "omiti2v_autocast" in pipe.transformer._diffusers_hook.hooks
+    pipe = baseline.build(baseline.settings({**WAN, "precision": {"transformer": None}}))
     assert (pipe.transformer.dtype, pipe.image_encoder.dtype, pipe.vae.dtype) == \
         (torch.bfloat16, torch.float16, torch.float32)
     assert not hasattr(pipe.transformer, "_diffusers_hook") or not pipe.transformer._diffusers_hook.hooks
