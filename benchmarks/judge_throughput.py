@@ -145,6 +145,19 @@ def qwen_vl_utils_inputs(judge: VqaJudge, path: Path, spec: VideoSpec, question:
                            return_tensors="pt", **video_kwargs).to(judge.device)
 
 
+def compare_replies(released: dict, other: dict, mode: str) -> dict:
+    """How many of the questions both asked got the released loop's reply, and where the others part from it."""
+    common = sorted(released.keys() & other.keys())
+    differ = [k for k in common if released[k] != other[k]]
+    first = [next(i for i, (a, b) in enumerate(zip(released[k] + "\0", other[k] + "\1", strict=False)) if a != b)
+             for k in differ]
+    found = {f"{mode}_vs_released_identical_replies": f"{len(common) - len(differ)}/{len(common)}",
+             f"{mode}_vs_released_differences": [{"video": k[0], "question": k[1], "first_different_char": i}
+                                                  for k, i in zip(differ, first, strict=True)]}
+    print(json.dumps(found), flush=True)
+    return found
+
+
 def recomputing_vision(run):
     """`run()` with official mode's shared vision output switched off, so every question recomputes it."""
     import omiti2v.judge.official as official
@@ -344,19 +357,11 @@ def main() -> None:
             results[name]["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 1e9
         if "s_per_question" in results.get("released", {}):
             results[name]["speedup_vs_released"] = results["released"]["s_per_question"] / per_q
+        if name != "released" and replies.get(name) and replies["released"]:
+            results.update(compare_replies(replies["released"], replies[name], name))
         print(name, json.dumps(results[name]), flush=True)
     results["speedup"] = {m: results[m]["speedup_vs_released"] for m in ("official", "parity", "fast")
                           if "speedup_vs_released" in results.get(m, {})}
-    for mode in ("released-again", "official", "official-recompute", "parity"):  # vs the released loop's replies
-        common = sorted(replies["released"].keys() & replies[mode].keys())
-        if common:
-            same = sum(replies["released"][k] == replies[mode][k] for k in common)
-            results[f"{mode}_vs_released_identical_replies"] = f"{same}/{len(common)}"
-            results[f"{mode}_vs_released_differences"] = [
-                {"video": k[0], "question": k[1], "first_different_char": next(
-                    i for i, (a, b) in enumerate(zip(replies["released"][k] + "\0", replies[mode][k] + "\1", strict=False))
-                    if a != b)}
-                for k in common if replies["released"][k] != replies[mode][k]]
     print("speedup vs released loop:", json.dumps(results["speedup"]), flush=True)
     print("identical replies:", json.dumps({k: v for k, v in results.items() if k.endswith("_identical_replies")}),
           flush=True)
