@@ -94,7 +94,7 @@ def test_scorer_and_flow_entries_load_with_their_names():
     assert {FLOW_BACKENDS[n].name for n in FLOW_BACKENDS} == {"raft", "opencv_dis"}
     assert {RULE_OWNERS[n].__name__ for n in RULE_OWNERS} >= {"omiti2v.judge.options", "omiti2v.models.settings"}
     assert len(JUDGES) >= 8 and all(JUDGES[n].name == n for n in JUDGES)
-    assert list(GUIDANCE_METHODS) == list(KNOBS) and all(GUIDANCE_METHODS[n].name == n for n in GUIDANCE_METHODS)
+    assert set(GUIDANCE_METHODS) == set(KNOBS) and all(GUIDANCE_METHODS[n].name == n for n in GUIDANCE_METHODS)
 
 
 def test_listing_names_and_rules_imports_no_heavy_library():
