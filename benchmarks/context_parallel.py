@@ -85,7 +85,9 @@ def tokens_seen_by_last_block(model, inputs: dict) -> int:
 
 
 def run(size: str, mode: str, backend: str | None, repeats: int) -> dict:
-    layout = parallel.start({"parallel": {"context": _world_size()}}, ["generate"])
+    cfg = {"parallel": {"context": _world_size()}}
+    layout = parallel.resolve_layout(cfg)
+    parallel.start(layout, parallel.parallel_settings(cfg), ["generate"])
     device = torch.device("cpu") if size == "tiny" else torch.device("cuda", torch.cuda.current_device())
     dtype = torch.float32 if size == "tiny" else torch.bfloat16
     model = build_transformer("wan", size, dtype=dtype, device=device, seed=0)

@@ -60,6 +60,7 @@ def main() -> None:
     from omiti2v.generate.sharding import resolve_shard
     from omiti2v.models import baseline_for
     from omiti2v.runs import RunDir
+    from omiti2v.seeds import base_seed
 
     cfg = compose_config(args)
     if args.memory_gb and torch.cuda.is_available():
@@ -67,7 +68,7 @@ def main() -> None:
     baseline = baseline_for(cfg.model)
     settings = baseline.settings(cfg.model)
     t0 = time.perf_counter()
-    generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.device)))
+    generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.device)), base_seed(cfg, settings))
     build_s = time.perf_counter() - t0
     sample = next(iter(load_benchmark(source="mini", limit=1)))
     results = {}

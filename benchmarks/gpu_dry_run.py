@@ -23,12 +23,13 @@ def main(mode: str, out: str, *overrides: str) -> None:
         cfg = compose("config", overrides=["data=mini", *overrides])
     t0 = time.perf_counter()
     if mode == "generate":
+        from omiti2v.context import RunContext
         from omiti2v.data import load_benchmark
         from omiti2v.generate import run_generation
         from omiti2v.runs import RunDir, read_jsonl
 
         bench = load_benchmark(source="mini", limit=cfg.data.limit)
-        counts = run_generation(cfg, RunDir(out), bench)
+        counts = run_generation(RunContext.from_config(cfg), RunDir(out), bench)
         print(json.dumps({"counts": counts, "wall_s": round(time.perf_counter() - t0, 1)}))
         for rec in read_jsonl(Path(out) / "generation.jsonl"):
             print(json.dumps(rec))

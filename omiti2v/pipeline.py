@@ -43,20 +43,22 @@ def run_stages(cfg: DictConfig, stages: list[str] | None = None) -> RunDir:
     path = run_path_from_config(cfg)
     benchmark = preflight(cfg, stages, path) if cfg.get("preflight", True) else benchmark_from_config(cfg.data)
     funcs = [(name, resolve_stage(name)) for name in stages]  # imported after the checks: they cost seconds
+    from .context import RunContext
     from .generate import parallel
 
-    layout = parallel.start(cfg, stages)  # after the checks: a bad config never waits in a process group
+    ctx = RunContext.from_config(cfg)  # the run's settings, resolved once for every stage
+    parallel.start(ctx.layout, ctx.parallel, stages)  # after the checks: a bad config never waits in a process group
     run = RunDir(path)
     atomic_write_text(run.config, OmegaConf.to_yaml(cfg, resolve=True))
     for name, func in funcs:
-        if name != "generate" and layout.world > 1:
-            parallel.wait_for_all(layout)  # every rank's videos are in before anything reads them
-            if layout.rank != 0:
-                log.info("rank %d: generation done; the later stages run once, on rank 0", layout.rank)
+        if name != "generate" and ctx.layout.world > 1:
+            parallel.wait_for_all(ctx.layout)  # every rank's videos are in before anything reads them
+            if ctx.layout.rank != 0:
+                log.info("rank %d: generation done; the later stages run once, on rank 0", ctx.layout.rank)
                 break
-            layout = parallel.Layout()  # the rest runs on this process alone
+            ctx = ctx.alone()
         log.info("stage %s: %d samples -> %s", name, len(benchmark), run.path)
-        func(cfg, run, benchmark)
+        func(ctx, run, benchmark)
     return run
 
 

@@ -102,7 +102,8 @@ def _precision_lines(label: str, model: Mapping, official: Mapping[str, str]) ->
 
 
 def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> list[str]:
-    """`device`: the run's `device` (a generator on the device draws CUDA noise only on a CUDA run)."""
+    """`seed`: the run's base seed (omiti2v.seeds.base_seed); `device`: the run's `device` (a generator on the
+    device draws CUDA noise only on a CUDA run)."""
     from .devices import resolve_device
     from .models import baseline_for
 
@@ -147,9 +148,8 @@ def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> li
             out.append("FramePack TeaCache off; official: on, rel_l1_thresh 0.15")
         elif threshold is None or float(threshold) != PAPER_TEACACHE_THRESHOLD:
             out.append(f"FramePack TeaCache rel_l1_thresh {threshold}; official: 0.15")
-        model_seed = _get(model, "seed", seed)
-        if seed_mode != "fixed" or int(model_seed) != FRAMEPACK_SEED:
-            out.append(f"FramePack seed_mode {seed_mode}, seed {model_seed}; official: 31337 for every sample")
+        if seed_mode != "fixed" or seed != FRAMEPACK_SEED:
+            out.append(f"FramePack seed_mode {seed_mode}, seed {seed}; official: 31337 for every sample")
         if noise != "cpu":
             out.append("FramePack noise drawn on the run's device; official: a CPU generator")
         out.append("FramePack start-latent VAE posterior sample drawn from the seeded generator (diffusers pipeline); "
@@ -198,7 +198,12 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
     (leaderboard submissions bring their own videos)."""
     out = judge_deviations(_get(cfg, "judge", {})) + scorer_deviations(_get(cfg, "scorer", {}))
     if generation:
-        out += generation_deviations(_get(cfg, "model", {}), int(_get(cfg, "seed", 0)), str(_get(cfg, "device", "auto")))
+        from .models import baseline_for
+        from .seeds import base_seed
+
+        model = _get(cfg, "model", {})
+        out += generation_deviations(model, base_seed(cfg, baseline_for(model).settings(model)),
+                                     str(_get(cfg, "device", "auto")))
         out += asm_deviations(_get(cfg, "model", {}), _get(cfg, "asm", {}), _get(cfg, "schedule", {}))
         if _get(cfg, "guidance.method", "none") != "none":
             out.append(f"guidance {_get(cfg, 'guidance.name')} (strength {_get(cfg, 'guidance.strength')}) replaces "

@@ -56,11 +56,12 @@ def judge_config(name: str, overrides: list[str]) -> DictConfig:
 
 def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -> Path:
     """Judge a finished run with `judge_cfg` into judges/<name>/judge.jsonl; refresh summary.json's "judges"."""
-    from .judge.stage import judge_samples, open_judge
+    from .devices import resolve_device
+    from .judge.stage import JudgeSettings, judge_samples, open_judge
 
     run, cfg, benchmark = finished_run(run_path)
     view = JudgeRunDir(run, str(judge_cfg.name))
-    judge, settings, label = open_judge(OmegaConf.create({"judge": judge_cfg, "device": device}))
+    judge, settings, label = open_judge(JudgeSettings.from_config(judge_cfg), resolve_device(device))
     judge_samples(judge, settings, view, list(benchmark), label)
     refresh_summary_judges(run, benchmark, int(cfg.get("seed", 0)))
     if run.summary.exists():  # a leaderboard run: its entry follows the new summary (hash, per-judge columns)

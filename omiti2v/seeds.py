@@ -12,7 +12,9 @@ The planned GPU-hours of all replicates are printed before anything runs (omiti2
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf, open_dict
 
@@ -41,6 +43,18 @@ def replicate_key_problems(cfg: DictConfig) -> list[str]:
 config_problems = replicate_key_problems  # collected by omiti2v.config_check (its RULE_OWNERS)
 
 
+def base_seed_key(model_settings: Mapping[str, Any]) -> str:
+    """Where a run's base seed lives: the model's own `seed` when it has one (FramePack: 31337), else the run's
+    `seed` (Wan and the others). `model_settings`: the model's settings (Baseline.settings)."""
+    return "model.seed" if model_settings.get("seed") is not None else "seed"
+
+
+def base_seed(cfg: Mapping[str, Any], model_settings: Mapping[str, Any]) -> int:
+    """The base seed every generated sample's seed derives from (0 is a seed, not "unset"). Resolved once per run
+    (omiti2v.context.RunContext.base_seed); every generation record carries it and the summary reads it back."""
+    return int(model_settings["seed"] if base_seed_key(model_settings) == "model.seed" else cfg["seed"])
+
+
 def replicate_offsets(cfg: DictConfig) -> list[int] | None:
     """The seed offsets asked for, None for a plain run."""
     if cfg.get("seeds") is not None:
@@ -52,16 +66,16 @@ def replicate_offsets(cfg: DictConfig) -> list[int] | None:
 
 def replicate_config(cfg: DictConfig, k: int, run_dir: Path) -> DictConfig:
     """The config of replicate k: the base seed moved by k, run folder and name suffixed `-seed<k>`."""
+    from .models import baseline_for
+
+    settings = baseline_for(cfg.model).settings(cfg.model)
     out = copy.deepcopy(cfg)
     with open_dict(out):
         name = str(cfg.run_name)
         for key in REPLICATE_KEYS:
             out[key] = None
         out.replicate = k
-        if out.model.get("seed") is not None:
-            out.model.seed = int(cfg.model.seed) + k
-        else:
-            out.seed = int(cfg.seed) + k
+        OmegaConf.update(out, base_seed_key(settings), base_seed(cfg, settings) + k)
         out.run_name = f"{name}-seed{k}"
         out.run_dir = str(run_dir.with_name(f"{run_dir.name}-seed{k}"))
     return out

@@ -1,4 +1,5 @@
-"""The eval chain's stages by name: generate -> judge -> score -> summary, each a function of (cfg, run, benchmark).
+"""The eval chain's stages by name: generate -> judge -> score -> summary, each a function of (ctx, run, benchmark):
+the run's resolved settings (omiti2v.context.RunContext), its folder (RunDir) and the selected samples.
 
 A stage is imported on first use, so its heavy dependencies load only when it runs; the names alone are what the
 config check needs. Each stage is resumable on its own: it skips work whose results are in the run folder already.

@@ -20,11 +20,11 @@ from importlib import resources
 from typing import Any
 
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 from .data import MAIN_CATEGORIES, Benchmark, load_local
 from .errors import SetupError
-from .judge.options import TEXT_MODES
+from .judge.options import ANSWER_MODES, TEXT_MODES
 from .judge.protocol import parse_answer
 from .runs import (
     RunDir,
@@ -93,9 +93,12 @@ def verdict_correct(record: dict, expected: str) -> bool:
     return bool(record.get("correct"))
 
 
-def reported_judge_mode(mode: str | None) -> str | None:
-    """The judge mode whose verdicts a run reports: `both` reports parity (fast enters judge_agreement)."""
-    return "parity" if mode in ("parity", "both") else mode
+def reported_judge_mode(records: list[dict]) -> str | None:
+    """The judge mode whose verdicts a run reports, from the modes its judge records hold (what ran, whatever the
+    config of this invocation says): official (the paper's procedure) before parity before fast, so a run judged
+    with `judge.mode=both` reports parity and its fast verdicts enter judge_agreement. None without records."""
+    modes = {r.get("mode") for r in records}
+    return next((mode for mode in ANSWER_MODES if mode in modes), None)
 
 
 def vqa_metrics(frame: pd.DataFrame, seed: int) -> tuple[dict, dict]:
@@ -232,23 +235,23 @@ def read_sample_table(path) -> pd.DataFrame:
                        na_values=[""], dtype={"sample_id": str, "main_category": str, "domain": str})
 
 
-def write_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None,
-                  seed: int = 0) -> dict:
+def write_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], seed: int = 0) -> dict:
     """The summary stage's files: samples.csv, then summary.json (validated against its schema, written last so
     a run with a summary has its table); returns the summary."""
-    summary = build_summary(run, benchmark, context, judge_mode, seed)
+    summary = build_summary(run, benchmark, context, seed)
     validate_summary(summary, str(run.summary))
     judged = latest_judge_records(run) if run.judge_log.exists() else None
-    table = sample_table(benchmark, judged, read_jsonl(run.scores_log), judge_mode,
+    table = sample_table(benchmark, judged, read_jsonl(run.scores_log), summary["models"]["judge_mode"],
                          frozenset(summary["failures"]["excluded"]))
     atomic_write_text(run.samples, table.to_csv())
     atomic_write_json(run.summary, summary)
     return summary
 
 
-def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], judge_mode: str | None, seed: int = 0) -> dict:
+def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], seed: int = 0) -> dict:
     """Assemble summary.json for a run. `context` carries run identity, models, seeds, flags, the profile,
-    its deviations and the missing-video policy (default "wrong"); see the schema."""
+    its deviations and the missing-video policy (default "wrong"); see the schema. What ran is read from the
+    records: the judge mode reported (reported_judge_mode), the base seed (recorded_base_seed)."""
     missing_policy = context.get("missing_video", "wrong")
     if missing_policy not in MISSING_VIDEO_POLICIES:
         raise ValueError(f"judge.missing_video: {missing_policy!r} is not one of {', '.join(MISSING_VIDEO_POLICIES)}")
@@ -258,9 +261,10 @@ def build_summary(run: RunDir, benchmark: Benchmark, context: dict[str, Any], ju
     gen = latest_records(read_jsonl(run.generation_log), ("sample_id",))
     selected = set(benchmark.ids)
     failures["generation"] = sorted(r["sample_id"] for r in gen if r.get("status") != "ok" and r["sample_id"] in selected)
-    agreement = None
+    agreement = judge_mode = None
     if run.judge_log.exists():
         judged = latest_judge_records(run)
+        judge_mode = reported_judge_mode(judged)
         frame = judge_frame(run, benchmark, judge_mode, records=judged)
         failures["judge"] = sorted(set(frame.loc[frame["error"].notna(), "sample_id"]))
         if missing_policy == "exclude":
@@ -311,17 +315,19 @@ def validate_summary(summary: dict, source: str = "summary.json") -> None:
         raise ValueError("\n".join(lines))
 
 
-def summary_context(cfg: DictConfig) -> dict:
-    """summary.json's identity, models, seeds and profile fields. A leaderboard submission (`submission.model`,
-    set by `omiti2v submit`) brought its own videos: no generator, ASM or schedule of ours enters them."""
+def summary_context(ctx) -> dict:
+    """summary.json's identity, models, seeds and profile fields from the run's resolved settings (`ctx`:
+    omiti2v.context.RunContext). A leaderboard submission (`submission.model`, set by `omiti2v submit`) brought
+    its own videos: no generator, ASM or schedule of ours enters them."""
     from .profile import profile_context  # loads torch (through asm); tables and plots never call this
 
+    cfg = ctx.cfg
     resolved = OmegaConf.to_container(cfg, resolve=True)
     submitted = (cfg.get("submission") or {}).get("model")
     seeds = {}  # a generated run's base seed is read from its generation records (build_summary)
     if submitted:
         run = {"model": submitted, "asm": "submission", "schedule": "submission"}
-        hashed, generator, seeds = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", {"base": int(cfg.seed)}
+        hashed, generator, seeds = ("data", "judge", "scorer", "seed"), f"submission:{submitted}", {"base": ctx.seed}
     else:
         guidance = str((cfg.get("guidance") or {}).get("name") or "none")
         run = {"model": cfg.model.name, "asm": cfg.asm.name, "schedule": cfg.schedule.name,
@@ -338,7 +344,7 @@ def summary_context(cfg: DictConfig) -> dict:
         "comparable": not smoke,
         "notes": list(cfg.get("notes") or []),
         "models": {"generator": generator, "judge": cfg.judge.get("model")},
-        "seeds": {**seeds, **({"replicate": int(cfg.replicate)} if cfg.get("replicate") is not None else {})},
+        "seeds": {**seeds, **({"replicate": ctx.replicate} if ctx.replicate is not None else {})},
         **profile_context(cfg, generation=not submitted),
     }
 
@@ -373,12 +379,12 @@ def every_sample_failed(run: RunDir, benchmark: Benchmark, summary: dict) -> boo
         sid in failed for failed in scored)) for sid in benchmark.ids)
 
 
-def run_summary(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
+def run_summary(ctx, run: RunDir, benchmark: Benchmark) -> dict:
     """Pipeline stage "summary": samples.csv and summary.json (validated against the schema) over what the
-    folder holds, then the headline numbers printed; RunFailedError when every sample failed."""
+    folder holds, then the headline numbers printed; RunFailedError when every sample failed. `ctx`: the run's
+    resolved settings (omiti2v.context.RunContext)."""
     benchmark = covered_selection(run, benchmark)
-    summary = write_summary(run, benchmark, summary_context(cfg), reported_judge_mode(cfg.judge.get("mode")),
-                            seed=int(cfg.seed))
+    summary = write_summary(run, benchmark, summary_context(ctx), seed=ctx.seed)
     print(format_summary(summary))
     if every_sample_failed(run, benchmark, summary):
         raise RunFailedError(f"every one of the {len(benchmark)} samples failed; {run.summary} lists the failures")

@@ -89,7 +89,7 @@ def make_run(root: Path, model: str, asm: str, schedule: str, seed: int, gamma_q
         for sid in set(bench.ids) - set(without_video):
             run.video(sid).write_bytes(b"")
         context["missing_video"] = "exclude"
-    write_summary(run, bench, context, "parity", seed=42)
+    write_summary(run, bench, context, seed=42)
     return path, truth
 
 

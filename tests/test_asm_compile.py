@@ -12,6 +12,7 @@ from omiti2v.asm import ASMConfig, apply_asm
 from omiti2v.asm.processors import find_attention_sites, intercept_attention
 from omiti2v.asm.scaling import ASMBypassedError
 from omiti2v.asm.sites import find_scaling_sites
+from omiti2v.context import RunContext
 from omiti2v.generate.compile import compile_regions
 from omiti2v.models.architectures import FAMILIES, build_transformer, dummy_inputs
 from omiti2v.models.architectures_modern import build_modern_transformer, modern_transformer_config
@@ -235,7 +236,7 @@ def test_generation_compile_regional_matches_eager_and_is_recorded(tmp_path):
             cfg = compose("config", overrides=["model=wan2.1-tiny", "asm=scalar", "schedule=all", "data=mini",
                                                "data.limit=1", "device=cpu", *overrides])
         OmegaConf.set_struct(cfg, False)
-        run_generation(cfg, RunDir(tmp_path / folder), benchmark_from_config(cfg.data))
+        run_generation(RunContext.from_config(cfg), RunDir(tmp_path / folder), benchmark_from_config(cfg.data))
         (record,) = read_jsonl(tmp_path / folder / "generation.jsonl")
         return record, read_video(tmp_path / folder / "videos" / "mini_0.mp4")[0]
 
@@ -286,8 +287,8 @@ def test_summary_records_the_compile_mode_and_the_schema_checks_it():
     with initialize_config_dir(config_dir=str(Path(__file__).resolve().parents[1] / "conf"), version_base="1.3"):
         default = compose("smoke")
         regional = compose("smoke", overrides=["generation.compile=regional"])
-    assert summary_context(default)["run"]["compile"] == "none"
-    run = summary_context(regional)["run"]
+    assert summary_context(RunContext.from_config(default))["run"]["compile"] == "none"
+    run = summary_context(RunContext.from_config(regional))["run"]
     assert run["compile"] == "regional"
     run_schema = summary_schema()["properties"]["run"]
     jsonschema.validate(run, run_schema)

@@ -14,6 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import omiti2v.video as video_module
+from omiti2v.context import RunContext
 from omiti2v.data import benchmark_from_config
 from omiti2v.errors import exit_on_setup_error
 from omiti2v.generate import run_generation
@@ -90,7 +91,7 @@ def tiny_generation(tmp_path: Path, limit: int = 3):
 
 
 def assert_finishes_each_once(cfg, run: RunDir, bench) -> None:
-    run_generation(cfg, run, bench)
+    run_generation(RunContext.from_config(cfg), run, bench)
     ok = [r["sample_id"] for r in records(run.generation_log) if r["status"] == "ok"]
     assert sorted(ok) == sorted(bench.ids)
     assert not [p for p in run.videos.iterdir() if p.name.startswith(".")]
@@ -111,7 +112,7 @@ def test_a_full_disk_while_writing_a_video_leaves_nothing_partial(tmp_path, monk
     monkeypatch.setattr(video_module, "_encode", encode_then_disk_full)
     with pytest.raises(WriteFaultError, match=r"cannot write .*videos/mini_1\.mp4: No space left on device "
                                               r"\(\d+\.\d\d GiB free on that filesystem\)"):
-        run_generation(cfg, run, bench)
+        run_generation(RunContext.from_config(cfg), run, bench)
     assert sorted(p.name for p in run.videos.iterdir()) == ["mini_0.json", "mini_0.mp4"]  # no temp, no mini_1
     assert [r["sample_id"] for r in records(run.generation_log)] == ["mini_0"]
     monkeypatch.setattr(video_module, "_encode", real_encode)
@@ -131,7 +132,7 @@ def test_an_io_error_while_appending_the_log_cuts_it_back(tmp_path, monkeypatch,
 
     monkeypatch.setattr(os, "fsync", fsync)
     with pytest.raises(SystemExit) as stopped:  # as a runner ends: one line, exit code 2, no traceback
-        exit_on_setup_error(run_generation)(cfg, run, bench)
+        exit_on_setup_error(run_generation)(RunContext.from_config(cfg), run, bench)
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 1 and "Traceback" not in err  # (the rest of stderr is the progress bar)

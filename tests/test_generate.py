@@ -14,6 +14,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from omiti2v.context import RunContext
 from omiti2v.data import Benchmark, benchmark_from_config
 from omiti2v.generate import BadOutputError, parse_shard, resolve_shard, run_generation
 from omiti2v.generate.runner import expected_frames, to_uint8
@@ -34,7 +35,7 @@ def make_cfg(*overrides: str, model: str = "wan2.1-tiny", limit: int = 1):
 
 
 def generate(cfg, path: Path, benchmark: Benchmark | None = None) -> dict:
-    return run_generation(cfg, RunDir(path), benchmark or benchmark_from_config(cfg.data))
+    return run_generation(RunContext.from_config(cfg), RunDir(path), benchmark or benchmark_from_config(cfg.data))
 
 
 def ok_records(path: Path) -> list[dict]:
@@ -134,25 +135,6 @@ def test_failing_sample_is_recorded_and_the_rest_finish(tmp_path):
     assert not (tmp_path / "run" / "videos" / f"{broken.id}.mp4").exists()
     retry = generate(cfg, tmp_path / "run", bench)  # failed samples are retried, finished ones skipped
     assert (retry["skipped"], retry["failed"]) == (2, 1)
-
-
-def test_the_base_seed_is_computed_once_and_read_back_by_the_summary(tmp_path):
-    """A model seed of 0 beside a run seed of 5 (0 is a seed, not "unset"): generation derives every sample's seed
-    from 0 and records it in each record, ok and failed; the summary reports the recorded base seed."""
-    from omiti2v.runs import sample_seed
-    from omiti2v.summary import build_summary, summary_context
-
-    cfg = make_cfg("++model.seed=0", "seed=5", "model.seed_mode=per_sample", limit=2)
-    bench = benchmark_from_config(cfg.data)
-    (tmp_path / "broken.png").write_bytes(b"not an image")  # hashable for the summary, fails to load
-    broken = dataclasses.replace(bench.samples[1], image_path=tmp_path / "broken.png")
-    bench = Benchmark(bench.root, (bench.samples[0], broken), bench.source)
-    assert generate(cfg, tmp_path / "run", bench)["failed"] == 1
-    records = list(read_jsonl(tmp_path / "run" / "generation.jsonl"))
-    assert sorted(r["status"] for r in records) == ["failed", "ok"]
-    assert all(r["base_seed"] == 0 and r["seed"] == sample_seed(0, r["sample_id"]) for r in records)
-    summary = build_summary(RunDir(tmp_path / "run"), bench, summary_context(cfg), None, seed=int(cfg.seed))
-    assert summary["seeds"]["base"] == 0 and summary["seeds"]["bootstrap"] == 5
 
 
 def test_nan_frames_are_a_failure():

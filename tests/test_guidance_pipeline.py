@@ -20,6 +20,7 @@ from omiti2v.data import benchmark_from_config
 from omiti2v.generate.runner import Generator, to_uint8
 from omiti2v.guidance import GuidanceConfig, apply_guidance, forwards_per_step
 from omiti2v.models import baseline_for
+from omiti2v.seeds import base_seed
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -123,7 +124,7 @@ def test_without_guidance_the_paper_path_is_the_plain_pipeline_call(tmp_path):
     assert unset.run_name == explicit.run_name == "mini/wan2.1-tiny/scalar-paper"
     baseline = baseline_for(unset.model)
     settings = baseline.settings(unset.model)
-    generator = Generator(unset, baseline, settings, "cpu")
+    generator = Generator(unset, baseline, settings, "cpu", base_seed(unset, settings))
     assert generator.guidance is None and not hasattr(generator.pipe.transformer, "_diffusers_hook")
     assert generator.method == {"name": "scalar", "knob": "ASM gamma", "strength": 1.35, "forwards_per_step": 1.0,
                                 "guidance": None}

@@ -14,6 +14,7 @@ import torch
 from judge_reference import alone_p_yes, alone_reply
 from omegaconf import OmegaConf
 
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.judge import (
     INSTRUCTION,
@@ -302,7 +303,7 @@ def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch, c
     n_questions = sum(len(s.questions) for s in bench)
 
     with caplog.at_level(logging.INFO, logger="omiti2v.judge.stage"):
-        run_judge(tiny_cfg("both"), run, bench)
+        run_judge(RunContext.from_config(tiny_cfg("both")), run, bench)
     recs = list(read_jsonl(run.judge_log))
     assert len(recs) == 2 * n_questions
     batch_logs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("judge batch ")]
@@ -324,13 +325,13 @@ def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch, c
         else:
             assert isinstance(r["response"], str) and r["answer"] == parse_answer(r["response"])
 
-    summary = build_summary(run, bench, {"run": {"name": "t"}, "smoke": True}, judge_mode="fast")
+    summary = build_summary(run, bench, {"run": {"name": "t"}, "smoke": True})
     assert summary["failures"]["judge"] == sorted([missing, corrupt])
     assert summary["judge_agreement"]["n"] == n_questions - sum(len(s.questions) for s in bench if s.id in (missing, corrupt))
 
     # resume: nothing left to do except the failed samples, which are retried (and fail again)
     decodes.clear()
-    run_judge(tiny_cfg("both"), run, bench)
+    run_judge(RunContext.from_config(tiny_cfg("both")), run, bench)
     assert decodes == []
     again = list(read_jsonl(run.judge_log))[len(recs):]
     assert {r["sample_id"] for r in again} == {missing, corrupt} and all(r["error"] for r in again)
@@ -340,7 +341,7 @@ def test_stage_records_resume_and_failures(tmp_path, tiny_folder, monkeypatch, c
     kept = [r for r in read_jsonl(run.judge_log) if not (r["sample_id"] == lost["sample_id"] and r["question_id"] == lost["question_id"] and r["mode"] == "parity")]
     run.judge_log.write_text("".join(json.dumps(r) + "\n" for r in kept))
     decodes.clear()
-    run_judge(tiny_cfg("parity"), run, bench)
+    run_judge(RunContext.from_config(tiny_cfg("parity")), run, bench)
     new = list(read_jsonl(run.judge_log))[len(kept):]
     ok = [r for r in new if r["error"] is None]
     assert [(r["sample_id"], r["question_id"], r["mode"]) for r in ok] == [(lost["sample_id"], lost["question_id"], "parity")]

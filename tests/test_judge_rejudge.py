@@ -18,6 +18,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from omiti2v.cli import main as cli_main
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.errors import SetupError
 from omiti2v.judge.stage import run_judge
@@ -61,9 +62,9 @@ def judged_runs(tmp_path_factory):
     for asm, shift in (("none", 4), ("scalar", 9)):
         run = finished_mini_run(root, asm, shift)
         cfg = OmegaConf.load(run.config)
-        run_judge(cfg, run, load_benchmark("mini", categories=CATEGORIES))
+        run_judge(RunContext.from_config(cfg), run, load_benchmark("mini", categories=CATEGORIES))
         write_summary(run, finished_run(run.path)[2], {"run": {"name": asm, "data": "mini", "model": "wan2.1-tiny", "asm": asm, "schedule": "paper"},
-                                                        "smoke": True}, "parity")
+                                                        "smoke": True})
         runs.append(run)
     original = [r.judge_log.read_bytes() for r in runs]
     for run in runs:
@@ -100,7 +101,7 @@ def test_judge_stage_with_an_override_writes_beside(judged_runs, tmp_path, name)
     run = RunDir(shutil.copytree(runs[1].path, tmp_path / "run"))
     cfg = OmegaConf.load(run.config)
     cfg.judge = judge_config(name, ["judge.mode=both"])
-    run_judge(cfg, run, load_benchmark("mini", categories=CATEGORIES))
+    run_judge(RunContext.from_config(cfg), run, load_benchmark("mini", categories=CATEGORIES))
     assert run.judge_log.read_bytes() == original[1]
     records = list(read_jsonl(run.path / "judges" / name / "judge.jsonl"))
     assert Counter(r["mode"] for r in records) == {"parity": 10, "fast": 10}

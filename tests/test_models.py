@@ -8,6 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from omiti2v.context import RunContext
 from omiti2v.data import benchmark_from_config
 from omiti2v.generate import run_generation
 from omiti2v.models import (
@@ -74,7 +75,7 @@ def test_command_line_overrides_reach_the_runner(tmp_path):
         cfg = compose("config", overrides=["model=wan2.1-tiny", "asm=none", "data=mini", "data.limit=1", "device=cpu",
                                            "model.fps=7", "model.sampling.num_inference_steps=3",
                                            "model.sampling.num_frames=9"])
-    assert run_generation(cfg, RunDir(tmp_path), benchmark_from_config(cfg.data))["ok"] == 1
+    assert run_generation(RunContext.from_config(cfg), RunDir(tmp_path), benchmark_from_config(cfg.data))["ok"] == 1
     frames, info = read_video(tmp_path / "videos" / "mini_0.mp4")
     sidecar = json.loads((tmp_path / "videos" / "mini_0.json").read_text())
     assert (info.fps, info.num_frames, len(frames)) == (7, 9, 9)

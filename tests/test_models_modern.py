@@ -10,6 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.context import RunContext
 from omiti2v.data import benchmark_from_config
 from omiti2v.generate import run_generation
 from omiti2v.generate.runner import expected_frames
@@ -32,7 +33,7 @@ def compose_cfg(model: str, *overrides: str):
 
 
 def generate(cfg, path: Path) -> dict:
-    return run_generation(cfg, RunDir(path), benchmark_from_config(cfg.data))
+    return run_generation(RunContext.from_config(cfg), RunDir(path), benchmark_from_config(cfg.data))
 
 
 def test_registry_holds_paper_and_newer_baselines():

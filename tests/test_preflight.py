@@ -18,6 +18,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from omiti2v import preflight as preflight_module
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.judge import stage as judge_stage
 from omiti2v.judge.model import JudgeWeightsError
@@ -117,9 +118,9 @@ def test_judge_not_loaded_when_everything_is_judged(tmp_path, monkeypatch):
 
     monkeypatch.setattr(judge_stage, "load_judge_model", no_loading)
     monkeypatch.setattr("omiti2v.judge.tiny.build_tiny_judge", no_loading)
-    judge_stage.run_judge(cfg, run, bench)
+    judge_stage.run_judge(RunContext.from_config(cfg), run, bench)
     with pytest.raises(AssertionError, match="nothing to judge"):
-        judge_stage.run_judge(cfg, run, load_benchmark("mini", limit=3))  # one sample left: loads
+        judge_stage.run_judge(RunContext.from_config(cfg), run, load_benchmark("mini", limit=3))  # one sample left: loads
 
 
 @pytest.fixture

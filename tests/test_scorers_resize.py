@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.scorers import PaperResize, nearest_paper_ratio, paper_resize_for, paper_target_size, run_scorers
@@ -92,7 +93,7 @@ def test_stage_takes_the_ratio_from_the_first_sorted_id_and_records_sizes(tmp_pa
     run = RunDir(cfg.run_dir)
     _video(run.video("mini_2"), 96, 64)   # 3:2
     _video(run.video("mini_10"), 64, 36)  # 16:9 -> the run's ratio
-    run_scorers(cfg, run, bench)
+    run_scorers(RunContext.from_config(cfg), run, bench)
     recs = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}
     assert len(recs) == 4 and all(r["error"] is None for r in recs.values())
     for r in recs.values():

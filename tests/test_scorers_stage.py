@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.scorers import MissingWeightsError, run_scorers
@@ -42,7 +43,7 @@ def test_smoke_scorers_resume_and_record_failures(tmp_path, monkeypatch):
     real_read = stage_module.read_video
     monkeypatch.setattr(stage_module, "read_video", lambda *a, **k: decodes.append(a[0]) or real_read(*a, **k))
 
-    run_scorers(cfg, run, bench)
+    run_scorers(RunContext.from_config(cfg), run, bench)
     recs = list(read_jsonl(run.scores_log))
     assert len(recs) == 6 and all(set(r) == RECORD_KEYS for r in recs)
     assert sorted(p.stem for p in decodes) == sorted(ids[:2])  # one decode per video for both metrics
@@ -54,18 +55,18 @@ def test_smoke_scorers_resume_and_record_failures(tmp_path, monkeypatch):
     assert by[(ids[0], "aesthetic_quality")]["details"]["frames"] == 9
     assert by[(ids[2], "dynamic_degree")]["value"] is None and "missing" in by[(ids[2], "dynamic_degree")]["error"]
 
-    run_scorers(cfg, run, bench)  # resume: only the failed sample is retried (and fails again)
+    run_scorers(RunContext.from_config(cfg), run, bench)  # resume: only the failed sample is retried (and fails again)
     again = list(read_jsonl(run.scores_log))[6:]
     assert sorted((r["sample_id"], r["error"] is None) for r in again) == [(ids[2], False)] * 2
 
     _moving_video(run.video(ids[2]), 3)
     decodes.clear()
-    run_scorers(cfg, run, bench)
+    run_scorers(RunContext.from_config(cfg), run, bench)
     last = list(read_jsonl(run.scores_log))[8:]
     assert [p.stem for p in decodes] == [ids[2]]
     assert sorted(r["metric"] for r in last) == ["aesthetic_quality", "dynamic_degree"] and all(r["error"] is None for r in last)
 
-    run_scorers(cfg, run, bench)  # all done: nothing appended
+    run_scorers(RunContext.from_config(cfg), run, bench)  # all done: nothing appended
     assert len(list(read_jsonl(run.scores_log))) == 10
 
 
@@ -74,12 +75,12 @@ def test_switching_flow_backend_rescores(tmp_path):
     bench = load_benchmark("mini").filter(limit=1)
     run = RunDir(cfg.run_dir)
     _moving_video(run.video(bench.ids[0]), 2, frames=3, size=(128, 128))  # RAFT needs >= 128 px
-    run_scorers(cfg, run, bench)
-    run_scorers(cfg, run, bench)  # same backend: skipped
+    run_scorers(RunContext.from_config(cfg), run, bench)
+    run_scorers(RunContext.from_config(cfg), run, bench)  # same backend: skipped
     assert len(list(read_jsonl(run.scores_log))) == 1
     cfg.scorer.flow_backend = "raft"
     cfg.scorer.dynamic_degree.raft_weights = "random"
-    run_scorers(cfg, run, bench)
+    run_scorers(RunContext.from_config(cfg), run, bench)
     recs = list(read_jsonl(run.scores_log))
     assert [r["backend"] for r in recs] == ["opencv_dis", "raft_large:random:float32"]
     assert recs[1]["error"] is None and len(recs[1]["details"]["pair_scores"]) == 2
@@ -96,7 +97,7 @@ def test_missing_weights_are_listed_in_one_error(tmp_path, monkeypatch):
     run = RunDir(cfg.run_dir)
     _moving_video(run.video(bench.ids[0]), 1)
     with pytest.raises(MissingWeightsError) as err:
-        run_scorers(cfg, run, bench)
+        run_scorers(RunContext.from_config(cfg), run, bench)
     msg = str(err.value)
     assert "4 scorer weight file(s) missing" in msg
     for expected in ("https://download.pytorch.org/models/raft_large_C_T_V1-22a6c225.pth",
@@ -110,4 +111,4 @@ def test_missing_weights_are_listed_in_one_error(tmp_path, monkeypatch):
     (weights / "sa_0_4_vit_l_14_linear.pth").parent.mkdir(parents=True)
     (weights / "sa_0_4_vit_l_14_linear.pth").write_bytes(b"")
     with pytest.raises(MissingWeightsError, match="3 scorer weight file"):
-        run_scorers(cfg, run, bench)
+        run_scorers(RunContext.from_config(cfg), run, bench)

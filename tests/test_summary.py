@@ -81,7 +81,7 @@ def test_summary_numbers_from_known_per_sample_results(tmp_path):
         for sid, v in dyn.items()
     ] + [{"sample_id": "mini_11", "metric": "aesthetic_quality", "value": None, "details": {}, "backend": "clip", "comparable": True, "error": "decode"}]
       + [{"sample_id": s.id, "metric": "aesthetic_quality", "value": 0.5, "details": {}, "backend": "clip", "comparable": True, "error": None} for s in list(bench)[:11]])
-    summary = build_summary(run, bench, CONTEXT, "parity", seed=0)
+    summary = build_summary(run, bench, CONTEXT, seed=0)
     validate_summary(summary)
 
     per_sample = {s.id: 1 / len(s.questions) for s in bench}
@@ -109,7 +109,7 @@ def test_unjudged_questions_count_as_failed_and_are_listed(tmp_path):
     recs += [{**r, "correct": False, "answer": "unknown", "error": "video missing"}
              for r in judge_records(bench, lambda s, q: True) if r["sample_id"] == "mini_7"]
     append_jsonl(run.judge_log, recs)
-    summary = build_summary(run, bench, CONTEXT, "parity")
+    summary = build_summary(run, bench, CONTEXT)
     assert summary["failures"]["judge"] == ["mini_3", "mini_7"]
     assert summary["metrics"]["overall"]["value"] == pytest.approx(100 * 10 / 12)
     assert summary["metrics"]["overall"]["n"] == 12
@@ -121,7 +121,7 @@ def test_parity_fast_agreement(tmp_path):
     parity = judge_records(bench, lambda s, q: True)
     fast = judge_records(bench, lambda s, q: s.id != "mini_1", mode="fast")
     append_jsonl(run.judge_log, parity + fast)
-    summary = build_summary(run, bench, CONTEXT, "parity")
+    summary = build_summary(run, bench, CONTEXT)
     n = sum(len(s.questions) for s in bench)
     assert summary["judge_agreement"] == {"n": n, "agreement": pytest.approx(100 * (n - 2) / n)}
     assert summary["metrics"]["overall"]["value"] == pytest.approx(100.0)
@@ -138,7 +138,7 @@ def test_bootstrap_ci_is_seeded_and_brackets_the_mean():
 def test_schema_errors_name_the_field(tmp_path):
     bench = load_benchmark("mini", limit=2)
     run = RunDir(tmp_path / "run")
-    summary = build_summary(run, bench, CONTEXT, None)
+    summary = build_summary(run, bench, CONTEXT)
     summary["metrics"]["overall"] = {"value": 140.0, "n": 2, "ci95": None}
     with pytest.raises(ValueError, match=r"summary.json: field 'metrics.overall.value': 140.0 is greater than"):
         validate_summary(summary)
@@ -156,7 +156,7 @@ def test_missing_video_is_excluded_or_wrong_and_an_undecodable_one_stays_in(tmp_
     recs = [r if r["sample_id"] not in ("mini_3", "mini_5") else {**r, "correct": False, "answer": "unknown", "error": "x"}
             for r in judge_records(bench, lambda s, q: True)]
     append_jsonl(run.judge_log, recs)
-    summary = build_summary(run, bench, {**CONTEXT, "missing_video": policy}, "parity")
+    summary = build_summary(run, bench, {**CONTEXT, "missing_video": policy})
     validate_summary(summary)
     m, missing = summary["metrics"], bench["mini_3"]
     left_out = 1 if policy == "exclude" else 0
@@ -181,7 +181,7 @@ def test_parity_replies_are_reparsed_with_the_official_rule(tmp_path):
     assert recs[1]["question_id"] == "q2" and recs[1]["expected"] == "no"
     recs[1] = {**recs[1], "response": "I do not see a kite, yes the line is there"}
     append_jsonl(run.judge_log, recs)
-    summary = build_summary(run, bench, CONTEXT, "parity")
+    summary = build_summary(run, bench, CONTEXT)
     assert summary["metrics"]["overall"]["value"] == pytest.approx(100 / 3)
 
 
@@ -193,7 +193,7 @@ def test_report_writes_samples_csv_that_reads_back_bit_for_bit(tmp_path):
     append_jsonl(run.scores_log, [{"sample_id": s.id, "metric": "aesthetic_quality", "value": 0.1 + i / 7,
                                    "details": {}, "backend": "clip", "comparable": True, "error": None}
                                   for i, s in enumerate(bench) if s.id != "mini_4"])
-    summary = write_summary(run, bench, CONTEXT, "parity")
+    summary = write_summary(run, bench, CONTEXT)
     assert json.loads(run.summary.read_text()) == summary
     table = read_sample_table(run.samples)
     expected = sample_table(bench, list(read_jsonl(run.judge_log)), list(read_jsonl(run.scores_log)), "parity")
@@ -223,12 +223,12 @@ def test_summary_carries_the_asm_its_videos_were_made_with(tmp_path):
     run = RunDir(tmp_path / "run")
     append_jsonl(run.generation_log, [{"sample_id": "mini_0", "status": "failed", "error": "oom"}]
                  + [{"sample_id": s.id, "status": "ok", "error": None, "resolved_asm": WAN_TEXT_1_2} for s in bench])
-    summary = build_summary(run, bench, CONTEXT, None)
+    summary = build_summary(run, bench, CONTEXT)
     validate_summary(summary)
     assert summary["resolved_asm"] == WAN_TEXT_1_2 and summary["schema_version"] == "1.3"
-    assert build_summary(RunDir(tmp_path / "submission"), bench, CONTEXT, None)["resolved_asm"] is None
+    assert build_summary(RunDir(tmp_path / "submission"), bench, CONTEXT)["resolved_asm"] is None
     other = {**WAN_TEXT_1_2, "logit_multipliers": {"cross_image": 1.35, "cross_text": 1.8225}}
     append_jsonl(run.generation_log, [{"sample_id": "mini_1", "status": "ok", "error": None, "resolved_asm": other}])
     append_jsonl(run.generation_log, [{"sample_id": "mini_2", "status": "ok", "error": None}])  # before 1.2: no record
     with pytest.raises(ValueError, match=r"generation.jsonl: the videos were made with 2 different ASM settings"):
-        build_summary(run, bench, CONTEXT, None)
+        build_summary(run, bench, CONTEXT)

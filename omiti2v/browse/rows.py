@@ -58,10 +58,9 @@ def load_run(path: str | Path, judge: str | None = None, data_root: str | None =
         raise SetupError(f"{run.judge_log}: missing; `omiti2v rejudge` writes it for judge {judge!r}")
     benchmark = run_benchmark(config_path, config, summary, data_root)
     records = latest_judge_records(run) if run.judge_log.is_file() else None
-    reported = ((summary or {}).get("models") or {}).get("judge_mode") or reported_judge_mode(
-        (config.get("judge") or {}).get("mode"))
+    reported = ((summary or {}).get("models") or {}).get("judge_mode")
     modes = {r.get("mode") for r in records or []}
-    mode = reported if reported in modes or not modes else "parity" if "parity" in modes else sorted(modes)[0]
+    mode = reported if reported in modes or not modes else reported_judge_mode(records)
     return RunRecords(
         run=run, summary=summary, config=config, benchmark=benchmark, judge_mode=mode,
         judge=None if records is None else {(r["sample_id"], str(r["question_id"]), r.get("mode")): r for r in records},

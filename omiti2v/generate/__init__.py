@@ -1,8 +1,8 @@
 """Stage 1 of the eval chain: image-prompt pairs in, one MP4 (+ JSON sidecar) per sample out.
 
-`run_generation(cfg, run, benchmark)` is the stage; `plan` measures what a sweep would cost. The runner (and
-with it torch, diffusers and transformers) loads on first use, so `omiti2v --help` and the sharding helpers
-stay fast.
+`run_generation(ctx, run, benchmark)` is the stage (`ctx`: the run's resolved settings, omiti2v.context);
+`plan` measures what a sweep would cost. The runner (and with it torch, diffusers and transformers) loads on
+first use, so `omiti2v --help` and the sharding helpers stay fast.
 """
 
 from ..registry import lazy_exports

@@ -91,14 +91,12 @@ def resolve_layout(cfg: Mapping, env: Mapping[str, str] | None = None) -> Layout
 _GROUPS: dict[str, Any] = {}
 
 
-def start(cfg: Mapping, stages: list[str]) -> Layout:
+def start(layout: Layout, settings: Mapping, stages: list[str]) -> None:
     """Join the process group when one is needed: context parallelism, or stages after 'generate' (they run
-    once, on rank 0, after every rank has generated). Idempotent."""
-    layout = resolve_layout(cfg)
+    once, on rank 0, after every rank has generated). `settings`: parallel_settings. Idempotent."""
     needed = layout.world > 1 and (layout.context > 1 or any(s != "generate" for s in stages))
     if needed:
-        _init_process_group(layout, parallel_settings(cfg)["timeout_min"])
-    return layout
+        _init_process_group(layout, settings["timeout_min"])
 
 
 def _init_process_group(layout: Layout, timeout_min: float) -> None:

@@ -33,6 +33,7 @@ from omiti2v.models import baseline_for
 from ..devices import resolve_device
 from ..errors import SetupError
 from ..runs import to_plain
+from ..seeds import base_seed
 from .costs_table import StepCost
 from .runner import Generator
 
@@ -137,7 +138,7 @@ def first_transformer_call(cfg: DictConfig, image_size: tuple[int, int] = (832, 
         torch.empty(0, device=device)  # create the CUDA context: the peak counters need it
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    generator = Generator(cfg, baseline, settings, device)
+    generator = Generator(cfg, baseline, settings, device, base_seed(cfg, settings))
     gradient = Image.linear_gradient("L").resize(image_size).convert("RGB")
     return generator, _capture_first_call(generator, gradient, prompt)
 

@@ -29,7 +29,6 @@ from tqdm.auto import tqdm
 from omiti2v.cache import teacache_handle
 from omiti2v.claims import Claims, ClaimSettings, LogWatch, claimed_batches
 from omiti2v.data import Benchmark, Sample
-from omiti2v.devices import resolve_device
 from omiti2v.errors import SetupError
 from omiti2v.models import Baseline, baseline_for
 from omiti2v.runs import (
@@ -69,25 +68,19 @@ def is_done(run: RunDir, sample_id: str) -> bool:
     return video.is_file() and video.stat().st_size > 0 and has_ok_sidecar(run, sample_id)
 
 
-def base_seed(cfg: DictConfig, settings: Mapping) -> int:
-    """The model's own seed (FramePack: 31337) when it has one, else the run's `seed`. Computed here only: every
-    generation record carries it (`base_seed`), and the summary reads it from there."""
-    return int(settings["seed"] if settings.get("seed") is not None else cfg.seed)
-
-
 def video_seed(base: int, settings: Mapping, sample_id: str) -> int:
     """`model.seed_mode`: fixed = the base seed for every sample (official scripts); per_sample = derived per id."""
     return base if settings.get("seed_mode") == "fixed" else sample_seed(base, sample_id)
 
 
-def generation_config_hash(cfg: DictConfig, settings: Mapping) -> str:
+def generation_config_hash(cfg: DictConfig, base_seed: int) -> str:
     """Hash of everything that changes the videos: model (memory options aside), ASM, schedule, base seed."""
     resolved = {k: to_plain(cfg[k]) for k in ("model", "asm", "schedule") if k in cfg}
     if (cfg.get("guidance") or {}).get("method", "none") != "none":  # method none keeps the hashes of earlier runs
         resolved["guidance"] = to_plain(cfg.guidance)
     if isinstance(resolved.get("model"), dict):
         resolved["model"] = {k: v for k, v in resolved["model"].items() if k != "memory"}
-    return config_hash({**resolved, "seed": base_seed(cfg, settings)})
+    return config_hash({**resolved, "seed": base_seed})
 
 
 class ConfigMismatchError(SetupError):
@@ -200,20 +193,21 @@ def to_uint8(frames: Any, rounding: str = "round") -> np.ndarray:
 
 
 class Generator:
-    """A built pipeline plus everything needed to turn one sample into one video record."""
+    """A built pipeline plus everything needed to turn one sample into one video record. `base_seed`: the run's
+    (omiti2v.seeds.base_seed); `parallel_options`: parallel_settings, needed when `layout.context` > 1."""
 
-    def __init__(self, cfg: DictConfig, baseline: Baseline, settings: dict, device: str,
-                 layout: parallel.Layout | None = None):
+    def __init__(self, cfg: DictConfig, baseline: Baseline, settings: Mapping, device: str, base_seed: int,
+                 layout: parallel.Layout | None = None, parallel_options: Mapping | None = None):
         self.cfg, self.baseline, self.settings, self.device = cfg, baseline, settings, device
         self.layout = layout or parallel.Layout()
-        self.base_seed = base_seed(cfg, settings)
+        self.base_seed = base_seed
         self.input_blur = to_plain(cfg.asm.get("input_blur")) if "asm" in cfg else None
         self.resolved_asm: dict | None = None
-        self.config_hash = generation_config_hash(cfg, settings)
+        self.config_hash = generation_config_hash(cfg, base_seed)
         self.pipe = self._build()
         if self.layout.context > 1:
             parallel.check_asm_supported(to_plain(cfg.get("asm")))
-            parallel.enable_context_parallel(self.pipe, self.layout, parallel.parallel_settings(cfg))
+            parallel.enable_context_parallel(self.pipe, self.layout, parallel_options)
         self.asm_config = self._apply_asm()
         from omiti2v.guidance.run import install_run_guidance
 
@@ -329,22 +323,26 @@ def failure_record(sample: Sample, seed: int, base: int, exc: BaseException, sta
             "shard": str(shard), "host": platform.node()}
 
 
-def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
-    """Stage 'generate': videos for this shard's samples that are not done yet. Returns counts."""
-    baseline = baseline_for(cfg.model)
-    settings = baseline.settings(cfg.model)
-    layout = parallel.resolve_layout(cfg)
+def run_generator(ctx) -> Generator:
+    """The generator of a run's resolved context (omiti2v.context.RunContext)."""
+    return Generator(ctx.cfg, ctx.baseline, ctx.model, ctx.device, ctx.base_seed, ctx.layout, ctx.parallel)
+
+
+def run_generation(ctx, run: RunDir, benchmark: Benchmark) -> dict:
+    """Stage 'generate': videos for this shard's samples that are not done yet. Returns counts. `ctx`: the run's
+    resolved settings (omiti2v.context.RunContext)."""
+    settings, layout = ctx.model, ctx.layout
     if layout.context > 1:
-        parallel.start(cfg, ["generate"])
+        parallel.start(layout, ctx.parallel, ["generate"])
     shard = layout.shard
     mine = shard.select(benchmark.ids)
-    claims_settings = ClaimSettings.from_config(cfg.get("claims"))
+    claims_settings = ClaimSettings.from_config(ctx.cfg.get("claims"))
     if not layout.writer:  # a context-parallel rank: runs the samples its group's writer claims, writes nothing
-        return follow_writer(cfg, baseline, settings, run, benchmark, layout)
+        return follow_writer(ctx, run, benchmark)
     with Claims(run.path, "generate", claims_settings) as claims:
         try:
             done = [sid for sid in mine if is_done(run, sid)]
-            check_same_config(run, done, generation_config_hash(cfg, settings))
+            check_same_config(run, done, generation_config_hash(ctx.cfg, ctx.base_seed))
         except ConfigMismatchError as exc:
             parallel.share_from_writer(layout, exc)  # raised on every rank of the group
         superseded = supersede_untrusted(run, [sid for sid in mine if has_ok_sidecar(run, sid)], claims)
@@ -357,7 +355,7 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
         if not todo:
             parallel.share_from_writer(layout, None)
             return counts
-        generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.get("device", "auto"))), layout)
+        generator = run_generator(ctx)
         attempts = LogWatch(run.generation_log, lambda rec: rec.get("status") in ("ok", "failed"))
 
         def settled(ids: list[str]) -> set[str]:
@@ -376,13 +374,12 @@ def run_generation(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> dict:
     return counts
 
 
-def follow_writer(cfg: DictConfig, baseline, settings: Mapping, run: RunDir, benchmark: Benchmark,
-                  layout: parallel.Layout) -> dict:
+def follow_writer(ctx, run: RunDir, benchmark: Benchmark) -> dict:
     """A non-writing rank of a context-parallel group: generate each sample id the writer sends, until None."""
-    generator, joined = None, 0
+    generator, joined, layout = None, 0, ctx.layout
     while (sid := parallel.share_from_writer(layout, None)) is not None:
         if generator is None:
-            generator = Generator(cfg, baseline, settings, resolve_device(str(cfg.get("device", "auto"))), layout)
+            generator = run_generator(ctx)
         try:
             generator.generate(run, benchmark[sid], layout.shard)
         except Exception as exc:  # the writer records the failure; this rank only follows

@@ -28,13 +28,12 @@ from tqdm.auto import tqdm
 from ..claims import Claims, ClaimSettings, claimed_batches
 from ..config_rules import group_problems
 from ..data import Benchmark, Sample
-from ..devices import resolve_device
 from ..runs import JudgeRunDir, RunDir, append_jsonl, read_jsonl, to_plain, video_sha256s
 from .batching import RowTokens, fixed_plan, planner_for, split_on_oom
 from .families import JUDGES
 from .model import SampleItem, VqaJudge, load_judge_model, tiny_judge_folder
 from .official import official_replies, question_inputs
-from .options import CONFIG_RULES, OFFICIAL, modes_of
+from .options import CONFIG_RULES, FAST, OFFICIAL, PARITY, modes_of
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
@@ -63,6 +62,12 @@ class JudgeSettings:
     max_new_tokens: int = 128
     batch_samples: int | str = "auto"  # "auto": planned from free memory; or a fixed number of samples
     decode_workers: int = 4
+
+    @property
+    def parity_and_fast(self) -> bool:
+        """Both text and P(yes) answers asked (`judge.mode=both`): a sample pending the same questions in both
+        modes gets both from one pass over its video prefix."""
+        return PARITY in self.modes and FAST in self.modes
 
     @classmethod
     def from_config(cls, judge: DictConfig) -> JudgeSettings:
@@ -291,9 +296,8 @@ def judge_group(judge: VqaJudge, settings: JudgeSettings, run: RunDir, jobs: lis
                 records += error_records(job.sample, job.pending, error, model_label)
             else:
                 ready.append((job, video))
-        # judge.mode=both: samples pending the same questions in both modes get both from one pass over the prefix
-        shared = [(job, video) for job, video in ready
-                  if len(settings.modes) == 2 and job.pending["parity"] and job.pending["parity"] == job.pending["fast"]]
+        shared = [(job, video) for job, video in ready if settings.parity_and_fast and job.pending[PARITY]
+                  and job.pending[PARITY] == job.pending[FAST]]
         shared_jobs = {id(job) for job, _ in shared}
         if shared:
             items = [SampleItem(video, [q.question for q in job.pending["parity"]]) for job, video in shared]
@@ -333,10 +337,10 @@ def mode_records(job: JudgeJob, mode: str, outs: list | Exception, model_label: 
             else record(job.sample, q, mode, model_label, **{kw: out}) for q, out in zip(questions, outs, strict=True)]
 
 
-def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
-    """(judge, settings, record label) for cfg.judge: its registry entry gives the family's loader, frame
-    sizing (from its processor) and tiny builder. The label is the checkpoint, or the entry's name for a tiny judge."""
-    settings = JudgeSettings.from_config(cfg.judge)
+def open_judge(settings: JudgeSettings, device: str) -> tuple[VqaJudge, JudgeSettings, str]:
+    """(judge, settings with the family's frame sizing, record label) on `device` (resolved, see
+    omiti2v.devices): the registry entry of `settings.name` gives the family's loader, frame sizing (from its
+    processor) and tiny builder. The label is the checkpoint, or the entry's name for a tiny judge."""
     entry = JUDGES.lookup(settings.name)
     model_path = settings.model
     if settings.model == "tiny":
@@ -350,7 +354,7 @@ def open_judge(cfg: DictConfig) -> tuple[VqaJudge, JudgeSettings, str]:
         model_path,
         dtype=settings.dtype,
         device_map=settings.device_map,
-        device=resolve_device(cfg.get("device", "auto")),
+        device=device,
         attn_implementation=settings.attn_implementation,
         model_class=entry.model_class,
     )
@@ -364,10 +368,11 @@ def record_label(settings: JudgeSettings) -> str:
     return settings.name if settings.model == "tiny" else settings.model
 
 
-def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
-    """Pipeline stage "judge": reads cfg.judge, judges run.video(id) for every sample of the benchmark. A run
-    judged by another judge already keeps its records: this judge's go to judges/<name>/ (as `rejudge`)."""
-    settings = JudgeSettings.from_config(cfg.judge)
+def run_judge(ctx, run: RunDir, benchmark: Benchmark) -> None:
+    """Pipeline stage "judge": judges run.video(id) for every sample of the benchmark with the run's judge
+    settings (`ctx`: omiti2v.context.RunContext). A run judged by another judge already keeps its records: this
+    judge's go to judges/<name>/ (as `rejudge`)."""
+    settings = ctx.judge
     label = record_label(settings)
     headline = next((r.get("judge_model") for r in read_jsonl(run.judge_log)), label)
     target = run if headline == label else JudgeRunDir(run, settings.name)
@@ -375,5 +380,5 @@ def run_judge(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
     if all((s.id, str(q.id), m) in done for s in benchmark for q in s.questions for m in settings.modes):
         log.info("judge: all %d samples already judged in %s; the judge is not loaded", len(benchmark), target.judge_log)
         return
-    judge, settings, label = open_judge(cfg)
-    judge_samples(judge, settings, target, list(benchmark), label, ClaimSettings.from_config(cfg.get("claims")))
+    judge, settings, label = open_judge(settings, ctx.device)
+    judge_samples(judge, settings, target, list(benchmark), label, ClaimSettings.from_config(ctx.cfg.get("claims")))

@@ -1,7 +1,7 @@
 """Visual metrics of a run's videos (VBench's dynamic degree and aesthetic quality, MUSIQ imaging quality, and the
 input-preservation measures: VBench-I2V's I2V subject and background, the copy index).
 
-`run_scorers(cfg, run, benchmark)` is the pipeline's `score` stage; metrics are registered scorers
+`run_scorers(ctx, run, benchmark)` is the pipeline's `score` stage; metrics are registered scorers
 (`SCORERS`, registry.py), one module each, selected by `cfg.scorer.metrics`. The modules (and torch) load on
 first use.
 """

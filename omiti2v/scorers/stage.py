@@ -18,11 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import torch
-from omegaconf import DictConfig
 from tqdm import tqdm
 
 from ..claims import Claims, ClaimSettings, LogWatch, claimed_batches
-from ..devices import resolve_device
 from ..runs import RunDir, append_jsonl, config_hash, read_jsonl, video_sha256s
 from ..video import VideoDecodeError, probe_video, read_video
 from .base import Clip, Scorer, build_scorer
@@ -114,10 +112,12 @@ def score_videos(videos: Mapping[str, Path], needs: Mapping[str, Sequence[Scorer
             yield len(batch), records
 
 
-def run_scorers(cfg: DictConfig, run: RunDir, benchmark: Benchmark) -> None:
-    """Score every benchmark sample's video with the metrics in cfg.scorer.metrics; append to scores.jsonl."""
+def run_scorers(ctx, run: RunDir, benchmark: Benchmark) -> None:
+    """Score every benchmark sample's video with the metrics in cfg.scorer.metrics; append to scores.jsonl.
+    `ctx`: the run's resolved settings (omiti2v.context.RunContext)."""
+    cfg = ctx.cfg
     scfg = cfg.scorer
-    device = torch.device(resolve_device(cfg.get("device")))
+    device = torch.device(ctx.device)
     scorers = [build_scorer(metric, scfg, device) for metric in scfg.metrics]
     latest = {(r["sample_id"], r["metric"]): r for r in read_jsonl(run.scores_log)}  # a later line supersedes
     shas = video_sha256s(run, benchmark.ids)
