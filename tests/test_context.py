@@ -17,6 +17,7 @@ from test_summary import judge_records
 from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.pipeline import run_stages
+from omiti2v.profile import deviations
 from omiti2v.runs import RunDir, append_jsonl, read_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,10 @@ def plain_sample_seed(base: int, sample_id: str) -> int:
 def test_the_context_resolves_the_base_seed_once(tmp_path, overrides, expected):
     ctx = RunContext.from_config(smoke_cfg(tmp_path, *overrides))
     assert ctx.base_seed == expected and ctx.seed == int(ctx.cfg.seed)
+    if ctx.baseline.family == "framepack":  # the paper profile's deviation names the same seed
+        lines = [d for d in deviations(ctx.cfg) if d.startswith("FramePack seed")]
+        assert lines == ([] if expected == 31337 else
+                         [f"FramePack seed_mode fixed, seed {expected}; official: 31337 for every sample"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         ctx.base_seed = 1  # type: ignore[misc]
 
