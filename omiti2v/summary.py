@@ -199,8 +199,9 @@ def resolved_asm(generation_records: list[dict], selected: set[str], log: str, k
 
 def recorded_base_seed(generation_records: list[dict], selected: set[str], log: str) -> int | None:
     """The base seed the generation stage derived the selection's sample seeds from: the `base_seed` its records
-    carry (computed once, in omiti2v/generate/runner.py). None when no record carries one (a submission's videos,
-    videos made before it was recorded, nothing generated yet); records that disagree raise."""
+    carry (resolved once per run by omiti2v.seeds.base_seed, see omiti2v.context). None when no record carries
+    one (a submission's videos, videos made before it was recorded, nothing generated yet); records that disagree
+    raise."""
     found = {r["base_seed"] for r in generation_records if r["sample_id"] in selected and r.get("base_seed") is not None}
     if len(found) > 1:
         raise ValueError(f"{log}: the videos were made from {len(found)} different base seeds {sorted(found)}; give "
