@@ -156,6 +156,8 @@ def check_plan(command: str) -> None:
     with pytest.raises(SetupError, match="needs a CUDA GPU") as err:
         plan_config(cfg)
     assert "\n" not in str(err.value)
+    pages = re.findall(r"docs/[\w-]+\.md", str(err.value))
+    assert pages and all((REPO / page).is_file() for page in pages), "the message points to a page that exists"
 
 
 def check_cli_run(command: str, tmp_path: Path, capsys) -> None:
