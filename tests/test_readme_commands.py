@@ -1,17 +1,20 @@
-"""Every shell command in README.md's code blocks runs, in a CI-safe form, so the README cannot drift.
+"""How a documented shell command runs in a CI-safe form (tests/test_docs_commands.py runs every command of the
+README and docs/ through these), and the README's own checks.
 
-Commands are classified by prefix in COMMANDS (first match wins); a README command matching no prefix fails
+Commands are classified by prefix in COMMANDS (first match wins); a documented command matching no prefix fails
 the test, so a new command needs an entry. How each kind runs (no GPU, offline, in a temporary results root):
   make_dry     `make -n` only: the target exists and expands (`make test` would recurse; `make tables` is run
                for real by test_report_tables, the smoke chain `make eval` expands to by test_eval_smoke)
+  make_install `make -n install` into a fresh venv path: the TORCH_SPEC given is what pip installs
+  benchmark    a `--tiny` form must be one tests/test_benchmarks.py runs; any other form runs for real
   hydra        the runner's config is composed from the command's overrides (a sweep: its first point) and
                validated; with HF offline and an empty cache the preflight must pass for `-tiny` models and
                stop with a SetupError (exit 2 in the runner) for real ones
   plan_no_gpu  a real-size `make plan` without a GPU must end in one SetupError line before building
   cli          `omiti2v <sub> ...` is parsed by the real parser (every option exists), not run
   cli_run      run in-process, with README paths mapped to test paths (PATHS)
-Duplicated commands run once. To add a command to the README: if its prefix is not below, add a
-(prefix, kind) row; prefixes are tried in order, so put a specific one before a general one.
+Duplicated commands run once. To add a command to a page: if its prefix is not below, add a (prefix, kind) row;
+prefixes are tried in order, so put a specific one before a general one.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ RUNNER_STAGES = {"eval": ["generate", "judge", "score", "summary"], "generate": 
                  "score": ["score"], "summary": ["summary"]}
 
 COMMANDS: list[tuple[str, str]] = [
+    ("make install", "make_install"),
     ("make test", "make_dry"),
     ("make lint", "make_dry"),
     ("make eval", "hydra"),
@@ -50,6 +54,7 @@ COMMANDS: list[tuple[str, str]] = [
     ("make reproduce", "make_dry"),
     ("torchrun --nproc-per-node ", "torchrun"),
     (".venv/bin/python runners/", "hydra"),
+    (".venv/bin/python benchmarks/", "benchmark"),
     (".venv/bin/omiti2v validate-data", "cli_run"),
     (".venv/bin/omiti2v leaderboard --from-datasets", "cli"),  # its exports come from `export`, parsed only
     (".venv/bin/omiti2v leaderboard", "cli_run"),
@@ -60,15 +65,19 @@ COMMANDS: list[tuple[str, str]] = [
 PATHS = {"/data/OmitI2V": str(MINI_ROOT)}
 
 
-def readme_commands() -> list[str]:
-    """Command lines of the bash code blocks, comments stripped, in order, without duplicates."""
-    text = (REPO / "README.md").read_text()
+def page_commands(page: Path) -> list[str]:
+    """Command lines of a page's bash/sh/shell blocks and the `$ ` lines of its console blocks, comments stripped,
+    in order, without duplicates."""
+    text = page.read_text(encoding="utf-8")
+    lines = [line for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S)
+             for line in block.splitlines()]
+    lines += [line.strip()[2:] for block in re.findall(r"```console\n(.*?)```", text, flags=re.S)
+              for line in block.splitlines() if line.strip().startswith("$ ")]
     commands: list[str] = []
-    for block in re.findall(r"```(?:bash|sh|shell)\n(.*?)```", text, flags=re.S):
-        for line in block.splitlines():
-            line = re.sub(r"\s+#\s.*$", "", line).strip()
-            if line and not line.startswith("#") and line not in commands:
-                commands.append(line)
+    for line in lines:
+        line = re.sub(r"\s+#\s.*$", "", line).strip()
+        if line and not line.startswith("#") and line not in commands:
+            commands.append(line)
     return commands
 
 
@@ -76,7 +85,7 @@ def kind_of(command: str) -> str:
     for prefix, kind in COMMANDS:
         if command.startswith(prefix):
             return kind
-    raise AssertionError(f"README command without an entry in COMMANDS (tests/test_readme_commands.py): {command}")
+    raise AssertionError(f"documented command without an entry in COMMANDS (tests/test_readme_commands.py): {command}")
 
 
 def expand_make(command: str) -> list[str]:
@@ -147,6 +156,8 @@ def check_plan(command: str) -> None:
     with pytest.raises(SetupError, match="needs a CUDA GPU") as err:
         plan_config(cfg)
     assert "\n" not in str(err.value)
+    pages = re.findall(r"docs/[\w-]+\.md", str(err.value))
+    assert pages and all((REPO / page).is_file() for page in pages), "the message points to a page that exists"
 
 
 def check_cli_run(command: str, tmp_path: Path, capsys) -> None:
@@ -160,7 +171,7 @@ def check_cli_run(command: str, tmp_path: Path, capsys) -> None:
 
 
 def make_smoke_like_videos(folder: Path) -> None:
-    """What the smoke run writes (5 frames, 64x32, 16 fps, one per mini sample) plus README's submission.yaml."""
+    """What the smoke run writes (5 frames, 64x32, 16 fps, one per mini sample) plus the docs' submission.yaml."""
     import numpy as np
 
     from omiti2v.video import write_video
@@ -168,47 +179,76 @@ def make_smoke_like_videos(folder: Path) -> None:
     folder.mkdir(parents=True)
     for sample_id in (p["id"] for p in yaml.safe_load((MINI_ROOT / "meta.json").read_text())):
         write_video(folder / f"{sample_id}.mp4", np.zeros((5, 32, 64, 3), dtype=np.uint8), 16)
-    (folder / "submission.yaml").write_text(readme_yaml())
+    (folder / "submission.yaml").write_text(submission_yaml())
 
 
-def readme_yaml() -> str:
-    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), flags=re.S)
-    assert len(blocks) == 1, "README.md: expected one yaml block, the example submission.yaml"
+def submission_yaml() -> str:
+    """The example submission.yaml of docs/leaderboard.md (its one yaml block)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", (REPO / "docs" / "leaderboard.md").read_text(encoding="utf-8"), flags=re.S)
+    assert len(blocks) == 1, "docs/leaderboard.md: expected one yaml block, the example submission.yaml"
     return blocks[0]
 
 
-def test_every_readme_command_is_classified():
-    commands = readme_commands()
-    assert len(commands) >= 15
-    for command in commands:
-        kind_of(command)
+def check_make_install(command: str, tmp_path: Path) -> None:
+    """`make install TORCH_SPEC=...` into a fresh venv path installs exactly that torch spec, before the package."""
+    assignments = dict(a.split("=", 1) for a in shlex.split(command)[2:])
+    venv = tmp_path / "fresh-venv"
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
+    proc = subprocess.run(["make", "-n", "--no-print-directory", "install", f"VENV={venv}", f"STAMP={venv}/.installed",
+                           *(f"{k}={v}" for k, v in assignments.items())], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert proc.returncode == 0, proc.stderr
+    installs = [line for line in proc.stdout.splitlines() if " -m pip install -q " in line and "--upgrade pip" not in line]
+    assert installs[0].endswith(f"pip install -q {assignments['TORCH_SPEC']}"), proc.stdout
+    assert installs[1].endswith("pip install -q -e '.[dev]'"), proc.stdout
+
+
+def check_benchmark(command: str, tmp_path: Path) -> None:
+    """A `--tiny` form is one that tests/test_benchmarks.py runs (and checks); any other form runs here."""
+    from test_benchmarks import EXPECTED_OUTPUT
+
+    script, *args = shlex.split(command)[1:]
+    if "--tiny" in args:
+        name = " ".join([Path(script).stem, *(a for a in args if a != "--tiny")])
+        assert name in EXPECTED_OUTPUT, f"{command}: not a --tiny form tests/test_benchmarks.py runs"
+        return
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / script), *args], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert proc.returncode == 0, f"{command}: {proc.stderr[-2000:]}"
+
+
+def run_command(command: str, tmp_path: Path, capsys) -> None:
+    """Run one documented command in its CI-safe form (module docstring)."""
+    kind = kind_of(command)
+    if kind == "make_dry":
+        expand_make(command)
+    elif kind == "make_install":
+        check_make_install(command, tmp_path)
+    elif kind == "hydra":
+        check_hydra(command, tmp_path)
+    elif kind == "torchrun":  # the runner line torchrun starts on each rank
+        check_hydra(".venv/bin/python " + shlex.join(shlex.split(command)[3:]), tmp_path)
+    elif kind == "plan_no_gpu":
+        check_plan(command)
+    elif kind == "benchmark":
+        check_benchmark(command, tmp_path)
+    elif kind == "cli" and "--help" in command.split():
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args(shlex.split(command)[1:])
+        assert done.value.code == 0, command
+    elif kind == "cli":
+        args = build_parser().parse_args(shlex.split(command)[1:])
+        assert callable(args.func)
+    else:
+        check_cli_run(command, tmp_path, capsys)
 
 
 def test_example_submission_yaml_is_valid(tmp_path):
     path = tmp_path / "submission.yaml"
-    path.write_text(readme_yaml())
+    path.write_text(submission_yaml())
     meta, problems = metadata_problems(path)
     assert problems == [] and meta["model"] == "my-i2v-model"
-
-
-def test_readme_commands_run_in_ci_safe_form(offline, tmp_path, capsys):
-    for command in readme_commands():
-        kind = kind_of(command)
-        if kind == "make_dry":
-            expand_make(command)
-        elif kind == "hydra":
-            check_hydra(command, tmp_path)
-        elif kind == "torchrun":  # the runner line torchrun starts on each rank
-            check_hydra(".venv/bin/python " + shlex.join(shlex.split(command)[3:]), tmp_path)
-        elif kind == "plan_no_gpu":
-            check_plan(command)
-        elif kind == "cli":
-            args = build_parser().parse_args(shlex.split(command)[1:])
-            assert callable(args.func)
-        else:
-            check_cli_run(command, tmp_path, capsys)
-    results = Path(os.environ["OMITI2V_RESULTS"])
-    assert (results / "leaderboard" / "index.html").is_file()  # `omiti2v leaderboard` honoured OMITI2V_RESULTS
 
 
 def test_make_targets_keep_the_smoke_config_for_tiny_models(monkeypatch, tmp_path):
@@ -226,17 +266,20 @@ def test_make_targets_keep_the_smoke_config_for_tiny_models(monkeypatch, tmp_pat
 
 def test_download_commands_are_todays_hf_cli():
     """huggingface_hub 2.x ships `hf`; `huggingface-cli ...` commands in docs or messages no longer exist."""
-    texts = {p: p.read_text() for p in [REPO / "README.md", *(REPO / "omiti2v").rglob("*.py")]}
+    pages = [REPO / "README.md", *(REPO / "docs").glob("*.md")]
+    texts = {p: p.read_text() for p in [*pages, *(REPO / "omiti2v").rglob("*.py")]}
     stale = [f"{p.relative_to(REPO)}: {m}" for p, t in texts.items() for m in re.findall(r"huggingface-cli \w+", t)]
     assert stale == []
-    assert "hf download AIPeanutman/OmitI2V --repo-type dataset --local-dir /data/OmitI2V" in texts[REPO / "README.md"]
+    assert "hf download AIPeanutman/OmitI2V --repo-type dataset --local-dir /data/OmitI2V" in texts[REPO / "docs" / "models.md"]
 
 
-def test_outputs_of_readme_commands_are_ignored_by_git():
-    """What the README's commands write into the checkout never shows up as a change to commit."""
+def test_outputs_of_documented_commands_are_ignored_by_git():
+    """What the README's and docs' commands and examples write into the checkout never shows up as a change."""
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
     written = ["results/runs/x", "results/judges/x", "exports/x", "results/rebuilt/x", "my_submission/x.mp4",
-               "results/leaderboard/x", "results/tables/x", "results/plots/x", "results/plans.jsonl"]
+               "results/leaderboard/x", "results/tables/x", "results/plots/x", "results/plans.jsonl",
+               "results/calibration/x", "results/analysis/x", "site/alignvid-smoke/index.html",
+               "omiti2v-examples/tiny-judge/x", "outputs/x", "multirun/x"]
     proc = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=REPO, capture_output=True, text=True)
     assert proc.stdout.split() == written

@@ -133,7 +133,7 @@ def first_transformer_call(cfg: DictConfig, image_size: tuple[int, int] = (832, 
     if settings["weights"] != "tiny" and not device.startswith("cuda"):
         raise SetupError(f"plan: a real-size {settings['name']} build needs a CUDA GPU (device resolved to {device}); "
                          f"plan model={settings['name'].removesuffix('-tiny')}-tiny on a CPU, or read the published "
-                         "figures in README.md ('Measured on the GPU machine')")
+                         "figures in docs/performance.md")
     if device.startswith("cuda"):
         torch.empty(0, device=device)  # create the CUDA context: the peak counters need it
         torch.cuda.empty_cache()
