@@ -1,13 +1,9 @@
 """docs/configuration.md says what the code does: its table of groups lists every option under conf/, its table of
-rule owners names every module that declares rules, and its commands run (the README commands' test forms)."""
+rule owners names every module that declares rules (its commands run in tests/test_docs_commands.py)."""
 
 import re
 from pathlib import Path
 
-import pytest
-from test_readme_commands import check_hydra, expand_make, kind_of
-
-from omiti2v.cli import build_parser
 from omiti2v.config_check import RULE_OWNERS, config_groups
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,25 +32,3 @@ def test_the_rule_owners_table_names_every_module():
     modules = {m for cell in table_rows("Adding a key or a group").values() for m in re.findall(r"`([\w/]+\.py)`", cell)}
     expected = {RULE_OWNERS.target(name).replace(".", "/") + ".py" for name in RULE_OWNERS} | {"omiti2v/config_check.py"}
     assert modules == expected
-
-
-@pytest.fixture
-def offline(monkeypatch, tmp_path):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("OMITI2V_RESULTS", str(tmp_path / "results"))
-    monkeypatch.delenv("OMITI2V_DATA", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-def test_every_command_of_the_page_runs(offline, tmp_path):
-    commands = [re.sub(r"\s+#\s.*$", "", line).strip() for block in re.findall(r"```bash\n(.*?)```", PAGE, flags=re.S)
-                for line in block.splitlines() if line.strip()]
-    assert len(commands) >= 4
-    for command in commands:
-        kind = kind_of(command)
-        if kind == "hydra":
-            check_hydra(command, tmp_path)
-        elif kind == "cli":
-            assert callable(build_parser(command.split()[1:]).parse_args(command.split()[1:-1]).func)
-        else:
-            expand_make(command)
