@@ -37,16 +37,17 @@ def attention_function(processor_class: type) -> tuple[str, str] | None:
     return None
 
 
-def call_with_attention(processor_class: type, global_name: str, replacement: Any) -> Callable[..., Any]:
-    """The code of `processor_class.__call__` as a new function whose global `global_name` is `replacement`
-    (the module's globals are copied, never changed). Built once per class, so every block of a stack traces
-    to one graph under torch.compile."""
+def call_with_attention(processor_class: type, global_name: str, replacement: Any
+                        ) -> tuple[Callable[..., Any], Any]:
+    """(the code of `processor_class.__call__` as a new function whose global `global_name` is `replacement`,
+    the object that global names in the processor's module). The module's globals are copied, never changed;
+    build it once per class, so that every block of a stack traces to one graph under torch.compile."""
     call = processor_class.__call__
     namespace = dict(call.__globals__)
-    namespace[global_name] = replacement
+    replaced, namespace[global_name] = namespace[global_name], replacement
     rebound = types.FunctionType(call.__code__, namespace, call.__name__, call.__defaults__, call.__closure__)
     rebound.__kwdefaults__ = call.__kwdefaults__
-    return rebound
+    return rebound, replaced
 
 
 def carry_attention_backend(source: Any, target: Any) -> None:
