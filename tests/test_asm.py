@@ -310,3 +310,27 @@ def test_strategy_none_installs_nothing(models):
     model = models["wan"]
     with apply_asm(model, ASMConfig.preset("wan2.1", strategy="none")) as handle:
         assert handle.module_names == []
+
+
+@pytest.mark.parametrize("strategy", ["scalar", "energy", "blur_key"])
+def test_failed_install_leaves_the_installed_one_and_removal_leaves_nothing(strategy):
+    """Both lifecycles are one (`omiti2v.asm.lifecycle.StepGate`): a second install on the same transformer fails
+    without leaving hooks, buffers or flags behind, and `remove()` gives back the model as it was."""
+    model = build_transformer("wan", seed=0)
+
+    def state():
+        return ({name for name, _ in model.named_buffers()},
+                sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules()),
+                {(name, key) for name, m in model.named_modules() for key in vars(m) if key.startswith("_asm")},
+                {name: type(m.processor) for name, m in model.named_modules() if hasattr(m, "processor")})
+
+    before = state()
+    config = ASMConfig.preset("wan2.1", strategy=strategy)
+    handle = apply_asm(model, config)
+    installed = state()
+    assert installed[0] > before[0] and installed[1] > before[1] and installed[2]
+    with pytest.raises(RuntimeError, match="already installed"):
+        apply_asm(model, config)
+    assert state() == installed
+    handle.remove()
+    assert state() == before

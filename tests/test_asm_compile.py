@@ -9,8 +9,8 @@ import torch
 from torch._dynamo.utils import counters
 
 from omiti2v.asm import ASMConfig, apply_asm
+from omiti2v.asm.lifecycle import ASMBypassedError
 from omiti2v.asm.processors import find_attention_sites, intercept_attention
-from omiti2v.asm.scaling import ASMBypassedError
 from omiti2v.asm.sites import find_scaling_sites
 from omiti2v.context import RunContext
 from omiti2v.generate.compile import compile_regions

@@ -8,10 +8,10 @@ import logging
 import pytest
 import torch
 
+from omiti2v.compat.transformers import kv_cache_field
 from omiti2v.judge import SampleItem, VideoSpec, VqaJudge, load_judge_model, load_judge_video
 from omiti2v.judge import video as judge_video
 from omiti2v.judge.batching import BatchPlanner, MemoryCosts, RowTokens, fixed_plan, split_on_oom
-from omiti2v.judge.model import kv_cache_field
 from omiti2v.judge.public import PUBLIC_SHAPES, public_config
 from omiti2v.judge.stage import judge_batch
 from omiti2v.judge.tiny import build_tiny_judge, build_tiny_tokenizer

@@ -5,9 +5,10 @@
         video = pipe(...)
 
 Presets, sites and defaults: `omiti2v.asm.presets`; attention sites by role on any diffusers transformer:
-`omiti2v.asm.sites`; scalar ASM as compile-friendly Q/K hooks and the bypass check: `omiti2v.asm.scaling`; step
-gating rule: `omiti2v.asm.gating`; calibrated block lists: `omiti2v.asm.schedule`; energy formula:
-`omiti2v.asm.energy`; entropy probe for calibration: `omiti2v.asm.probe`.
+`omiti2v.asm.sites`; scalar ASM as compile-friendly Q/K hooks: `omiti2v.asm.scaling`; the per-step state every
+strategy shares and the bypass check: `omiti2v.asm.lifecycle`; step gating rule: `omiti2v.asm.gating`;
+calibrated block lists: `omiti2v.asm.schedule`; energy formula: `omiti2v.asm.energy`; entropy probe for
+calibration: `omiti2v.asm.probe`.
 """
 
 from omiti2v.registry import lazy_exports
@@ -18,9 +19,9 @@ __getattr__ = lazy_exports(__name__, {
     ".config": ("ASMConfig",),
     ".energy": ("effective_gamma",),
     ".hooks": ("ASMHandle", "apply_asm"),
+    ".lifecycle": ("ASMBypassedError",),
     ".presets": ("PRESETS",),
     ".probe": ("EntropyProbe",),
-    ".scaling": ("ASMBypassedError",),
     ".sites": ("find_scaling_sites",),
 })
 

@@ -16,9 +16,9 @@ import torch
 from omiti2v.asm.blur import KeyBlur
 from omiti2v.asm.config import ASMConfig
 from omiti2v.asm.energy import EnergyModulation
-from omiti2v.asm.gating import TimestepTracker
-from omiti2v.asm.processors import STRENGTH, InterceptionHandle, find_attention_sites, intercept_attention
-from omiti2v.asm.scaling import CALLS, ScaledAttention, raise_if_bypassed
+from omiti2v.asm.lifecycle import CALLS, StepGate
+from omiti2v.asm.processors import STRENGTH, find_attention_sites, intercept_attention
+from omiti2v.asm.scaling import ScaledAttention
 from omiti2v.asm.sites import describe_sites, find_scaling_sites
 
 logger = logging.getLogger(__name__)
@@ -67,14 +67,14 @@ def install_scaling(transformer: torch.nn.Module, config: ASMConfig) -> ScaledAt
     return ScaledAttention(transformer, config, touched, selected)
 
 
-class InterceptedAttention(TimestepTracker):
-    """Energy / key-blur ASM on one transformer, through the intercepting processors.
+class InterceptedAttention(StepGate):
+    """Energy / key-blur ASM on one transformer, through the intercepting processors, on the lifecycle of
+    `StepGate`.
 
     Every attention of a stack holding a touched site is intercepted, and each gets a `STRENGTH` buffer (one
-    value per attention call) that the forward pre-hook fills eagerly: the strategy's strength at the selected
-    blocks' modulated calls inside the window, its identity everywhere else. Under `torch.compile` the blocks
-    then trace to one graph for every block and step. Calls are counted in a buffer too, and the bypass rule of
-    `omiti2v.asm.scaling` is applied after in-window forwards."""
+    value per attention call): the strategy's strength at the selected blocks' modulated calls inside the
+    window, its identity everywhere else. Under `torch.compile` the blocks then trace to one graph for every
+    block and step."""
 
     def __init__(self, transformer: torch.nn.Module, config: ASMConfig):
         found = find_attention_sites(transformer)
@@ -83,69 +83,29 @@ class InterceptedAttention(TimestepTracker):
         if not candidates:
             raise no_site_error(transformer, config, describe_sites(find_scaling_sites(transformer)))
         check_blocks(transformer, config, [s.block for s in candidates])
-        super().__init__(transformer)
-        self.config = config
         strategy = INTERCEPTING_STRATEGIES[config.strategy]
+        super().__init__(transformer, config, STRENGTH, strategy.identity)
         stacks = {s.module_name.split(".", 1)[0] for s in candidates}
         hooked = [s for s in found if s.module_name.split(".", 1)[0] in stacks]
         selected = [s for s in hooked if config.block_selected(s.block)]
         modulated = [s for s in selected if set(s.sites) & set(config.sites)]
         self.blocks = sorted({s.block for s in modulated})
         self.module_names = [s.module_name for s in modulated]
-        self._modules = [s.module for s in hooked]
-        self._active_values = [(s.module, tuple(strategy.strength(config, role) for role in s.sites))
-                               for s in selected]
-        self._identity = strategy.identity
-        self._witnesses = [(f"{s.module_name} ({role})", s.module, index) for s in selected
-                           for index, role in enumerate(s.sites) if role in config.sites]
-        device = next(transformer.parameters()).device
-        for site in hooked:
-            if STRENGTH in site.module._buffers:
-                raise RuntimeError(f"{site.module_name}: ASM is already installed on this transformer")
-            calls = len(site.sites)
-            site.module.register_buffer(STRENGTH, torch.full((calls,), self._identity, device=device),
-                                        persistent=False)
-            site.module.register_buffer(CALLS, torch.zeros(calls, dtype=torch.int64, device=device), persistent=False)
-            site.module._asm_idle = [True] * calls
         handler = strategy(config)
 
         def counted(call: Any) -> None:
-            call.module._buffers[CALLS].select(0, call.index).add_(1)
+            getattr(call.module, CALLS).select(0, call.index).add_(1)
             handler(call)
 
-        self._active: bool | None = None
-        self._seen_in_window = False
-        self._interception: InterceptionHandle = intercept_attention(hooked, counted)
-        self._check_hook = transformer.register_forward_hook(self._check)
-
-    def _record(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
-        super()._record(module, args, kwargs)
-        active = self.config.step_active(self.current)
-        if active != self._active:
-            for hooked, values in self._active_values:
-                values = values if active else (self._identity,) * len(values)
-                hooked._buffers[STRENGTH].copy_(torch.tensor(values))
-                hooked._asm_idle = [value == self._identity for value in values]
-            self._active = active
-        if active:
-            for hooked in self._modules:
-                hooked._buffers[CALLS].zero_()
-
-    def _check(self, module: torch.nn.Module, args: tuple, output: Any) -> None:
-        if self._active and self._witnesses:
-            counts = torch.stack([hooked._buffers[CALLS][index] for _, hooked, index in self._witnesses]).tolist()
-            self._seen_in_window = raise_if_bypassed(module, self.current, [name for name, *_ in self._witnesses],
-                                                     counts, self._seen_in_window)
-
-    def remove(self) -> None:
-        self._interception.remove()
-        self._check_hook.remove()
-        super().remove()
-        for module in self._modules:
-            for name in (STRENGTH, CALLS):
-                module._buffers.pop(name, None)
-            module.__dict__.pop("_asm_idle", None)
-        self._modules, self._active_values, self._witnesses = [], [], []
+        with self.installing():
+            for site in hooked:
+                self.add(site.module, site.module_name, calls=len(site.sites))
+            for site in selected:
+                self.select(site.module, tuple(strategy.strength(config, role) for role in site.sites))
+                for index, role in enumerate(site.sites):
+                    if role in config.sites:
+                        self.witness(f"{site.module_name} ({role})", site.module, index)
+            self.keep(intercept_attention(hooked, counted))
 
 
 class ASMHandle:

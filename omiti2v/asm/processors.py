@@ -5,11 +5,11 @@ under `torch.compile`) and the entropy / foreground probes (eager tools), on any
 attention processors call `dispatch_attention_fn` or `F.scaled_dot_product_attention`, with the sites found by
 role (`omiti2v.asm.sites`). Scalar ASM does not use it (see `omiti2v.asm.scaling`).
 
-An intercepting processor is a subclass of the processor it replaces (so `isinstance` checks, the
-`_attention_backend` / `_parallel_config` settings and `set_attention_backend` keep working) whose `__call__`
-runs the parent's own code with one name of its globals bound to `_intercepted_attention`: the attention
-function it calls (`dispatch_attention_fn`, or `F` where it calls `F.scaled_dot_product_attention` directly,
-as EasyAnimate does). Each attention call is handed, as an `AttentionCall`, to the
+An intercepting processor is a subclass of the processor it replaces (so `isinstance` checks, the attention
+backend settings and `set_attention_backend` keep working) whose `__call__` runs the parent's own code with one
+name of its globals bound to `_intercepted_attention`: the attention function it calls (`dispatch_attention_fn`,
+or `F` where it calls `F.scaled_dot_product_attention` directly, as EasyAnimate does; how the code is read and
+rebound: `omiti2v.compat.diffusers`). Each attention call is handed, as an `AttentionCall`, to the
 handlers registered on that processor; handlers may multiply the softmax logits by a Python float (folded into
 the attention's `scale`, no extra kernel) or replace the query/key tensors; with multiplier 1 and the tensors
 untouched the call is passed through as is.
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +36,11 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from omiti2v.asm.lifecycle import IDLE
 from omiti2v.asm.sites import find_scaling_sites
+from omiti2v.compat.diffusers import attention_function, call_with_attention, carry_attention_backend
 
 STRENGTH = "_asm_strength"  # per call of an attention module: the strategy's strength (see AttentionCall)
-
-_BACKEND_ATTRS = ("_attention_backend", "_parallel_config")
 
 
 @dataclass(frozen=True)
@@ -87,29 +86,16 @@ class AttentionCall:
     @property
     def strength(self) -> torch.Tensor:
         """0-dim float32 device tensor the strategy filled for this call and step (its identity when off)."""
-        return self.module._buffers[STRENGTH].select(0, self.index)
+        return getattr(self.module, STRENGTH).select(0, self.index)
 
     @property
     def idle(self) -> bool:
         """Eager runs only: the strength is known on the host to be the identity, so the handler may skip its
         work (compiled graphs always run it, with the identity strength)."""
-        return not torch.compiler.is_compiling() and self.module._asm_idle[self.index]
+        return not torch.compiler.is_compiling() and getattr(self.module, IDLE)[self.index]
 
 
 Handler = Callable[[AttentionCall], None]
-
-
-def attention_function(cls: type) -> tuple[str, str] | None:
-    """(global name, q/k/v layout) of the attention function a processor class calls: diffusers'
-    `dispatch_attention_fn` (BSHD; 72 of the 73 processors of diffusers 0.42) or `F.scaled_dot_product_attention`
-    (BHSD), read from the names its `__call__` uses; None if it calls neither."""
-    call = inspect.getattr_static(cls, "__call__", None)
-    names = call.__code__.co_names if inspect.isfunction(call) else ()
-    if "dispatch_attention_fn" in names:
-        return "dispatch_attention_fn", "BSHD"
-    if "F" in names and "scaled_dot_product_attention" in names:
-        return "F", "BHSD"
-    return None
 
 
 def find_attention_sites(model: torch.nn.Module) -> list[AttentionSite]:
@@ -180,12 +166,9 @@ def _intercepting_class(cls: type) -> type:
     if cls not in _SUBCLASSES:
         global_name, layout = attention_function(cls)
         parent_call = cls.__call__
-        namespace = dict(parent_call.__globals__)
-        original = F.scaled_dot_product_attention if global_name == "F" else namespace[global_name]
-        namespace[global_name] = _FUNCTIONAL_PROXY if global_name == "F" else _intercepted_attention
-        rebound = types.FunctionType(parent_call.__code__, namespace, parent_call.__name__,
-                                     parent_call.__defaults__, parent_call.__closure__)
-        rebound.__kwdefaults__ = parent_call.__kwdefaults__
+        replacement = _FUNCTIONAL_PROXY if global_name == "F" else _intercepted_attention
+        rebound, replaced = call_with_attention(cls, global_name, replacement)
+        original = replaced.scaled_dot_product_attention if global_name == "F" else replaced
 
         def __call__(self: InterceptingProcessorMixin, attn: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
             self._asm_call_index = 0
@@ -232,9 +215,7 @@ class InterceptionHandle:
                 processor._asm_handlers.remove(handler)
             if not processor._asm_handlers:
                 original = processor._asm_original
-                for attr in _BACKEND_ATTRS:  # keep a backend chosen while intercepted
-                    if attr in processor.__dict__:
-                        setattr(original, attr, processor.__dict__[attr])
+                carry_attention_backend(processor, original)  # keep a backend chosen while intercepted
                 module.set_processor(original)
         self._entries = []
 

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 from diffusers.hooks import HookRegistry, ModelHook
 
+from omiti2v.compat.diffusers import StatefulHook, compile_beneath
+
 HOOK_NAME = "omiti2v_teacache"
 # Official FramePack (HunyuanVideo) rescale polynomial, highest power first.
 FRAMEPACK_COEFFICIENTS = (7.33226126e02, -4.01131952e02, 6.75869174e01, -3.14987800e00, 9.61237896e-02)
@@ -61,10 +63,8 @@ def _arg(args: tuple, kwargs: dict, index: int, name: str):
     return args[index] if len(args) > index else kwargs[name]
 
 
-class _HeadBlockHook(ModelHook):
+class _HeadBlockHook(StatefulHook):
     """On transformer_blocks[0]: decides compute/skip for this call from its modulated input."""
-
-    _is_stateful = True
 
     def __init__(self, state: TeaCacheState, config: TeaCacheConfig):
         super().__init__()
@@ -133,7 +133,7 @@ class TeaCacheHandle:
         """torch.compile each block's own forward beneath its hook (what the hook calls on computed calls);
         returns how many. The compiled forward stays on the block after `remove()`."""
         for hook in self._hooks:
-            hook.fn_ref.original_forward = torch.compile(hook.fn_ref.original_forward, **compile_kwargs)
+            compile_beneath(hook, **compile_kwargs)
         return len(self._hooks)
 
     def stats(self) -> dict:

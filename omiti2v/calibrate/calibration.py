@@ -30,6 +30,7 @@ from omiti2v.asm.hooks import transformers_of
 from omiti2v.asm.processors import find_attention_sites
 from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.calibrate.saliency import foreground_mask, load_mask
+from omiti2v.compat.diffusers import interrupt
 from omiti2v.data import Sample
 from omiti2v.paths import confined
 from omiti2v.runs import append_jsonl, atomic_write_text, config_hash, read_jsonl, sample_seed
@@ -171,7 +172,7 @@ class _StopAfterSteps:
             timesteps = pipe.scheduler.timesteps
             stop = step + 1 >= len(timesteps) or not self.window[0] < float(timesteps[step + 1]) <= self.window[1]
         if stop:
-            pipe._interrupt = True
+            interrupt(pipe)
         return callback_kwargs
 
 

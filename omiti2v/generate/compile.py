@@ -4,7 +4,7 @@ Config: top-level `generation.compile` in conf/config.yaml (default "none"), and
 (torch.compile's backend, "inductor"; tests use "aot_eager"). It is recorded in every sidecar
 and in summary.json (`run.compile`), not in the generation config hash: compiled and eager videos differ by
 float rounding only, so switching it does not start a new run folder. "none" runs eagerly; "regional" compiles each block of the transformer's top-level block stacks with
-`fullgraph=True` (diffusers' `compile_repeated_blocks` where the model declares `_repeated_blocks`, the same
+`fullgraph=True` (diffusers' `compile_repeated_blocks` where the model declares its repeated blocks, the same
 per-block compile otherwise: FramePack and EasyAnimate do not declare them; beneath the hooks under TeaCache).
 Apply it after ASM: every strategy is compile-friendly (`omiti2v.asm.scaling`, `omiti2v.asm.processors`).
 """
@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from omiti2v.cache import teacache_handle
+from omiti2v.compat.diffusers import repeated_block_classes
 
 from .options import COMPILE_MODES
 
@@ -37,9 +38,9 @@ def compile_regions(transformer: torch.nn.Module, **compile_kwargs: Any) -> int:
     teacache = teacache_handle(transformer)
     if teacache is not None:
         return teacache.compile_blocks(**compile_kwargs)
-    if getattr(transformer, "_repeated_blocks", None):
+    names = repeated_block_classes(transformer)
+    if names:
         transformer.compile_repeated_blocks(**compile_kwargs)
-        names = set(transformer._repeated_blocks)
         return sum(type(m).__name__ in names for m in transformer.modules())
     count = 0
     for stack in transformer.children():

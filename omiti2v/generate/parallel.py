@@ -164,6 +164,8 @@ def enable_context_parallel(pipe: Any, layout: Layout, settings: Mapping) -> lis
     from torch.distributed.device_mesh import init_device_mesh
 
     from omiti2v.asm.hooks import transformers_of
+    from omiti2v.compat.diffusers import has_context_parallel_plan
+    from omiti2v.compat.torch import accelerator_count_at_least_one
 
     n, mode = layout.context, settings["mode"]
     device_type = "cuda" if torch.cuda.is_available() else "cpu"
@@ -171,31 +173,14 @@ def enable_context_parallel(pipe: Any, layout: Layout, settings: Mapping) -> lis
     mesh = init_device_mesh(device_type, (layout.world // n, ring, ulysses), mesh_dim_names=("data", "ring", "ulysses"))
     names = []
     for transformer in transformers_of(pipe):
-        if getattr(transformer, "_cp_plan", None) is None:
+        if not has_context_parallel_plan(transformer):
             raise SetupError(f"parallel.context={n}: {type(transformer).__name__} has no context-parallel plan in "
                              "diffusers (Wan2.1/2.2 have one); use one GPU per video")
         if settings.get("attention_backend"):
             transformer.set_attention_backend(settings["attention_backend"])
         config = ContextParallelConfig(ring_degree=ring, ulysses_degree=ulysses, mesh=mesh)
-        with _device_count_at_least_one():
+        with accelerator_count_at_least_one():
             transformer.enable_parallelism(config=config)
         names.append(type(transformer).__name__)
     log.info("context parallelism (%s, %d ranks) on %s", mode, n, ", ".join(names))
     return names
-
-
-class _device_count_at_least_one:
-    """diffusers 0.42.1 picks `rank % torch.accelerator.device_count()` as the device, a division by zero on a
-    machine without accelerator (gloo on CPU); there the count reads 1 while parallelism is enabled."""
-
-    def __enter__(self) -> None:
-        import torch
-
-        self._original = torch.accelerator.device_count
-        if self._original() == 0:
-            torch.accelerator.device_count = lambda: 1
-
-    def __exit__(self, *exc: object) -> None:
-        import torch
-
-        torch.accelerator.device_count = self._original

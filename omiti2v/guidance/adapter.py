@@ -21,10 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from diffusers.hooks import HookRegistry, ModelHook
+from diffusers.hooks import HookRegistry
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 
 from omiti2v.asm.hooks import transformers_of
+from omiti2v.compat.diffusers import StatefulHook
 from omiti2v.guidance.config import PERTURBING, GuidanceConfig
 from omiti2v.guidance.methods import (
     COND_LOW,
@@ -59,10 +60,8 @@ class GuidanceState:
         self.num_steps, self.unconditional = None, None
 
 
-class GuidedDenoiser(ModelHook):
+class GuidedDenoiser(StatefulHook):
     """The hook: one call of the wrapped transformer = one guided step (see the module docstring)."""
-
-    _is_stateful = True
 
     def __init__(self, method: GuidanceMethod, state: GuidanceState, transformer: torch.nn.Module):
         super().__init__()

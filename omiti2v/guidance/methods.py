@@ -38,31 +38,10 @@ from diffusers.guiders import (
 )
 from diffusers.hooks import HookRegistry, LayerSkipConfig, apply_layer_skip
 
+from omiti2v.compat.diffusers import layer_skip_hook_name, register_wan_attention_for_layer_skip
 from omiti2v.guidance.config import GUIDANCE_METHODS, GuidanceConfig
 
 COND, UNCOND, SKIP, COND_LOW, UNCOND_LOW = "pred_cond", "pred_uncond", "pred_cond_skip", "pred_cond_low", "pred_uncond_low"
-
-
-def layer_skip_hook_name() -> str:
-    """The name `diffusers.hooks.apply_layer_skip` registers its hooks under (a private constant of
-    diffusers.hooks.layer_skip: `tests/test_guidance.py` breaks when it moves)."""
-    from diffusers.hooks.layer_skip import _LAYER_SKIP_HOOK
-
-    return _LAYER_SKIP_HOOK
-
-
-def register_wan_attention_for_layer_skip() -> None:
-    """diffusers 0.42 registers the layer-skip metadata of Wan's attention under the deprecated class name
-    WanAttnProcessor2_0, while Wan's attention modules run WanAttnProcessor, so PAG's hooks fail to find it; give
-    WanAttnProcessor the same metadata (a private registry of diffusers.hooks: `tests/test_guidance.py` breaks
-    when diffusers registers it itself)."""
-    from diffusers.hooks._helpers import AttentionProcessorRegistry
-    from diffusers.models.transformers.transformer_wan import WanAttnProcessor, WanAttnProcessor2_0
-
-    try:
-        AttentionProcessorRegistry.get(WanAttnProcessor)
-    except ValueError:
-        AttentionProcessorRegistry.register(WanAttnProcessor, AttentionProcessorRegistry.get(WanAttnProcessor2_0))
 
 
 @contextlib.contextmanager

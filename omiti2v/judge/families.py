@@ -12,7 +12,6 @@ Adding a judge = one entry below + one conf/judge/<name>.yaml.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from collections.abc import Sequence
 from importlib import import_module
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from ..compat.transformers import rope_positions
 from ..registry import Registry
 from .video import VideoPlan, VideoSpec
 
@@ -79,8 +79,6 @@ class QwenVL(JudgeFamily):
     def prefix_positions(model, enc, text_id: int) -> PrefixPositions:
         """The model's own rule, asked with one text token appended (the rule for text after a video changes
         across transformers versions)."""
-        get_rope_index = model.model.get_rope_index
-        accepted = inspect.signature(get_rope_index).parameters
         rows = enc["input_ids"].shape[0]
         extended = {}
         for k, v in enc.items():
@@ -88,8 +86,7 @@ class QwenVL(JudgeFamily):
                 extra = text_id if k == "input_ids" else int(k == "attention_mask")
                 v = torch.cat([v, torch.full((rows, 1), extra, dtype=v.dtype)], dim=1)
             extended[k] = v
-        kwargs = {k: v for k, v in extended.items() if k in accepted and k != "input_ids"}
-        positions, _ = get_rope_index(extended["input_ids"], **kwargs)
+        positions = rope_positions(model, **extended)
         return PrefixPositions(positions[:, :, :-1], positions[0, :, -1], in_prefill=False)
 
 

@@ -23,13 +23,13 @@ prompt suffix, and a 4-D attention mask lets each token see the prefix and its o
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from ..compat.transformers import attention_implementation, kv_cache_field
 from ..errors import SetupError
 from .families import JudgeFamily, PrefixPositions, family_of
 from .official import ProcessorCopies, official_replies, question_inputs
@@ -182,7 +182,7 @@ class VqaJudge:
 
     @torch.inference_mode()
     def _answer(self, items: Sequence[SampleItem], replies: bool) -> list[tuple[list[str], list[float]]]:
-        if "flash" in str(self.model.config._attn_implementation):
+        if "flash" in attention_implementation(self.model.config):
             raise ValueError("the judge needs a custom 4-D attention mask: use attn_implementation sdpa or eager")
         unsupported = unsupported_decoding(self.model.generation_config)
         if unsupported:  # official mode's generate() applies them, as qwen.py's did
@@ -263,16 +263,6 @@ def unsupported_decoding(generation_config) -> list[str]:
     """The fields of `generation_config` that would make generate()'s greedy replies differ from the judge's."""
     return [f"{k}={getattr(generation_config, k)!r}" for k, neutral in NEUTRAL_DECODING.items()
             if getattr(generation_config, k, None) not in neutral]
-
-
-@functools.cache
-def kv_cache_field() -> str:
-    """The name transformers gives the key/value cache in model outputs and `generate` kwargs: `cache` since
-    5.2x, `past_key_values` before (the project accepts transformers >= 5.0)."""
-    from transformers.modeling_outputs import CausalLMOutputWithPast
-
-    names = {field.name for field in dataclasses.fields(CausalLMOutputWithPast)}
-    return "cache" if "cache" in names else "past_key_values"
 
 
 def tiny_judge_folder(name: str = "tiny-qwen2.5-vl-judge") -> Path:

@@ -7,26 +7,23 @@ call with 3 videos spent 2.4 s of CPU in 30,780 SDPA calls against 0.2 s of GPU 
 length are independent attention problems of the same shape: stacking them as a batch gives the same numbers
 (each window still sees only itself) in a handful of calls.
 
-This reaches into transformers' vision attention modules (their `qkv`, `proj`, `num_heads`, `scaling` and
-the modelling file's `apply_rotary_pos_emb_vision`); `tests/test_judge_vision_attention.py` compares it with the
-stock forward, so a change there fails the test rather than changing replies.
+This relies on the layout of transformers' vision attention modules (their `qkv`, `proj`, `num_heads`,
+`scaling`, and the rotary function of their modelling file, `omiti2v.compat.transformers.vision_rotary`);
+`tests/test_judge_vision_attention.py` compares it with the stock forward, so a change there fails the test rather
+than changing replies.
 """
 
 from __future__ import annotations
 
-import sys
 import types
 from collections import defaultdict
 
 import torch
 import torch.nn.functional as F
 
+from omiti2v.compat.transformers import attention_implementation, vision_rotary
+
 VISION_ATTENTION_CLASSES = ("Qwen2_5_VLVisionAttention", "Qwen3VLVisionAttention")
-
-
-def _vision_rotary(module: torch.nn.Module):
-    """The rotary function of the module's own modelling file (the one internal this path needs)."""
-    return sys.modules[type(module).__module__].apply_rotary_pos_emb_vision
 
 
 def _window_groups(cu_seqlens: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -47,7 +44,7 @@ def batched_window_forward(module, hidden_states: torch.Tensor, cu_seqlens: torc
     tokens = hidden_states.shape[0]
     query, key, value = module.qkv(hidden_states).reshape(tokens, 3, module.num_heads, -1).permute(1, 0, 2, 3).unbind(0)
     cos, sin = position_embeddings
-    query, key = _vision_rotary(module)(query, key, cos, sin)
+    query, key = vision_rotary(module)(query, key, cos, sin)
     out = torch.empty_like(query)                                          # [tokens, heads, head_dim]
     for index in _window_groups(cu_seqlens).values():                      # [windows, length]
         q, k, v = (t[index].transpose(1, 2) for t in (query, key, value))  # [windows, heads, length, head_dim]
@@ -60,7 +57,7 @@ def install_batched_window_attention(model: torch.nn.Module) -> int:
     other models are untouched). Only where the stock path loops over windows (not flash-attn). Returns the count."""
     count = 0
     for module in model.modules():
-        if type(module).__name__ in VISION_ATTENTION_CLASSES and "flash" not in str(module.config._attn_implementation):
+        if type(module).__name__ in VISION_ATTENTION_CLASSES and "flash" not in attention_implementation(module.config):
             module.forward = types.MethodType(batched_window_forward, module)
             count += 1
     return count
