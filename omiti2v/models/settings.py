@@ -9,13 +9,13 @@ from collections.abc import Mapping, Sequence
 from omegaconf import OmegaConf
 
 from ..config_rules import number, one_of
+from ..dtypes import DTYPE_NAMES
 from ..paths import CONF_DIR
 from .registry import MODELS
 from .sizing import SIZING_MODES
 
 MODEL_CONF_DIR = CONF_DIR / "model"
 WEIGHTS = ("pretrained", "random", "tiny")
-DTYPE_NAMES = ("float32", "bfloat16", "float16")
 SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
 # Where the initial noise is drawn: cpu = a CPU generator (the same numbers on every machine); device = a
 # generator on the run's device (official Wan2.1 on CUDA, whose numbers depend on the GPU model).
