@@ -38,7 +38,7 @@ from .official import ProcessorCopies, official_replies, question_inputs
 from .options import JUDGE_DTYPES
 from .protocol import question_text
 from .side_by_side import QuestionColumns
-from .video import JudgeVideo, VideoPlan
+from .video import PAPER_MAX_NEW_TOKENS, JudgeVideo, VideoPlan
 from .vision_attention import install_batched_window_attention
 
 
@@ -90,7 +90,7 @@ class SampleItem:
 class VqaJudge:
     """Answers yes/no questions about videos with a VLM and its processor; `family`: the model's by default."""
 
-    def __init__(self, model, processor, max_new_tokens: int = 128, min_new_tokens: int = 0,
+    def __init__(self, model, processor, max_new_tokens: int = PAPER_MAX_NEW_TOKENS, min_new_tokens: int = 0,
                  family: type[JudgeFamily] | None = None):
         self.model = model
         self.processor = processor

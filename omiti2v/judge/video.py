@@ -22,6 +22,7 @@ _PAPER = paper_judge()  # the frames the official qwen.py samples (conf/judge/qw
 PAPER_FPS = float(_PAPER["fps"])
 PAPER_MAX_PIXELS = int(_PAPER["max_pixels"])
 PAPER_METADATA_FPS = float(_PAPER["metadata_fps"])  # what transformers 4.50 (the released code's pin) assumed
+PAPER_MAX_NEW_TOKENS = int(_PAPER["max_new_tokens"])  # greedy replies of at most this many tokens
 MERGED_PATCH = 28  # one LLM video token covers 28x28 pixels of 2 frames (patch 14, spatial merge 2, temporal 2)
 
 
