@@ -1,4 +1,4 @@
-"""Re-judge a finished run with another judge, beside the original records (issue 21: judge sensitivity).
+"""Re-judge a finished run with another judge, beside the original records (judge sensitivity).
 
 `omiti2v rejudge RUN_DIR judge=<name> [key=value ...]` judges the run's videos with conf/judge/<name>.yaml and
 appends to RUN_DIR/judges/<name>/judge.jsonl, resumably (the stage skips what that judge already answered).

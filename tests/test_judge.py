@@ -105,7 +105,7 @@ def test_video_sampling_matches_qwen_vl_utils(shared_videos):
     assert ours.frames.shape == ref.shape == (40, 3, 308, 476)
     assert list(ours.metadata["frames_indices"]) == list(meta["frames_indices"])
     assert torch.equal(ours.frames, ref)
-    # REFERENCE §4: the protocol gives 3,740 video tokens for this video
+    # the paper's protocol (fps 8, max_pixels 360*420) gives 3,740 video tokens for this video
     assert (40 // 2) * (308 // 28) * (476 // 28) == 3740
 
 

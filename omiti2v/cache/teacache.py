@@ -1,4 +1,5 @@
-"""TeaCache for FramePack / FramePack-F1, as the official inference scripts run it (REFERENCE §8), written as
+"""TeaCache for FramePack / FramePack-F1, as the official inference scripts run it (models/FramePack/ of
+https://github.com/LAW1223/AlignVid: `--teacache` on by default, the transformer's TeaCache step), written as
 diffusers cache hooks (`TeaCacheConfig` + `apply_teacache`, `ModelHook`s in the modules' `HookRegistry`).
 
 Per transformer call, the modulated input of the first dual-stream block's norm1 (embedded hidden states and
