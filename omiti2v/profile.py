@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from omegaconf import DictConfig
 
 from .asm.presets import DEFAULT_GAMMA, get_preset
+from .costs import published_costs
 from .judge.options import FAST, OFFICIAL, PARITY, modes_of
 from .paper_settings import official_model, paper_judge
 from .video import write_video
@@ -28,10 +29,9 @@ OFFICIAL_CRF = {"wan": WAN["video"]["crf"], "framepack": FRAMEPACK["video"]["crf
 # The dtypes the official scripts load each component in (`model.precision`; the Wan transformer: float32 weights
 # run under bf16 autocast; FramePack's output projection in float32 on a float32 input).
 OFFICIAL_PRECISION = {"wan": WAN["precision"], "framepack": FRAMEPACK["precision"]}
-# Peak GPU memory of one Wan2.1-14B step at 480x832x81 with the official precision (float32 weights under bf16
-# autocast, the transformer alone on the GPU), measured by benchmarks/paper_precision.py on one H100 capped at
-# 80 GB (random weights): it fits, so the paper profile runs it with model-level CPU offload.
-WAN_FLOAT32_PEAK = "70.4 GB"
+# Peak GPU memory of one Wan2.1-14B step at 480x832x81 with the official precision, as measured (it fits one
+# 80 GB GPU, so the paper profile runs it with model-level CPU offload).
+WAN_FLOAT32_PEAK = f"{published_costs()['models']['wan2.1']['float32_peak_gb']} GB"
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
 

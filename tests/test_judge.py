@@ -32,9 +32,9 @@ from omiti2v.judge import (
 from omiti2v.judge import video as judge_video
 from omiti2v.judge.families import JUDGES
 from omiti2v.judge.side_by_side import QuestionColumns
-from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.summary import build_summary, judge_frame, vqa_metrics
+from omiti2v.testing.tiny_judge import build_tiny_judge
 from omiti2v.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,9 +14,9 @@ from omiti2v.judge.batching import BatchPlanner, MemoryCosts, RowTokens, fixed_p
 from omiti2v.judge.model import kv_cache_field
 from omiti2v.judge.public import PUBLIC_SHAPES, public_config
 from omiti2v.judge.stage import judge_batch
-from omiti2v.judge.tiny import build_tiny_judge, build_tiny_tokenizer
-from omiti2v.judge.tiny_internvl import NAMED_TOKENS
 from omiti2v.judge.video import plan_judge_video
+from omiti2v.testing.tiny_judge import build_tiny_judge, build_tiny_tokenizer
+from omiti2v.testing.tiny_judge_internvl import NAMED_TOKENS
 
 SMALL = VideoSpec(fps=2, max_pixels=28 * 28 * 4)
 

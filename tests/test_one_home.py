@@ -161,6 +161,8 @@ FACTS: dict[str, tuple] = {
     "judge modes": ({"omiti2v/judge/options.py"}, holding("official", "parity", "fast")),
     "measured Wan2.1 forward": ({COSTS}, named("seconds_per_forward|s_per_step|sec", 3.39)),
     "measured FramePack forward": ({COSTS}, named("seconds_per_forward|s_per_step|sec", 1.17)),
+    "measured Wan float32 peak": ({COSTS}, literal("70.4 GB")),
+    "measured Wan float32 peak (number)": ({COSTS}, named("peak", 70.4)),
 }
 
 
@@ -196,7 +198,7 @@ def test_the_scan_finds_a_planted_duplicate(tmp_path):
         '"""FramePack seed 31337 in a docstring is prose, not a copy."""\n'
         "PAPER_MAX_PIXELS = 360 * 420\nSEED = 31337\nWAN_SHIFT = 3.0\n"
         "def load(max_new_tokens=128, fps=8.0): ...\n"
-        "ENTRY = {'schema_version': '1.1', 'seconds_per_forward': 1.17}\n"
+        "ENTRY = {'schema_version': '1.1', 'seconds_per_forward': 1.17}\nPEAK = '70.4 GB'\nwan_peak_gb = 70.4\n"
         "MODES = ('official', 'parity', 'fast', 'both')\nDTYPES = {'float32': 1, 'bfloat16': 2, 'float16': 3}\n"
         "CONFIG = dict(rel_l1_thresh=0.15, num_steps=25)\nSUMMARY_VERSION = {'schema_version': '1.3', 'n': '1.0'}\n")
     (tmp_path / "runners" / "prose.py").write_text('"""31337, 151200 and Qwen/Qwen2.5-VL-32B-Instruct in prose."""\n'

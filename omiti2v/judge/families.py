@@ -45,12 +45,12 @@ class JudgeFamily:
     family: str
     hub_id: str | None = None  # None: built offline (tiny)
     model_class: str
-    tiny_module: str  # module of this package whose `build_tiny_judge` writes the tiny offline variant
+    tiny_module: str  # module whose `build_tiny_judge` writes the tiny offline variant (omiti2v/testing/)
 
     @classmethod
     def build_tiny(cls, folder: str | Path) -> Path:
         """Write the family's tiny judge to `folder`; its builder module is imported only when one is asked for."""
-        return import_module(f".{cls.tiny_module}", __package__).build_tiny_judge(folder)
+        return import_module(cls.tiny_module).build_tiny_judge(folder)
 
     @staticmethod
     def encode(processor, texts: Sequence[str], videos: Sequence) -> dict:
@@ -98,14 +98,14 @@ class Qwen25VL(QwenVL):
     family = "qwen2.5-vl"
     model_class = "Qwen2_5_VLForConditionalGeneration"
     merged_patch = 28
-    tiny_module = "tiny"
+    tiny_module = "omiti2v.testing.tiny_judge"
 
 
 class Qwen3VL(QwenVL):
     family = "qwen3-vl"
     model_class = "Qwen3VLForConditionalGeneration"
     merged_patch = 32
-    tiny_module = "tiny_qwen3"
+    tiny_module = "omiti2v.testing.tiny_judge_qwen3"
 
 
 class InternVL(JudgeFamily):
@@ -114,7 +114,7 @@ class InternVL(JudgeFamily):
 
     family = "internvl"
     model_class = "InternVLForConditionalGeneration"
-    tiny_module = "tiny_internvl"
+    tiny_module = "omiti2v.testing.tiny_judge_internvl"
 
     @classmethod
     def video_spec(cls, spec: VideoSpec, processor) -> VideoSpec:
