@@ -7,6 +7,7 @@ wording."""
 
 from __future__ import annotations
 
+import copy
 from functools import cache
 from pathlib import Path
 
@@ -44,7 +45,7 @@ def _paper_with(model: str, *overrides: str):
     """The paper profile's config for `model` with `overrides`: group choices composed by Hydra, values set on a
     copy of the composed config (the same result, without a composition per value)."""
     groups = [o for o in overrides if "." not in o.split("=")[0] and o.split("=")[0] != "device"]
-    cfg = _compose(f"model={model}", "device=cuda", *groups) if groups else _paper(model).copy()
+    cfg = _compose(f"model={model}", "device=cuda", *groups) if groups else copy.deepcopy(_paper(model))
     for override in (o for o in overrides if o not in groups):
         key, value = override.removeprefix("++").split("=", 1)
         OmegaConf.update(cfg, key, yaml.safe_load(value), force_add=True)
