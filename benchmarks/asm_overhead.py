@@ -8,7 +8,7 @@ Targets: scalar <= 1.002, energy <= 1.03, extra peak memory <= 1 %.
 `--compile` measures per-step time eager vs regionally compiled (`compile_repeated_blocks(fullgraph=True)`,
 inductor on the GPU, aot_eager with --tiny), without ASM and with scalar and energy ASM, and the graphs compiled
 over a full sweep of the denoising timesteps with each strategy on (40 steps for Wan, one 25-step section for FramePack; flow-matching
-schedule, shift 3, so the sweep crosses the early window t > 900). Targets (issue 20): compiled <= 0.88x eager on
+schedule, shift 3, so the sweep crosses the early window t > 900). Targets: compiled <= 0.88x eager on
 Wan, scalar ASM under compile <= 1.002, 0 new graphs over the sweep; the compiled ASM output's difference from
 eager is printed beside the bf16 noise floor (the same logits with gamma moved between Q and K), the bar for
 making `generation.compile=regional` the default.

@@ -5,7 +5,7 @@ Real size (GPU): the Wan2.1-I2V-14B transformer, random bf16 weights built on th
   calibration        ForegroundProbe at the Wan ASM site (cross_image, 257 image tokens), 1024 queries
   calibration-self   ForegroundProbe at the self-attention (32,760 keys: the largest site), 1024 queries
   analysis           EntropyProbe at cross_image + cross_text (256 queries) and the attention maps of 2 tokens
-Targets (issue 8): extra peak memory <= 2 GB and time <= 1.5x a plain forward per analysed step.
+Targets: extra peak memory <= 2 GB and time <= 1.5x a plain forward per analysed step.
 Measured (H100 80GB, bf16, plain forward 3.36 s, peak 36.6 GB allocated after the build): calibration 1.01x,
 calibration-self 1.35x, analysis 1.02x; extra peak < 0.001 GB for all three (the probes' chunks, <= 2^24
 float32 logits, stay below the forward's own activation peak).

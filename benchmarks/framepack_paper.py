@@ -1,7 +1,7 @@
 """One FramePack video at real size (random weights) with the paper's generation settings, TeaCache on vs off.
 
-Paper settings (REFERENCE §8): FramePack's flow-matching UniPC, TeaCache threshold 0.15, seed 31337, 640 bucket,
-25 steps per section, ASM as the default config (scalar, paper schedule). The pipeline is built once; the
+Paper settings (conf/model/framepack.yaml, as models/FramePack/inference_v1_json.py of the AlignVid repository
+runs them): FramePack's flow-matching UniPC, TeaCache, seed, 640 bucket and steps per section, ASM as the default config (scalar, paper schedule). The pipeline is built once; the
 same sample is generated with TeaCache on, then with the hooks removed. Prints per mode the pipeline seconds,
 the calls computed/skipped and the per-section pattern, then the time ratio off/on. With random weights the
 skip pattern is not the trained model's (its modulated inputs drift differently): the figure checks the

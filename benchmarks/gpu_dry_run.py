@@ -1,6 +1,6 @@
 """Real-size dry run on a GPU: random weights, the mini set, through the generation runner or the planner.
 
-Used for issue 4's GPU check; avoids omiti2v.pipeline (the config check, the preflight, the later stages) so
+The GPU check of a real-size run; avoids omiti2v.pipeline (the config check, the preflight, the later stages) so
 it runs with the generation dependencies only.
   python benchmarks/gpu_dry_run.py generate OUT_DIR model=wan2.1 model.weights=random data.limit=1 ...
   python benchmarks/gpu_dry_run.py plan OUT.jsonl model=wan2.1 asm=scalar --memory-gb 80   # as on an 80 GB GPU

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
+from omiti2v.conf_files import load_group_config
 from omiti2v.config_check import require_cuda
 from omiti2v.data.records import Question, Sample
 from omiti2v.judge import (
@@ -305,7 +305,7 @@ def main() -> None:
             torch.cuda.set_per_process_memory_fraction(args.memory_gb * 1e9 / torch.cuda.get_device_properties(0).total_memory)
         model, processor = real_size_judge(name)
         # the video the judge's config gives it (Qwen2.5-VL: the paper's fps 8, max_pixels 360*420, metadata fps 2.0)
-        conf = JudgeSettings.from_config(OmegaConf.load(REPO / "conf" / "judge" / f"{name}.yaml"))
+        conf = JudgeSettings.from_config(load_group_config("judge", name))
         spec = entry.video_spec(conf.video, processor)
         paths = sorted(args.videos.glob("*.mp4"))
         label = f"{entry.hub_id} shapes, random bf16 weights"

@@ -1,6 +1,6 @@
 """GPU-hours of a run from measured per-forward costs (omiti2v/generate/published_costs.yaml), no GPU needed.
 
-The figures are the planner's measurements at real size (README); a run's estimate is
+The figures are the planner's measurements at real size (docs/performance.md); a run's estimate is
 forwards per step (2 under classifier-free guidance, 1 without) x transformer calls per video x seconds per
 forward x the ASM strategy's measured factor x samples. Models never measured give None.
 """

@@ -15,28 +15,23 @@ from collections.abc import Mapping
 from omegaconf import DictConfig
 
 from .asm.presets import DEFAULT_GAMMA, get_preset
-from .judge.options import FAST, OFFICIAL, PARITY
+from .costs import published_costs
+from .judge.options import FAST, OFFICIAL, PARITY, modes_of
+from .paper_settings import official_model, paper_judge
 from .video import write_video
 
-PAPER_JUDGE = {"model": "Qwen/Qwen2.5-VL-32B-Instruct", "fps": 8.0, "max_pixels": 360 * 420, "max_new_tokens": 128}
-PAPER_METADATA_FPS = 2.0
-PAPER_TEACACHE_THRESHOLD = 0.15
-FRAMEPACK_SEED = 31337
+PAPER_JUDGE = paper_judge()  # model, fps, max_pixels, max_new_tokens, metadata_fps (omiti2v/paper_settings.py)
+PAPER_METADATA_FPS = PAPER_JUDGE.pop("metadata_fps")
+WAN, FRAMEPACK = official_model("wan2.1"), official_model("framepack")  # the official scripts' settings
 WRITE_VIDEO_CRF = inspect.signature(write_video).parameters["crf"].default  # without model.video.crf
 PAPER_FAMILIES = {"wan", "framepack", "hunyuan", "skyreels", "skyreels-df", "easyanimate"}  # the paper's baselines
-OFFICIAL_CRF = {"wan": 10, "framepack": 25}  # Wan imageio quality 8; FramePack imageio's default quality 5
-WAN_SHIFT = 3.0  # the official 480p sampling shift
+OFFICIAL_CRF = {"wan": WAN["video"]["crf"], "framepack": FRAMEPACK["video"]["crf"]}
 # The dtypes the official scripts load each component in (`model.precision`; the Wan transformer: float32 weights
 # run under bf16 autocast; FramePack's output projection in float32 on a float32 input).
-OFFICIAL_PRECISION = {
-    "wan": {"transformer": "float32", "image_encoder": "float16", "vae": "float32"},
-    "framepack": {"text_encoder": "float16", "text_encoder_2": "float16", "image_encoder": "float16", "vae": "float16",
-                  "output_projection": "float32"},
-}
-# Peak GPU memory of one Wan2.1-14B step at 480x832x81 with the official precision (float32 weights under bf16
-# autocast, the transformer alone on the GPU), measured by benchmarks/paper_precision.py on one H100 capped at
-# 80 GB (random weights): it fits, so the paper profile runs it with model-level CPU offload.
-WAN_FLOAT32_PEAK = "70.4 GB"
+OFFICIAL_PRECISION = {"wan": WAN["precision"], "framepack": FRAMEPACK["precision"]}
+# Peak GPU memory of one Wan2.1-14B step at 480x832x81 with the official precision, as measured (it fits one
+# 80 GB GPU, so the paper profile runs it with model-level CPU offload).
+WAN_FLOAT32_PEAK = f"{published_costs()['models']['wan2.1']['float32_peak_gb']} GB"
 VBENCH_BACKENDS = {"flow_backend": "raft", "aesthetic_quality.clip": "openai/clip-vit-large-patch14",
                    "aesthetic_quality.head": "laion", "imaging_quality.musiq": "spaq", "dynamic_degree.dtype": "float32"}
 
@@ -60,7 +55,7 @@ def judge_deviations(judge: Mapping) -> list[str]:
     mode = _get(judge, "mode", OFFICIAL)
     if mode == FAST:
         out.append("judge mode fast (P(yes) from one forward); official: greedy text answers parsed by extract_yes_no")
-    if mode in (PARITY, "both"):
+    if PARITY in modes_of(mode):
         out.append("judge mode parity decodes a video's questions side by side behind one shared prefix, samples "
                    "batched by free memory (token-identical to one generate per question in float32 tests; in bf16 "
                    "rounding parts near-ties, so replies depend on the batch and the GPU); official: one generate "
@@ -68,7 +63,7 @@ def judge_deviations(judge: Mapping) -> list[str]:
     metadata_fps = _get(judge, "metadata_fps")
     if metadata_fps is None or float(metadata_fps) != PAPER_METADATA_FPS:
         told = "the true sampled fps" if metadata_fps is None else f"fps {metadata_fps}"
-        out.append(f"judge temporal positions from {told}; official: fps 2.0 assumed by transformers 4.50 "
+        out.append(f"judge temporal positions from {told}; official: fps {PAPER_METADATA_FPS} assumed by transformers 4.50 "
                    "(second_per_grid_ts 1.0)")
     if _get(judge, "missing_video", "wrong") != "exclude":
         out.append("a sample without a video counts as wrong; official: excluded from every mean and listed")
@@ -113,17 +108,18 @@ def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> li
     noise = _get(model, "noise", "cpu")
     out = []
     if family == "wan":
-        guidance = float(_get(sampling, "guidance_scale", 1.0))
-        if guidance != 1.0:
-            out.append(f"Wan guidance_scale {guidance:g}; the official batch script runs 1.0")
+        official = WAN["sampling"]["guidance_scale"]
+        guidance = float(_get(sampling, "guidance_scale", official))
+        if guidance != official:
+            out.append(f"Wan guidance_scale {guidance:g}; the official batch script runs {official}")
         if seed_mode != "fixed":
             out.append("Wan seed derived per sample; official: one seed per run for every sample")
         out.append("Wan base seed set in the config; official: --base_seed -1 draws a random seed per run, which no "
                    "run can repeat")
-        solver = _get(sampling, "scheduler", {}) or {}
-        if solver.get("class") != "WanFlowUniPCScheduler" or float(solver.get("flow_shift", 3.0)) != WAN_SHIFT:
+        solver, official = _get(sampling, "scheduler", {}) or {}, WAN["sampling"]["scheduler"]
+        if solver.get("class") != official["class"] or float(solver.get("flow_shift", 0)) != official["flow_shift"]:
             out.append(f"Wan sampler {solver.get('class')}, flow_shift {solver.get('flow_shift')}; official: Wan's "
-                       "flow-matching UniPC, shift 3")
+                       f"flow-matching UniPC, shift {official['flow_shift']:g}")
         if _get(model, "image_input") != "official":
             out.append("Wan image input cover-resized and centre-cropped (diffusers); official: the whole image "
                        "stretched by bicubic interpolation for the VAE and for CLIP")
@@ -132,7 +128,7 @@ def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> li
         elif not resolve_device(device).startswith("cuda"):
             out.append("Wan noise drawn on the CPU (a CPU run); official: a CUDA generator, whose numbers no CPU "
                        "run can reproduce")
-        if (_get(model, "precision", {}) or {}).get("transformer") != "float32":
+        if (_get(model, "precision", {}) or {}).get("transformer") != OFFICIAL_PRECISION["wan"]["transformer"]:
             out.append(f"Wan transformer weights in model.dtype; official: float32 weights under bf16 autocast "
                        f"(model.precision.transformer=float32 with model.memory.cpu_offload=true: a {WAN_FLOAT32_PEAK} "
                        "peak at 480x832x81 on one 80 GB GPU)")
@@ -141,15 +137,16 @@ def generation_deviations(model: Mapping, seed: int, device: str = "auto") -> li
                    "casts differ at rounding level, e.g. the official timestep embedding is computed in float64)")
     elif family == "framepack":
         scheduler = _get(sampling, "scheduler", "euler")
-        if scheduler != "framepack_unipc":
+        if scheduler != FRAMEPACK["sampling"]["scheduler"]:
             out.append(f"FramePack sampler {scheduler}; official: FramePack's flow-matching UniPC (bh1)")
         enabled, threshold = _get(model, "teacache.enabled", False), _get(model, "teacache.rel_l1_thresh")
+        official = FRAMEPACK["teacache"]["rel_l1_thresh"]
         if not enabled:
-            out.append("FramePack TeaCache off; official: on, rel_l1_thresh 0.15")
-        elif threshold is None or float(threshold) != PAPER_TEACACHE_THRESHOLD:
-            out.append(f"FramePack TeaCache rel_l1_thresh {threshold}; official: 0.15")
-        if seed_mode != "fixed" or seed != FRAMEPACK_SEED:
-            out.append(f"FramePack seed_mode {seed_mode}, seed {seed}; official: 31337 for every sample")
+            out.append(f"FramePack TeaCache off; official: on, rel_l1_thresh {official}")
+        elif threshold is None or float(threshold) != official:
+            out.append(f"FramePack TeaCache rel_l1_thresh {threshold}; official: {official}")
+        if seed_mode != "fixed" or seed != FRAMEPACK["seed"]:
+            out.append(f"FramePack seed_mode {seed_mode}, seed {seed}; official: {FRAMEPACK['seed']} for every sample")
         if noise != "cpu":
             out.append("FramePack noise drawn on the run's device; official: a CPU generator")
         out.append("FramePack start-latent VAE posterior sample drawn from the seeded generator (diffusers pipeline); "
@@ -210,7 +207,7 @@ def deviations(cfg: DictConfig | Mapping, generation: bool = True) -> list[str]:
                        "the pipeline's own CFG: a comparison method (docs/methods.md), not the paper's procedure")
         if _get(cfg, "generation.compile", "none") != "none":
             out.append(f"generation.compile={_get(cfg, 'generation.compile')}: compiled blocks, whose output differs "
-                       "from eager by more than the bf16 noise floor (README); official: eager")
+                       "from eager by more than the bf16 noise floor (docs/performance.md); official: eager")
     return out
 
 

@@ -1,4 +1,4 @@
-"""Re-judge a finished run with another judge, beside the original records (issue 21: judge sensitivity).
+"""Re-judge a finished run with another judge, beside the original records (judge sensitivity).
 
 `omiti2v rejudge RUN_DIR judge=<name> [key=value ...]` judges the run's videos with conf/judge/<name>.yaml and
 appends to RUN_DIR/judges/<name>/judge.jsonl, resumably (the stage skips what that judge already answered).
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from .conf_files import load_group_config
 from .data import Benchmark, benchmark_from_config
 from .errors import SetupError
 from .paths import CONF_DIR, stem_problem
@@ -51,7 +52,7 @@ def judge_config(name: str, overrides: list[str]) -> DictConfig:
         known = sorted(p.stem for p in (CONF_DIR / "judge").glob("*.yaml"))
         raise SetupError(f"judge={name}: no conf/judge/{name}.yaml; known judges: {', '.join(known)}")
     dotlist = [o.removeprefix("judge.") for o in overrides]
-    return OmegaConf.merge(OmegaConf.load(path), OmegaConf.from_dotlist(dotlist))
+    return OmegaConf.merge(load_group_config("judge", name), OmegaConf.from_dotlist(dotlist))
 
 
 def rejudge(run_path: str | Path, judge_cfg: DictConfig, device: str = "auto") -> Path:

@@ -37,9 +37,10 @@ from .runs import (
     read_jsonl,
     versions,
 )
+from .schemas import current_version
 from .stats import mean_cell
 
-SCHEMA_VERSION = "1.3"
+SCHEMA_VERSION = current_version("summary")
 MISSING_VIDEO_POLICIES = ("exclude", "wrong")
 VISUAL_METRICS = ("dynamic_degree", "aesthetic_quality", "imaging_quality",
                   "i2v_subject", "i2v_background", "copy_index")  # the last three: docs/scorers-negligence.md

@@ -16,7 +16,7 @@ SHARED_VIDEOS = REPO.parent / "shared" / "videos"
 
 @pytest.fixture
 def shared_videos() -> Path:
-    """The paper authors' six real videos (REFERENCE §7); skip where the shared folder is absent."""
+    """The paper authors' six real videos (original and AlignVid pairs of Wan2.1, FramePack, FramePack-F1); skip where the shared folder is absent."""
     if not SHARED_VIDEOS.is_dir() or not any(SHARED_VIDEOS.glob("*.mp4")):
         pytest.skip(f"real videos not found at {SHARED_VIDEOS} (the shared folder beside the checkout)")
     return SHARED_VIDEOS

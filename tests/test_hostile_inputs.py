@@ -136,7 +136,7 @@ def test_crafted_leaderboard_entries(root):
 
 
 def test_runner_refuses_traversal_ids_before_writing(root):
-    """Issue 16: the smoke eval on a copy whose ids escape stops with exit 2 before any video or sidecar."""
+    """The smoke eval on a copy whose ids escape stops with exit 2 before any video or sidecar."""
     escape = "../" * 12 + str(root / "outside" / "ESCAPED").lstrip("/")
     bad_ids = [escape, "a/b", "a\\b", "..", "/abs/x", "nul\x00", "", "a" * 300]
     records = [{**hostile.RECORD, "id": i} for i in bad_ids] + [hostile.RECORD, {**hostile.RECORD, "id": "MINI_0"}]

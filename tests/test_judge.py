@@ -15,6 +15,7 @@ from judge_reference import alone_p_yes, alone_reply
 from omegaconf import OmegaConf
 
 from omiti2v.context import RunContext
+from omiti2v.conf_files import group_options, load_group_config
 from omiti2v.data import load_benchmark
 from omiti2v.judge import (
     INSTRUCTION,
@@ -32,9 +33,9 @@ from omiti2v.judge import (
 from omiti2v.judge import video as judge_video
 from omiti2v.judge.families import JUDGES
 from omiti2v.judge.side_by_side import QuestionColumns
-from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
 from omiti2v.summary import build_summary, judge_frame, vqa_metrics
+from omiti2v.testing.tiny_judge import build_tiny_judge
 from omiti2v.video import write_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -105,7 +106,7 @@ def test_video_sampling_matches_qwen_vl_utils(shared_videos):
     assert ours.frames.shape == ref.shape == (40, 3, 308, 476)
     assert list(ours.metadata["frames_indices"]) == list(meta["frames_indices"])
     assert torch.equal(ours.frames, ref)
-    # REFERENCE §4: the protocol gives 3,740 video tokens for this video
+    # the paper's protocol (fps 8, max_pixels 360*420) gives 3,740 video tokens for this video
     assert (40 // 2) * (308 // 28) * (476 // 28) == 3740
 
 
@@ -375,8 +376,8 @@ def test_summary_from_judge_records_hand_computed(tmp_path):
 # --- configuration and loading --------------------------------------------------------------------------
 
 def test_judge_configs_follow_the_protocol():
-    for path in sorted((REPO / "conf" / "judge").glob("*.yaml")):
-        cfg = OmegaConf.load(path)
+    for name in group_options("judge"):
+        cfg = load_group_config("judge", name)
         settings = JudgeSettings.from_config(cfg)
         assert settings.name == cfg.name and settings.modes
         assert settings.batch_samples == "auto"

@@ -14,9 +14,9 @@ from omiti2v.judge import video as judge_video
 from omiti2v.judge.batching import BatchPlanner, MemoryCosts, RowTokens, fixed_plan, split_on_oom
 from omiti2v.judge.public import PUBLIC_SHAPES, public_config
 from omiti2v.judge.stage import judge_batch
-from omiti2v.judge.tiny import build_tiny_judge, build_tiny_tokenizer
-from omiti2v.judge.tiny_internvl import NAMED_TOKENS
 from omiti2v.judge.video import plan_judge_video
+from omiti2v.testing.tiny_judge import build_tiny_judge, build_tiny_tokenizer
+from omiti2v.testing.tiny_judge_internvl import NAMED_TOKENS
 
 SMALL = VideoSpec(fps=2, max_pixels=28 * 28 * 4)
 
@@ -144,7 +144,7 @@ def test_split_on_oom_passes_other_errors_through():
 # --- video input as the official run gave it --------------------------------------------------------------
 
 def test_paper_metadata_gives_second_per_grid_ts_one(judge, shared_videos):
-    """REFERENCE §8: qwen.py passed no fps, so transformers 4.50 assumed 2.0: second_per_grid_ts = 2 / 2.0 = 1.0,
+    """The official qwen.py passed no fps, so transformers 4.50 assumed 2.0: second_per_grid_ts = 2 / 2.0 = 1.0,
     i.e. temporal M-RoPE positions 2 apart per frame pair (tokens_per_second 2). null gives the true rate."""
     path = shared_videos / "wan21_original_car.mp4"  # 81 frames at 16 fps, 40 sampled at fps 8
     paper = judge.encode_prefixes([load_judge_video(path, VideoSpec())])

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from judge_reference import alone_p_yes, alone_reply
-from omegaconf import OmegaConf
 
+from omiti2v.conf_files import group_options, load_group_config
 from omiti2v.judge import SampleItem, VideoSpec, VqaJudge, load_judge_model, load_judge_video, question_text
 from omiti2v.judge.families import JUDGES
 from omiti2v.judge.stage import JudgeSettings
@@ -100,10 +100,10 @@ def test_family_parity_equals_generating_alone(family_judge, items):
 
 def test_every_judge_config_is_a_registry_entry():
     names = set()
-    for path in sorted((REPO / "conf" / "judge").glob("*.yaml")):
-        cfg = OmegaConf.load(path)
+    for name in group_options("judge"):
+        cfg = load_group_config("judge", name)
         entry = JUDGES.lookup(JudgeSettings.from_config(cfg).name)
-        assert path.stem == entry.name
+        assert name == entry.name
         assert cfg.model == (entry.hub_id or "tiny")
         names.add(entry.name)
     assert names == set(JUDGES)

@@ -25,8 +25,8 @@ from omiti2v.judge import (
 )
 from omiti2v.judge import stage as judge_stage
 from omiti2v.judge.official import shared_video_features
-from omiti2v.judge.tiny import build_tiny_judge
 from omiti2v.runs import RunDir, read_jsonl
+from omiti2v.testing.tiny_judge import build_tiny_judge
 from omiti2v.video import write_video
 
 SMALL = VideoSpec(fps=2, max_pixels=28 * 28 * 4)

@@ -1,4 +1,5 @@
-"""The judge's answer parser against the official 4-step rule (REFERENCE §8): its table and a property test
+"""The judge's answer parser against the official 4-step rule (extract_yes_no in evaluation/vqa_based/qwen.py of
+https://github.com/LAW1223/AlignVid): its table and a property test
 against a second, independently written statement of the same four steps."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Layering of the package: each subpackage imports alone, and no cycle runs between the parts of omiti2v, so
-every part sits on the parts below it and none imports a part above it (issue 17, item 3).
+every part sits on the parts below it and none imports a part above it.
 
 Parts ("units"): each subpackage (omiti2v/<name>/) and each top-level module (omiti2v/<name>.py); imports
 inside one unit are free. What counts as one unit depending on another, read from the source with `ast`:

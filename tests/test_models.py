@@ -1,4 +1,4 @@
-"""Model registry: the seven baselines, their REFERENCE §3 settings, image sizing and the weights errors."""
+"""Model registry: the seven baselines, the settings the paper (arXiv 2512.01334) ran them with, image sizing and the weights errors."""
 
 import json
 from pathlib import Path
@@ -113,7 +113,7 @@ def test_image_sizing():
     # The official float arithmetic: sqrt(399360 * 480/832) = 479.99999999999994 -> 29 latent pairs -> 464.
     assert max_area_size(832, 480, 480 * 832, 16) == (464, 832)
     assert max_area_size(480, 832, 480 * 832, 16) == (832, 480)   # sqrt(399360 / (832/480)) is 480.0 here
-    assert max_area_size(768, 512, 480 * 832, 16) == (512, 768)   # the authors' Wan2.1 video (REFERENCE §7)
+    assert max_area_size(768, 512, 480 * 832, 16) == (512, 768)   # the authors' Wan2.1 video (../shared/videos)
     h, w = max_area_size(1280, 720, 480 * 832, 16)
     assert h % 16 == w % 16 == 0 and h * w <= 480 * 832 and abs(w / h - 16 / 9) < 0.05
     # Official Wan2.1: size = 16 * floor(sqrt(480*832 * h/w) / 16); 1000x576: sqrt(230031.36) = 479.62 -> 464

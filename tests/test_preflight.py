@@ -117,7 +117,7 @@ def test_judge_not_loaded_when_everything_is_judged(tmp_path, monkeypatch):
         raise AssertionError("the judge was loaded with nothing to judge")
 
     monkeypatch.setattr(judge_stage, "load_judge_model", no_loading)
-    monkeypatch.setattr("omiti2v.judge.tiny.build_tiny_judge", no_loading)
+    monkeypatch.setattr("omiti2v.testing.tiny_judge.build_tiny_judge", no_loading)
     judge_stage.run_judge(RunContext.from_config(cfg), run, bench)
     with pytest.raises(AssertionError, match="nothing to judge"):
         judge_stage.run_judge(RunContext.from_config(cfg), run, load_benchmark("mini", limit=3))  # one sample left: loads

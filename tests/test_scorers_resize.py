@@ -1,5 +1,5 @@
-"""The official evaluate_i2v.py resize (REFERENCE §8): ratio from the first video, target sizes by hand,
-the mp4v re-encode, and the stage recording what the metrics saw."""
+"""The official evaluate_i2v.py resize (evaluation/tool_based/ of https://github.com/LAW1223/AlignVid): ratio from the
+first video, target sizes by hand, the mp4v re-encode, and the stage recording what the metrics saw."""
 
 from __future__ import annotations
 

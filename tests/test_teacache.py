@@ -54,7 +54,7 @@ def test_threshold_zero_is_bit_identical_and_remove_restores(tiny_framepack):
         assert handle.stats()["sections"] == ["C" + "S" * (STEPS - 2) + "C"] * SECTIONS
         assert not torch.allclose(cached, reference)
         with pytest.raises(ValueError, match="already installed"):
-            apply_teacache(pipe.transformer, TeaCacheConfig())
+            apply_teacache(pipe.transformer, TeaCacheConfig(rel_l1_thresh=0.0, num_steps=STEPS))
     finally:
         handle.remove()
     assert teacache_handle(pipe.transformer) is None

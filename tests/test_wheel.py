@@ -1,4 +1,4 @@
-"""A real wheel (issue 17, item 5): built from an sdist as `python -m build` does, installed into a fresh venv,
+"""A real wheel: built from an sdist as `python -m build` does, installed into a fresh venv,
 it runs from a folder outside the checkout with the configs, the mini benchmark and the paper's numbers it
 ships (omiti2v/_data/), not the checkout's.
 

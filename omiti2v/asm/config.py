@@ -17,6 +17,7 @@ from omiti2v.asm.schedule import resolve_schedule
 from omiti2v.config_rules import is_number, number, one_of
 
 STRATEGIES = ("scalar", "energy", "blur_key", "none")
+# The attention roles of a transformer (omiti2v/asm/sites.py finds them): where ASM can scale queries and keys.
 SITES = ("self", "cross_image", "cross_text", "dual", "single", "joint")
 WINDOWS: dict[str, tuple[float, float]] = {
     "early": (900.0, math.inf),

@@ -1,4 +1,5 @@
-"""Official AlignVid recipes (REFERENCE §2) and the documented defaults for the other four baselines.
+"""Official AlignVid recipes (arXiv 2512.01334 and the scripts of https://github.com/LAW1223/AlignVid) and the documented
+defaults for the other four baselines.
 
 A preset fixes *where* ASM acts (which attention sites get Q and/or K scaled), the default gamma, the
 block-level guidance (BGS) list and the step window. Sites are named per attention call:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
-ROLES = ("self", "cross_image", "cross_text", "dual", "single", "joint")
+from .config import SITES  # every role a call can have, in the order hooks report them
 
 
 @dataclass(frozen=True)
@@ -110,4 +110,4 @@ def describe_sites(sites: list[ScalingSite]) -> str:
     if not by_role:
         return "no attention in a block stack"
     return "; ".join(f"{role}: {counts[role]} blocks ({', '.join(sorted(by_role[role]))})"
-                     for role in ROLES if role in by_role)
+                     for role in SITES if role in by_role)

@@ -1,4 +1,5 @@
-"""TeaCache for FramePack / FramePack-F1, as the official inference scripts run it (REFERENCE §8), written as
+"""TeaCache for FramePack / FramePack-F1, as the official inference scripts run it (models/FramePack/ of
+https://github.com/LAW1223/AlignVid: `--teacache` on by default, the transformer's TeaCache step), written as
 diffusers cache hooks (`TeaCacheConfig` + `apply_teacache`, `ModelHook`s in the modules' `HookRegistry`).
 
 Per transformer call, the modulated input of the first dual-stream block's norm1 (embedded hidden states and
@@ -32,11 +33,12 @@ FRAMEPACK_COEFFICIENTS = (7.33226126e02, -4.01131952e02, 6.75869174e01, -3.14987
 
 @dataclass
 class TeaCacheConfig:
-    """rel_l1_thresh: 0.15 in the official scripts (0 computes every call); num_steps: transformer calls per
-    section (the sampling steps at cfg 1); coefficients: the rescale polynomial, highest power first."""
+    """rel_l1_thresh: 0 computes every call (FramePack's official value: conf/model/framepack.yaml); num_steps:
+    transformer calls per section (the sampling steps at cfg 1); coefficients: the rescale polynomial, highest
+    power first."""
 
-    rel_l1_thresh: float = 0.15
-    num_steps: int = 25
+    rel_l1_thresh: float
+    num_steps: int
     coefficients: tuple[float, ...] = FRAMEPACK_COEFFICIENTS
 
 

@@ -32,7 +32,7 @@ from omiti2v.calibrate.probe import ForegroundProbe
 from omiti2v.data import Sample
 from omiti2v.runs import atomic_write_text
 
-DEFAULT_BLUR = {"radius": 1, "short_side": 512}  # the official FramePack pilot settings (REFERENCE §2)
+DEFAULT_BLUR = {"radius": 1, "short_side": 512}  # the official FramePack script's pilot blur (AlignVid repo)
 
 
 @dataclass(frozen=True)

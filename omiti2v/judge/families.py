@@ -6,7 +6,7 @@ its tiny offline variant is built; an entry adds the exact hub checkpoint. Every
 VqaJudge (the paper's prompt and parser, parity and fast modes, the memory-aware batching). The Qwen families'
 prefix positions come from the model's own `get_rope_index` (Qwen3-VL's timestamps and interleaved M-RoPE live
 in transformers, not here); InternVL's are 1-D, so question text continues at the prefix's length.
-Adding a judge = one entry below + one conf/judge/<name>.yaml.
+Adding a judge = its name below + one conf/judge/<name>.yaml (which holds its checkpoint).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from ..compat.transformers import rope_positions
+from ..paper_settings import judge_checkpoint
 from ..registry import Registry
 from .video import VideoPlan, VideoSpec
 
@@ -44,12 +45,12 @@ class JudgeFamily:
     family: str
     hub_id: str | None = None  # None: built offline (tiny)
     model_class: str
-    tiny_module: str  # module of this package whose `build_tiny_judge` writes the tiny offline variant
+    tiny_module: str  # module whose `build_tiny_judge` writes the tiny offline variant (omiti2v/testing/)
 
     @classmethod
     def build_tiny(cls, folder: str | Path) -> Path:
         """Write the family's tiny judge to `folder`; its builder module is imported only when one is asked for."""
-        return import_module(f".{cls.tiny_module}", __package__).build_tiny_judge(folder)
+        return import_module(cls.tiny_module).build_tiny_judge(folder)
 
     @staticmethod
     def encode(processor, texts: Sequence[str], videos: Sequence) -> dict:
@@ -94,14 +95,14 @@ class Qwen25VL(QwenVL):
     family = "qwen2.5-vl"
     model_class = "Qwen2_5_VLForConditionalGeneration"
     merged_patch = 28
-    tiny_module = "tiny"
+    tiny_module = "omiti2v.testing.tiny_judge"
 
 
 class Qwen3VL(QwenVL):
     family = "qwen3-vl"
     model_class = "Qwen3VLForConditionalGeneration"
     merged_patch = 32
-    tiny_module = "tiny_qwen3"
+    tiny_module = "omiti2v.testing.tiny_judge_qwen3"
 
 
 class InternVL(JudgeFamily):
@@ -110,7 +111,7 @@ class InternVL(JudgeFamily):
 
     family = "internvl"
     model_class = "InternVLForConditionalGeneration"
-    tiny_module = "tiny_internvl"
+    tiny_module = "omiti2v.testing.tiny_judge_internvl"
 
     @classmethod
     def video_spec(cls, spec: VideoSpec, processor) -> VideoSpec:
@@ -165,26 +166,16 @@ def family_of(model) -> type[JudgeFamily]:
     raise ValueError(f"no judge family loads {type(model).__name__}; families: {sorted({e.family for e in JUDGES.values()})}")
 
 
-def register_checkpoints(family: type[JudgeFamily], hub_ids: dict[str, str | None]) -> None:
-    """One registry entry per judge name: `family` at that hub checkpoint (None: its tiny offline build)."""
-    for name, hub_id in hub_ids.items():
+def register_checkpoints(family: type[JudgeFamily], names: Sequence[str]) -> None:
+    """One registry entry per judge name: `family` at the checkpoint its conf/judge/<name>.yaml names (`model`;
+    "tiny": its tiny offline build)."""
+    for name in names:
+        checkpoint = judge_checkpoint(name)
+        hub_id = None if checkpoint == "tiny" else checkpoint
         JUDGES.register(name)(type(f"{family.__name__}[{name}]", (family,), {"hub_id": hub_id}))
 
 
-register_checkpoints(Qwen25VL, {
-    "qwen2.5-vl-32b": "Qwen/Qwen2.5-VL-32B-Instruct",
-    "qwen2.5-vl-7b": "Qwen/Qwen2.5-VL-7B-Instruct",
-    "qwen2.5-vl-72b": "Qwen/Qwen2.5-VL-72B-Instruct",
-    "tiny": None,
-})
-register_checkpoints(Qwen3VL, {
-    "qwen3-vl-8b": "Qwen/Qwen3-VL-8B-Instruct",
-    "qwen3-vl-32b": "Qwen/Qwen3-VL-32B-Instruct",
-    "tiny-qwen3-vl": None,
-})
+register_checkpoints(Qwen25VL, ("qwen2.5-vl-32b", "qwen2.5-vl-7b", "qwen2.5-vl-72b", "tiny"))
+register_checkpoints(Qwen3VL, ("qwen3-vl-8b", "qwen3-vl-32b", "tiny-qwen3-vl"))
 # The transformers-format (-HF) checkpoints of the InternVL3.5 collection, https://huggingface.co/collections/internlm/internvl35
-register_checkpoints(InternVL, {
-    "internvl3.5-8b": "OpenGVLab/InternVL3_5-8B-HF",
-    "internvl3.5-38b": "OpenGVLab/InternVL3_5-38B-HF",
-    "tiny-internvl": None,
-})
+register_checkpoints(InternVL, ("internvl3.5-8b", "internvl3.5-38b", "tiny-internvl"))

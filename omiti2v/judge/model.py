@@ -30,12 +30,15 @@ from pathlib import Path
 import torch
 
 from ..compat.transformers import attention_implementation, kv_cache_field
+from ..dtypes import torch_dtype
 from ..errors import SetupError
+from ..paper_settings import paper_judge
 from .families import JudgeFamily, PrefixPositions, family_of
 from .official import ProcessorCopies, official_replies, question_inputs
+from .options import JUDGE_DTYPES
 from .protocol import question_text
 from .side_by_side import QuestionColumns
-from .video import JudgeVideo, VideoPlan
+from .video import PAPER_MAX_NEW_TOKENS, JudgeVideo, VideoPlan
 from .vision_attention import install_batched_window_attention
 
 
@@ -43,7 +46,6 @@ class JudgeWeightsError(SetupError, RuntimeError):
     """The judge checkpoint is neither a local folder nor in the local Hugging Face cache."""
 
 
-DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32, "auto": "auto"}
 
 
 def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | None = "auto", device: str = "cpu",
@@ -53,9 +55,9 @@ def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | N
     import transformers
     from transformers import AutoProcessor
 
-    if dtype not in DTYPES:
-        raise ValueError(f"judge.dtype: {dtype!r} is not one of {sorted(DTYPES)}")
-    kwargs = {"dtype": DTYPES[dtype]}
+    if dtype not in JUDGE_DTYPES:
+        raise ValueError(f"judge.dtype: {dtype!r} is not one of {sorted(JUDGE_DTYPES)}")
+    kwargs = {"dtype": "auto" if dtype == "auto" else torch_dtype(dtype)}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
     if device_map:
@@ -68,7 +70,7 @@ def load_judge_model(model_id: str, dtype: str = "bfloat16", device_map: str | N
         raise JudgeWeightsError(
             f"judge.model={model_id!r} ({where}): the judge's weights are not available here "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}). Download them on a machine "
-            f"with network access, e.g. `hf download {model_id if where == 'hub id' else 'Qwen/Qwen2.5-VL-32B-Instruct'} "
+            f"with network access, e.g. `hf download {model_id if where == 'hub id' else paper_judge()['model']} "
             f"--local-dir DIR`, then set judge.model=DIR (or point HF_HOME / HF_HUB_CACHE at a cache holding them)."
         ) from exc
     if not device_map:
@@ -88,7 +90,7 @@ class SampleItem:
 class VqaJudge:
     """Answers yes/no questions about videos with a VLM and its processor; `family`: the model's by default."""
 
-    def __init__(self, model, processor, max_new_tokens: int = 128, min_new_tokens: int = 0,
+    def __init__(self, model, processor, max_new_tokens: int = PAPER_MAX_NEW_TOKENS, min_new_tokens: int = 0,
                  family: type[JudgeFamily] | None = None):
         self.model = model
         self.processor = processor

@@ -66,7 +66,7 @@ def _family(name: str):
     """(the family's builder module, text shapes, vision shapes) of judge `name`."""
     if name not in PUBLIC_SHAPES:
         raise ValueError(f"no published shapes for judge {name!r}; known: {', '.join(sorted(PUBLIC_SHAPES))}")
-    return import_module(f".{JUDGES.lookup(name).tiny_module}", __package__), *PUBLIC_SHAPES[name]
+    return import_module(JUDGES.lookup(name).tiny_module), *PUBLIC_SHAPES[name]
 
 
 def public_config(name: str, tokenizer):

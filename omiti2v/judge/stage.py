@@ -37,6 +37,7 @@ from .options import CONFIG_RULES, FAST, OFFICIAL, PARITY, modes_of
 from .protocol import parse_answer
 from .video import (
     PAPER_FPS,
+    PAPER_MAX_NEW_TOKENS,
     PAPER_MAX_PIXELS,
     PAPER_METADATA_FPS,
     VideoPlan,
@@ -59,7 +60,7 @@ class JudgeSettings:
     device_map: str | None = "auto"
     attn_implementation: str | None = "sdpa"
     video: VideoSpec = VideoSpec()
-    max_new_tokens: int = 128
+    max_new_tokens: int = PAPER_MAX_NEW_TOKENS
     batch_samples: int | str = "auto"  # "auto": planned from free memory; or a fixed number of samples
     decode_workers: int = 4
 
@@ -93,7 +94,7 @@ class JudgeSettings:
                 min_pixels=judge.get("min_pixels"),
                 metadata_fps=None if metadata_fps is None else float(metadata_fps),
             ),
-            max_new_tokens=int(judge.get("max_new_tokens", 128)),
+            max_new_tokens=int(judge.get("max_new_tokens", PAPER_MAX_NEW_TOKENS)),
             batch_samples=batch,
             decode_workers=int(judge.get("decode_workers", 4)),
         )

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import torch
 
+from ..paper_settings import paper_judge
 from ..video import probe_video, read_video
 
-PAPER_FPS = 8.0
-PAPER_MAX_PIXELS = 360 * 420
-PAPER_METADATA_FPS = 2.0  # what transformers 4.50 (the released code's pin) assumed when qwen.py passed no fps
+_PAPER = paper_judge()  # the frames the official qwen.py samples (conf/judge/qwen2.5-vl-32b.yaml)
+PAPER_FPS = float(_PAPER["fps"])
+PAPER_MAX_PIXELS = int(_PAPER["max_pixels"])
+PAPER_METADATA_FPS = float(_PAPER["metadata_fps"])  # what transformers 4.50 (the released code's pin) assumed
+PAPER_MAX_NEW_TOKENS = int(_PAPER["max_new_tokens"])  # greedy replies of at most this many tokens
 MERGED_PATCH = 28  # one LLM video token covers 28x28 pixels of 2 frames (patch 14, spatial merge 2, temporal 2)
 
 

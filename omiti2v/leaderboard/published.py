@@ -12,6 +12,7 @@ from ..errors import SetupError
 from ..paths import confined
 from ..runs import atomic_write_json
 from ..safeload import read_json
+from ..schemas import current_version
 from .board import MAX_ENTRY_BYTES, rebuild_leaderboard, validate_entry
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def refresh_entry_judges(run_dir: Path) -> Path | None:
     summary_path = Path(run_dir) / "summary.json"
     digest = "sha256:" + hashlib.sha256(summary_path.read_bytes()).hexdigest()
     judges = extra_judge_cells(read_json(summary_path))
-    entry = {k: v for k, v in entry.items() if k != "judges"} | {"schema_version": "1.1",
+    entry = {k: v for k, v in entry.items() if k != "judges"} | {"schema_version": current_version("leaderboard_entry"),
                                                                  "hashes": {**entry["hashes"], "summary": digest}}
     if judges:
         entry["judges"] = judges

@@ -28,6 +28,7 @@ from ..paths import CONF_DIR, UnsafePathError, confined, stem_problem
 from ..pipeline import run_stages
 from ..report.runs import extra_judge_cells
 from ..runs import RunDir, atomic_write_json, versions
+from ..schemas import current_version
 from .archive import IntakeLimits, SubmissionRejected, stage_submission
 from .board import rebuild_leaderboard, validate_entry
 from .validate import METADATA_FILE, StagedSubmission, VideoLimits, validate_staged
@@ -186,7 +187,7 @@ def submit(source: str | Path, data: str = "mini", judge: str = "tiny", scorer: 
 def make_entry(cfg, run: RunDir, staged: StagedSubmission, name: str, summary: dict, leaderboard: Path) -> dict:
     """The leaderboard entry (schema: omiti2v/schemas/leaderboard_entry.schema.json)."""
     return {
-        "schema_version": "1.1",
+        "schema_version": current_version("leaderboard_entry"),
         "name": name,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "submission": staged.metadata,

@@ -20,16 +20,17 @@ import torch
 from PIL import Image
 
 from ..config_rules import group_problems
+from ..dtypes import DTYPE_NAMES, torch_dtype
 from ..errors import SetupError
 from ..registry import LazyModule
 from ..runs import to_plain
-from .settings import CONFIG_RULES, DTYPE_NAMES, model_settings
+from .settings import CONFIG_RULES, model_settings
 from .sizing import fit_image, target_size
 
 C = LazyModule("omiti2v.models.components")  # diffusers and transformers: only when a pipeline is built
 
-DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
-# Top-level `cfg.model` keys every baseline reads (where: see README "Models"); entries add `extra_keys`.
+DTYPES = {name: torch_dtype(name) for name in DTYPE_NAMES}
+# Top-level `cfg.model` keys every baseline reads (docs/models.md); entries add `extra_keys`.
 SETTINGS_KEYS = ("name", "baseline", "checkpoint", "weights", "asm_preset", "dtype", "fps", "sizing", "sampling",
                  "scheduler", "memory", "seed", "seed_mode", "noise", "video")
 

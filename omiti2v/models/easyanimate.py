@@ -1,4 +1,5 @@
-"""EasyAnimateV5.1-12b InP (REFERENCE §3): image-to-video as inpainting of all frames but the first."""
+"""EasyAnimateV5.1-12b InP (diffusers' EasyAnimateInpaintPipeline, alibaba-pai/EasyAnimateV5.1-12b-zh-InP-diffusers):
+image-to-video as inpainting of all frames but the first."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HunyuanVideo-I2V (REFERENCE §3); FramePack, on the same architecture, is in framepack.py."""
+"""HunyuanVideo-I2V (diffusers' HunyuanVideoImageToVideoPipeline, hunyuanvideo-community/HunyuanVideo-I2V);
+FramePack, on the same architecture, is in framepack.py."""
 
 from __future__ import annotations
 

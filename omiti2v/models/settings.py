@@ -8,14 +8,13 @@ from collections.abc import Mapping, Sequence
 
 from omegaconf import OmegaConf
 
+from ..conf_files import group_options, load_group_config
 from ..config_rules import number, one_of
-from ..paths import CONF_DIR
+from ..dtypes import DTYPE_NAMES
 from .registry import MODELS
 from .sizing import SIZING_MODES
 
-MODEL_CONF_DIR = CONF_DIR / "model"
 WEIGHTS = ("pretrained", "random", "tiny")
-DTYPE_NAMES = ("float32", "bfloat16", "float16")
 SEED_MODES = ("fixed", "per_sample")  # fixed: every sample uses the base seed (official FramePack, Wan2.1 scripts)
 # Where the initial noise is drawn: cpu = a CPU generator (the same numbers on every machine); device = a
 # generator on the run's device (official Wan2.1 on CUDA, whose numbers depend on the GPU model).
@@ -65,7 +64,7 @@ def check_precision(precision: Mapping | None, components: Sequence[str]) -> Non
 def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) -> dict:
     """conf/model/<name>.yaml with its defaults list resolved, then `overrides` (a dict or `key=value` strings
     relative to `model.`, as on the command line) merged key by key."""
-    cfg = _load(name)
+    cfg = load_group_config("model", name)
     if overrides:
         extra = OmegaConf.from_dotlist(list(overrides)) if _is_dotlist(overrides) else OmegaConf.create(dict(overrides))
         cfg = OmegaConf.merge(cfg, extra)
@@ -74,22 +73,9 @@ def model_settings(name: str, overrides: Mapping | Sequence[str] | None = None) 
 
 def model_names() -> list[str]:
     """Every selectable `model=<name>`."""
-    return sorted(p.stem for p in MODEL_CONF_DIR.glob("*.yaml"))
+    return group_options("model")
 
 
 def _is_dotlist(overrides) -> bool:
     return not isinstance(overrides, Mapping) and all(isinstance(o, str) for o in overrides)
 
-
-def _load(name: str):
-    path = MODEL_CONF_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise KeyError(f"model={name!r}: no {path}; known: {', '.join(model_names())}")
-    own = OmegaConf.load(path)
-    defaults = own.pop("defaults", None) or ["_self_"]
-    merged = OmegaConf.create()
-    for entry in defaults:  # Hydra's order: listed configs, `_self_` where it stands
-        merged = OmegaConf.merge(merged, own if entry == "_self_" else _load(str(entry)))
-    if "_self_" not in defaults:
-        merged = OmegaConf.merge(merged, own)
-    return merged

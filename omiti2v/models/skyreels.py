@@ -1,4 +1,5 @@
-"""SkyReels-V2 I2V and diffusion-forcing (DF) 14B 540P: the Wan architecture (REFERENCE §3)."""
+"""SkyReels-V2 I2V and diffusion-forcing (DF) 14B 540P: the Wan architecture (arXiv 2504.13074; diffusers'
+SkyReelsV2 pipelines and the Skywork/SkyReels-V2-*-14B-540P-Diffusers checkpoints)."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..replicates import question_flips, replicate_cell, replicate_delta
 from ..runs import atomic_write_json, latest_records, read_jsonl
+from ..schemas import current_version
 from ..stats import N_RESAMPLES
 from ..summary import JUDGE_KEY, verdict_correct
 from .paper import CATEGORY_METRICS
@@ -31,7 +32,7 @@ from .runs import RunResult, pick_run
 REPLICATE_SUFFIX = re.compile(r"-seed(\d+)$")
 GROUP_SUFFIX = "-replicates"
 GROUP_FILE = "replicates.json"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = current_version("replicates")
 
 
 def replicate_offset(run: RunResult) -> int | None:

@@ -29,11 +29,11 @@ import torch
 from diffusers.configuration_utils import register_to_config
 from diffusers.schedulers.scheduling_utils import SchedulerOutput
 
+from ..dtypes import DTYPE_NAMES
 from .base import OneCallPerStepScheduler, check_choice, unipc_system
 
 # float64: no rounding at all (exact comparisons with a float64 restatement of the equations)
-TIMESTEP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16, "float32": torch.float32,
-                   "float64": torch.float64}
+TIMESTEP_DTYPES = {name: getattr(torch, name) for name in (*DTYPE_NAMES, "float64")}
 
 
 def flux_shifted_sigmas(unshifted: torch.Tensor, mu: float) -> torch.Tensor:

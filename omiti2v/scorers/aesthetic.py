@@ -1,4 +1,4 @@
-"""Aesthetic quality, as VBench computes it (REFERENCE §5).
+"""Aesthetic quality, as VBench computes it (https://github.com/Vchitect/VBench, aesthetic_quality.py).
 
 Every frame: VBench's CLIP preprocessing, OpenAI CLIP ViT-L/14 image embedding, L2-normalised, the LAION linear
 head (768 -> 1), divided by 10. Per video: the mean over its frames; the run's value is the mean over videos.

@@ -1,4 +1,5 @@
-"""Dynamic degree, as VBench computes it (REFERENCE §5): is the video moving, yes or no.
+"""Dynamic degree, as VBench computes it (https://github.com/Vchitect/VBench, dynamic_degree.py): is the
+video moving, yes or no.
 
 Per video: keep every `round(fps / 8)`-th frame (N frames), compute optical flow for each consecutive pair of
 kept frames on frames replicate-padded to a multiple of 8, score each pair by the mean of its top 5 % flow

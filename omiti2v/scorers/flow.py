@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
+from ..dtypes import torch_dtype
 from .weights import WeightFile
 
 RAFT_C_T_V1 = WeightFile(
@@ -21,8 +22,6 @@ RAFT_C_T_V1 = WeightFile(
     url="https://download.pytorch.org/models/raft_large_C_T_V1-22a6c225.pth",
     also_in=(f"{torch.hub.get_dir()}/checkpoints",),
 )
-
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 class FlowBackend(ABC):
@@ -69,7 +68,7 @@ class RaftFlow(FlowBackend):
 
     @property
     def dtype(self) -> torch.dtype:
-        return DTYPES[self.cfg.get("dtype", "float32")]
+        return torch_dtype(self.cfg.get("dtype", "float32"))
 
     def required_weights(self) -> list[WeightFile]:
         return [RAFT_C_T_V1] if self.cfg.get("raft_weights", "C_T_V1") == "C_T_V1" else []

@@ -1,4 +1,5 @@
-"""The resize the official evaluate_i2v.py applies before VBench (REFERENCE §8), as `scorer.aspect_resize.mode`.
+"""The resize the official evaluate_i2v.py applies before VBench (evaluation/tool_based/ of the AlignVid
+repository, https://github.com/LAW1223/AlignVid), as `scorer.aspect_resize.mode`.
 
 `paper`: one aspect ratio for the whole run, the one of 1:1 5:4 4:3 3:2 8:5 5:3 16:9 nearest to the FIRST
 video's width/height (earlier ratio on a tie); every video is then resized (OpenCV bilinear) to width

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tiny import (
+from .tiny_judge import (
     CHAT_TEMPLATE,
     build_tiny_tokenizer,
     special_token_ids,

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .tiny import build_tiny_tokenizer, special_token_ids, text_token_ids, tiny_family_model, write_judge
+from .tiny_judge import (
+    build_tiny_tokenizer,
+    special_token_ids,
+    text_token_ids,
+    tiny_family_model,
+    write_judge,
+)
 
 # The placeholder tokens InternVLProcessor reads from its tokenizer by name, as the -HF checkpoints spell them.
 NAMED_TOKENS = {"start_image_token": "<img>", "end_image_token": "</img>", "context_image_token": "<IMG_CONTEXT>",
