@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from filelock import LeaseSettingsMismatch, SoftFileLease, Timeout
 
 from .errors import SetupError
-from .runs import read_jsonl, write_faults_named
+from .runs import read_jsonl, remove_abandoned_lease, write_faults_named
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +100,16 @@ class Claims:
         with write_faults_named(self.path(key)):
             self.folder.mkdir(parents=True, exist_ok=True)
             previous, heartbeat = lease.owner, _mtime(self.path(key))
-            try:
-                lease.acquire(blocking=False)
-            except Timeout:
-                return False
-            except LeaseSettingsMismatch as exc:
-                raise SetupError(f"{exc}: give every launch on this run folder the same claims.stale_after_s") from exc
+            for retry in (False, True):  # once more after removing a marker a killed launch left empty
+                try:
+                    lease.acquire(blocking=False)
+                    break
+                except Timeout:
+                    if retry or not remove_abandoned_lease(self.path(key), self.settings.stale_after_s):
+                        return False
+                except LeaseSettingsMismatch as exc:
+                    raise SetupError(f"{exc}: give every launch on this run folder the same "
+                                     "claims.stale_after_s") from exc
         self.held[key] = lease
         if heartbeat is not None:  # the file was there: a takeover, unless its owner released it meanwhile
             self._note_takeover(key, previous, heartbeat)

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from importlib import metadata
@@ -206,11 +207,17 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
     with write_faults_named(path):
         _created(path, lambda: None)
         lock = SoftFileLease(path.with_name(f".{path.name}.lock"), lease_duration=APPEND_LEASE_S)
-        try:
-            lock.acquire(timeout=APPEND_WAIT_S)
-        except Timeout as exc:
-            raise SetupError(f"{path}: another process has held the append lock {lock.lock_file} for "
-                             f"{APPEND_WAIT_S:.0f}s; is a writer hung?") from exc
+        deadline = time.monotonic() + APPEND_WAIT_S
+        while True:
+            try:
+                lock.acquire(timeout=min(APPEND_LEASE_S, max(0.0, deadline - time.monotonic())))
+                break
+            except Timeout as exc:
+                if remove_abandoned_lease(Path(lock.lock_file), APPEND_LEASE_S):
+                    continue
+                if time.monotonic() >= deadline:
+                    raise SetupError(f"{path}: another process has held the append lock {lock.lock_file} for "
+                                     f"{APPEND_WAIT_S:.0f}s; is a writer hung?") from exc
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             try:
@@ -228,6 +235,18 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
                 os.close(fd)
         finally:
             lock.release()
+
+
+def remove_abandoned_lease(marker: Path, lease_s: float) -> bool:
+    """Remove a lease marker left empty for longer than `lease_s` by a process killed between creating and
+    filling it: filelock's SoftFileLease waits on an empty marker forever (it reads no expiry from it). A live
+    holder fills its marker at once, so an empty one this old has none."""
+    with suppress(FileNotFoundError):
+        status = marker.stat()
+        if status.st_size == 0 and time.time() - status.st_mtime > lease_s:
+            marker.unlink(missing_ok=True)
+            return True
+    return False
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:

@@ -88,6 +88,20 @@ def test_a_dead_owner_on_this_host_is_taken_over_at_once(tmp_path):
     assert claims.takeovers[0]["pid"] == holder.pid and claims.takeovers[0]["reason"] == "its process is gone"
 
 
+def test_a_claim_a_killed_launch_left_empty_is_taken_over_once_stale(tmp_path):
+    """Killed between creating its claim file and writing it, a launch leaves an empty file that filelock never
+    expires: older than stale_after_s it is taken over (and noted), younger it is respected."""
+    claims = Claims(tmp_path, "unit", ClaimSettings(stale_after_s=5.0))
+    claims.path("s1").parent.mkdir(parents=True)
+    claims.path("s1").touch()
+    assert not claims.try_claim("s1")
+    os.utime(claims.path("s1"), (time.time() - 60,) * 2)
+    assert claims.try_claim("s1")
+    assert claims.takeovers == [{"key": "s1", "pid": None, "host": None,
+                                 "reason": "its owner never finished writing it"}]
+    assert claims.path("s1").stat().st_size > 0
+
+
 def test_claimed_batches_skip_others_then_wait_for_them(tmp_path):
     other = Claims(tmp_path, "unit")
     assert other.try_claim("b")

@@ -14,8 +14,8 @@ import torch
 from judge_reference import alone_p_yes, alone_reply
 from omegaconf import OmegaConf
 
-from omiti2v.context import RunContext
 from omiti2v.conf_files import group_options, load_group_config
+from omiti2v.context import RunContext
 from omiti2v.data import load_benchmark
 from omiti2v.judge import (
     INSTRUCTION,
