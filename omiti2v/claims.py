@@ -105,7 +105,7 @@ class Claims:
                     lease.acquire(blocking=False)
                     break
                 except Timeout:
-                    if retry or not remove_abandoned_lease(self.path(key), self.settings.stale_after_s):
+                    if retry or not remove_abandoned_lease(self.path(key)):
                         return False
                 except LeaseSettingsMismatch as exc:
                     raise SetupError(f"{exc}: give every launch on this run folder the same "

@@ -36,6 +36,8 @@ from .errors import SetupError
 # Appends take milliseconds: a lock unrefreshed this long is a dead writer's; wait at most this long for one.
 APPEND_LEASE_S = 30.0
 APPEND_WAIT_S = 120.0
+# A holder fills the lease marker it creates within milliseconds: one left empty this long belongs to a killed one.
+ABANDONED_MARKER_S = 10.0
 
 
 class RunDir:
@@ -210,10 +212,10 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
         deadline = time.monotonic() + APPEND_WAIT_S
         while True:
             try:
-                lock.acquire(timeout=min(APPEND_LEASE_S, max(0.0, deadline - time.monotonic())))
+                lock.acquire(timeout=min(ABANDONED_MARKER_S, max(0.0, deadline - time.monotonic())))
                 break
             except Timeout as exc:
-                if remove_abandoned_lease(Path(lock.lock_file), APPEND_LEASE_S):
+                if remove_abandoned_lease(Path(lock.lock_file)):
                     continue
                 if time.monotonic() >= deadline:
                     raise SetupError(f"{path}: another process has held the append lock {lock.lock_file} for "
@@ -237,13 +239,14 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
             lock.release()
 
 
-def remove_abandoned_lease(marker: Path, lease_s: float) -> bool:
-    """Remove a lease marker left empty for longer than `lease_s` by a process killed between creating and
-    filling it: filelock's SoftFileLease waits on an empty marker forever (it reads no expiry from it). A live
-    holder fills its marker at once, so an empty one this old has none."""
+def remove_abandoned_lease(marker: Path) -> bool:
+    """Remove a lease marker left empty for ABANDONED_MARKER_S by a process killed between creating and filling
+    it: filelock's SoftFileLease waits on an empty marker forever (it reads no owner or expiry from it). Ages
+    come from the file's mtime, so a shared filesystem whose clock lags this host's by more than that could
+    remove a marker that is being filled."""
     with suppress(FileNotFoundError):
         status = marker.stat()
-        if status.st_size == 0 and time.time() - status.st_mtime > lease_s:
+        if status.st_size == 0 and time.time() - status.st_mtime > ABANDONED_MARKER_S:
             marker.unlink(missing_ok=True)
             return True
     return False

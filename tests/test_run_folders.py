@@ -191,11 +191,11 @@ def test_a_judge_name_that_leaves_the_run_folder_is_refused(tmp_path):
 
 def test_an_append_takes_over_a_lease_marker_a_killed_writer_left_empty(tmp_path, monkeypatch):
     """A writer killed between creating its lease marker and filling it leaves an empty file, on which filelock
-    waits forever; once older than a lease it is removed and the append goes through. A fresh empty marker (a
-    writer filling it right now) is waited for, and a live one times out with the one-line error."""
+    waits forever; once it has stayed empty ABANDONED_MARKER_S it is removed and the append goes through. A fresh
+    empty marker (a writer filling it right now) is waited for, and a live one times out with the one-line error."""
     import omiti2v.runs as runs
 
-    monkeypatch.setattr(runs, "APPEND_LEASE_S", 0.5)
+    monkeypatch.setattr(runs, "ABANDONED_MARKER_S", 0.5)
     monkeypatch.setattr(runs, "APPEND_WAIT_S", 3.0)
     log = tmp_path / "generation.jsonl"
     marker = tmp_path / ".generation.jsonl.lock"
@@ -203,10 +203,10 @@ def test_an_append_takes_over_a_lease_marker_a_killed_writer_left_empty(tmp_path
     os.utime(marker, (os.path.getmtime(marker) - 60,) * 2)
     append_jsonl(log, [{"sample_id": "a"}])
     assert [json.loads(line)["sample_id"] for line in log.read_text().splitlines()] == ["a"]
-    marker.touch()  # empty and fresh: taken over only after a lease
+    marker.touch()  # empty and fresh: taken over only once it has stayed empty long enough
     append_jsonl(log, [{"sample_id": "b"}])
     assert len(log.read_text().splitlines()) == 2
-    monkeypatch.setattr(runs, "APPEND_LEASE_S", 30.0)
+    monkeypatch.setattr(runs, "ABANDONED_MARKER_S", 30.0)
     monkeypatch.setattr(runs, "APPEND_WAIT_S", 1.0)
     marker.touch()
     with pytest.raises(SetupError, match="another process has held the append lock"):
