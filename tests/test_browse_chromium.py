@@ -114,7 +114,7 @@ def test_pair_page_in_headless_chromium(pair):
             # plays B from A's time
             page.locator(f"{card(sid)} button.play-both").click()
             page.wait_for_function(f"""() => [...document.querySelectorAll('{card(sid)} video')]
-                .every(v => !v.paused && v.currentTime > 0.3 && v.videoWidth === 64)""", timeout=10000)
+                .every(v => !v.paused && v.currentTime > 0.3 && v.videoWidth === 64)""", timeout=30000, polling=100)
             follows = f"""async (action) => {{
                 const a = document.querySelector('{card(sid)} video[data-slot=A]');
                 const b = document.querySelector('{card(sid)} video[data-slot=B]');
@@ -214,7 +214,7 @@ def test_pair_page_of_two_real_smoke_runs(tmp_path):
             assert page.get_attribute("#count", "data-samples") == "2"
             page.locator(f"{card('mini_3')} button.play-both").click()
             page.wait_for_function(f"""() => [...document.querySelectorAll('{card("mini_3")} video')]
-                .every(v => v.readyState >= 2 && v.videoWidth > 0 && (v.currentTime > 0 || v.ended))""", timeout=10000)
+                .every(v => v.readyState >= 2 && v.videoWidth > 0 && (v.currentTime > 0 || v.ended))""", timeout=30000, polling=100)
         finally:
             browser.close()
     assert errors == []
