@@ -111,12 +111,24 @@ def test_every_relative_link_resolves():
     assert broken == []
 
 
+def repository_files() -> list[str]:
+    """Every file git tracks, or would track (not ignored), relative to the repository."""
+    return subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout.split()
+
+
 def repository_text_files() -> list[Path]:
-    """Every file git tracks (or would, on a clean clone) that is text: code, configs, docs, tests."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
+    """Every file of the repository that is text: code, configs, docs, tests."""
+    listed = repository_files()
     suffixes = {".py", ".md", ".yaml", ".yml", ".toml", ".json", ".txt", ".html", ".cfg", ".sh", ""}
     return [REPO / name for name in listed if Path(name).suffix in suffixes and (REPO / name).is_file()]
+
+
+def test_no_video_or_weights_file_is_in_the_repository():
+    """Fixtures are built in code and real videos read from the shared folder; nothing a run or an example
+    writes (videos, checkpoints) is committed."""
+    media = {".mp4", ".avi", ".mov", ".webm", ".mkv", ".gif", ".safetensors", ".bin", ".pt", ".pth", ".ckpt"}
+    assert [name for name in repository_files() if Path(name).suffix.lower() in media] == []
 
 
 def test_no_file_cites_a_document_outside_the_repository():
