@@ -26,6 +26,7 @@ from ..stats import paired_delta
 from .paper import METRICS, model_label, model_order
 from .plots import _save, coverage_mark, plt
 from .runs import COVERAGE_MARKS, RunResult, paired_values
+from .tables import markdown_table
 
 MATCHED_AQ_DROP = 1.0  # points of aesthetic quality a method may lose against the baseline at matched strength
 DELTA_METRICS = ("overall", "dynamic_degree", "aesthetic_quality")
@@ -158,10 +159,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
     if partial:
         lines += [f"**Not the full benchmark** ({' and '.join(partial)} rows): the numbers are not results.", ""]
     view = display_frame(table)
-    lines.append("| " + " | ".join(view.columns) + " |")
-    lines.append("|" + "|".join("---" for _ in view.columns) + "|")
-    for row in view.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    lines += markdown_table(view)
     lines += ["", "Cells: mean in percent [95 % bootstrap CI over samples]; Δ: paired difference from the baseline "
               "(method none) [paired bootstrap CI] and sign-flip p. fwd/step: transformer forwards per denoising step "
               "(2 under true CFG); s/step: those forwards at the planner's measured seconds per forward at real size "

@@ -23,6 +23,7 @@ from ..runs import atomic_write_text
 from ..stats import mean_cell
 from .replicates import flips_rows, group_replicates
 from .runs import RunResult, pick_run
+from .tables import markdown_table
 
 NEGLIGENCE_METRICS = {"copy_index": "Copy index", "i2v_subject": "I2V subject", "i2v_background": "I2V background"}
 TITLES = {"negligence": "Input preservation per main category, and its correlation with the judge's accuracy",
@@ -98,9 +99,7 @@ def to_markdown(name: str, table: pd.DataFrame) -> str:
     view = _negligence_view(table) if name == "negligence" and not table.empty else table
     if view.empty:
         return "\n".join([*lines, "_no rows_", ""])
-    lines += ["| " + " | ".join(map(str, view.columns)) + " |", "|" + "|".join("---" for _ in view.columns) + "|"]
-    lines += ["| " + " | ".join(_fmt(v, 4) if isinstance(v, float) else str(v) for v in row) + " |"
-              for row in view.itertuples(index=False)]
+    lines += markdown_table(view, lambda v: _fmt(v, 4) if isinstance(v, float) else str(v))
     note = ("Metrics in percent (x100 of 0..1) [95 % bootstrap CI over samples]; ρ: Spearman rank correlation of "
             "the per-sample metric with the per-sample VQA accuracy." if name == "negligence" else
             "Questions answered in both runs; seed: the replicate pair (empty for two plain runs); mcnemar_p: exact "

@@ -71,6 +71,13 @@ class DeltaSpec:
     treated: CellSpec
 
 
+def markdown_table(view: pd.DataFrame, cell=str) -> list[str]:
+    """The lines of a Markdown table of `view`: header, rule, one row per line, each value through `cell`
+    with its pipes escaped."""
+    lines = ["| " + " | ".join(map(str, view.columns)) + " |", "|" + "|".join("---" for _ in view.columns) + "|"]
+    return lines + ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
+                    for row in view.itertuples(index=False)]
+
 def schedule_axes(name: str, runs: list[RunResult]) -> tuple[str, str]:
     """(blocks, window) of a schedule as written: recorded by a run made with it, else conf/schedule/<name>.yaml."""
     for r in runs:
@@ -309,11 +316,7 @@ def to_markdown(table: pd.DataFrame, title: str) -> str:
                   "the paper's, so no difference to the paper is computed.", ""]
     if view.empty:
         return "\n".join([*lines, "_no rows_", ""])
-    cols = list(view.columns)
-    lines.append("| " + " | ".join(cols) + " |")
-    lines.append("|" + "|".join("---" for _ in cols) + "|")
-    for row in view.itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    lines += markdown_table(view)
     lines += ["", "Cells: mean in percent [95 % percentile-bootstrap CI over samples] n; Δ rows: paired by sample id, "
               "paired bootstrap CI, two-sided sign-flip permutation p. Paper column: the paper's number "
               "(ours − paper). Paper 'Overall' is derived from the category scores and shares. Semantic Avg.: the "
