@@ -241,15 +241,26 @@ def append_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> None:
 
 def remove_abandoned_lease(marker: Path) -> bool:
     """Remove a lease marker left empty for ABANDONED_MARKER_S by a process killed between creating and filling
-    it: filelock's SoftFileLease waits on an empty marker forever (it reads no owner or expiry from it). Ages
-    come from the file's mtime, so a shared filesystem whose clock lags this host's by more than that could
-    remove a marker that is being filled."""
-    with suppress(FileNotFoundError):
-        status = marker.stat()
-        if status.st_size == 0 and time.time() - status.st_mtime > ABANDONED_MARKER_S:
-            marker.unlink(missing_ok=True)
-            return True
-    return False
+    it: filelock's SoftFileLease waits on an empty marker forever (it reads no owner or expiry from it).
+
+    Two launches may find the same abandoned marker: the one that moves it aside removes it, and a launch that
+    moved a marker another one has made meanwhile (another inode) puts it back, so no live claim is dropped.
+    Ages come from the file's mtime: a shared filesystem whose clock lags this host's by more than
+    ABANDONED_MARKER_S could take a marker that is being filled."""
+    try:
+        seen = marker.stat()
+        if seen.st_size or time.time() - seen.st_mtime <= ABANDONED_MARKER_S:
+            return False
+        aside = marker.with_name(f"{marker.name}.abandoned-{os.getpid()}-{time.monotonic_ns()}")
+        os.rename(marker, aside)
+    except FileNotFoundError:
+        return False
+    moved = aside.stat()
+    if (moved.st_dev, moved.st_ino, moved.st_size) != (seen.st_dev, seen.st_ino, 0):
+        with suppress(FileExistsError):
+            os.link(aside, marker)  # back where it was, unless yet another launch made one since
+    aside.unlink(missing_ok=True)
+    return True
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:

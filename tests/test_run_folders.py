@@ -211,3 +211,28 @@ def test_an_append_takes_over_a_lease_marker_a_killed_writer_left_empty(tmp_path
     marker.touch()
     with pytest.raises(SetupError, match="another process has held the append lock"):
         append_jsonl(log, [{"sample_id": "c"}])
+
+
+def test_removing_an_abandoned_marker_never_drops_one_another_launch_made_meanwhile(tmp_path, monkeypatch):
+    """Two launches find the same empty marker; the first removes it and claims (a new, filled marker) before the
+    second moves 'it' aside: the second must put the live marker back."""
+    import omiti2v.runs as runs
+
+    marker = tmp_path / ".claim"
+    marker.touch()
+    os.utime(marker, (os.path.getmtime(marker) - 60,) * 2)
+    rename = os.rename
+
+    def first_launch_wins(src, dst):
+        os.unlink(src)
+        Path(src).write_text("filelock/2\npid=1\n")
+        rename(src, dst)
+
+    monkeypatch.setattr(runs.os, "rename", first_launch_wins)
+    runs.remove_abandoned_lease(marker)
+    assert marker.read_text() == "filelock/2\npid=1\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".claim"]
+    monkeypatch.setattr(runs.os, "rename", rename)
+    marker.write_text("")
+    os.utime(marker, (os.path.getmtime(marker) - 60,) * 2)
+    assert runs.remove_abandoned_lease(marker) and not list(tmp_path.iterdir())
