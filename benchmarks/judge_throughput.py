@@ -14,7 +14,8 @@ exactly `--new-tokens` tokens (min = max): random weights would otherwise stop a
 s/question, the speed-up over the released loop, peak GPU memory, OOM splits, the whole-OmitI2V estimate (367
 samples x 3.5 questions), how many official-mode (and parity) replies equal the released loop's, and whether
 the vision tower recomputed on the same pixels gives bitwise its first output (what the official mode's reuse
-relies on).
+relies on). Where a reply differs, it says whether that question's inputs reached `generate` bit-identical in
+both modes and how near a tie the greedy choice was (the smallest best/second-best score gap of each side).
 
 GPU (Qwen2.5-VL-32B shapes, random bf16 weights, the real videos, an 80 GB budget; any judge with --judge):
     python benchmarks/judge_throughput.py --size 32b --videos ../shared/videos --memory-gb 80 --out DIR
@@ -156,6 +157,62 @@ def compare_replies(released: dict, other: dict, mode: str) -> dict:
                                                   for k, i in zip(differ, first, strict=True)]}
     print(json.dumps(found), flush=True)
     return found
+
+
+def fingerprint(value) -> tuple:
+    """A fingerprint of a tensor's exact bits (shape, dtype and a position-weighted integer sum of its raw
+    words, computed where it lies), so inputs on the GPU are compared without copying them back."""
+    if not torch.is_tensor(value):
+        return (repr(value),)
+    words = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}[value.element_size()]
+    flat = value.detach().contiguous().view(-1).view(words).to(torch.int64)
+    weights = torch.arange(flat.numel(), device=flat.device, dtype=torch.int64) * 2654435761 + 97
+    return tuple(value.shape), str(value.dtype), int((flat * weights).sum())
+
+
+@contextlib.contextmanager
+def traced_generate(model, trace: list):
+    """Within the block, each `model.generate` appends (its inputs' fingerprint, its new tokens, the gap between
+    the best and second-best processed score at each step) to `trace`: which replies had identical inputs, and
+    how near a tie the greedy choice was where two replies part."""
+    generate = model.generate
+
+    def recorded(**kwargs):
+        out = generate(**kwargs, output_scores=True, return_dict_in_generate=True)
+        top2 = torch.stack(out.scores).float().topk(2, dim=-1).values[:, 0]
+        new = out.sequences[0, out.sequences.shape[1] - len(out.scores):]
+        trace.append((tuple((k, fingerprint(v)) for k, v in sorted(kwargs.items())),
+                      (new.tolist(), (top2[:, 0] - top2[:, 1]).tolist())))
+        return out.sequences
+
+    model.generate = recorded
+    try:
+        yield
+    finally:
+        del model.generate
+
+
+def compare_inputs(released: dict, trace: list, differences: list, mode: str) -> dict:
+    """How many of `mode`'s generate calls (`trace`) had inputs bit-identical to one of the released loop's
+    (`released`: (video, question) -> trace entry); for each question whose reply differs, whether its released
+    inputs were given to `mode` too, the first new token where the two part, and each side's best/second-best
+    score gap there (a gap of a bf16 rounding step or two is a near-tie that any reordered sum can flip)."""
+    released_inputs = {key for key, _ in released.values()}
+    by_inputs = dict(trace)
+    found = {f"{mode}_vs_released_identical_inputs": f"{sum(key in released_inputs for key, _ in trace)}/{len(trace)}"}
+    explained = []
+    for difference in differences:
+        key, (tokens, gaps) = released[(difference["video"], difference["question"])]
+        entry = {**difference, "same_inputs": key in by_inputs, "released_min_score_gap": min(gaps, default=None)}
+        if key in by_inputs:
+            other_tokens, other_gaps = by_inputs[key]
+            step = next((i for i, (x, y) in enumerate(zip(tokens, other_tokens, strict=False)) if x != y), None)
+            if step is not None:
+                entry.update(first_different_token=step, released_score_gap_there=gaps[step],
+                             mode_score_gap_there=other_gaps[step])
+        explained.append(entry)
+    print(json.dumps({**found, f"{mode}_differences_explained": explained}), flush=True)
+    return {**found, f"{mode}_differences_explained": explained}
 
 
 def recomputing_vision(run):
@@ -340,12 +397,16 @@ def main() -> None:
         "fast": lambda: sum(stage_run(judge, paths, spec, "fast", batch, args.decode_workers, work / f"fast{r}")
                             for r in range(args.repeats)),
     }
+    released_keys = [(p.stem, q) for p in paths[: args.released_samples] for q in QUESTIONS]  # released_loop's order
+    traces: dict[str, list] = {}
     for name in args.modes.split(","):
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         splits.count = 0
+        traced = name.startswith(("released", "official"))  # the modes whose replies are compared, one generate each
         try:
-            seconds, n = timed(runs[name])
+            with traced_generate(model, traces.setdefault(name, [])) if traced else contextlib.nullcontext():
+                seconds, n = timed(runs[name])
         except Exception as exc:  # report the other modes even when one breaks
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             traceback.print_exc()
@@ -358,12 +419,18 @@ def main() -> None:
         if "s_per_question" in results.get("released", {}):
             results[name]["speedup_vs_released"] = results["released"]["s_per_question"] / per_q
         if name != "released" and replies.get(name) and replies["released"]:
-            results.update(compare_replies(replies["released"], replies[name], name))
+            found = compare_replies(replies["released"], replies[name], name)
+            results.update(found)
+            if traced and len(traces.get("released", [])) == len(released_keys):
+                results.update(compare_inputs(dict(zip(released_keys, traces["released"], strict=True)), traces[name],
+                                              found[f"{name}_vs_released_differences"], name))
         print(name, json.dumps(results[name]), flush=True)
     results["speedup"] = {m: results[m]["speedup_vs_released"] for m in ("official", "parity", "fast")
                           if "speedup_vs_released" in results.get(m, {})}
     print("speedup vs released loop:", json.dumps(results["speedup"]), flush=True)
     print("identical replies:", json.dumps({k: v for k, v in results.items() if k.endswith("_identical_replies")}),
+          flush=True)
+    print("identical inputs:", json.dumps({k: v for k, v in results.items() if k.endswith("_identical_inputs")}),
           flush=True)
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 JUDGE_OUTPUT = ["speedup vs released loop", '"official"', '"parity"', '"fast"', '"parity_vs_alone_identical_replies": "2/2"',
-                '"official_vs_released_identical_replies": "12/12"']
+                '"official_vs_released_identical_replies": "12/12"', '"official_vs_released_identical_inputs": "12/12"']
 EXPECTED_OUTPUT = {
     "asm_overhead": ["scalar time x", "energy time x", "peak memory"],
     "scorer_throughput": ['"booleans_identical": true', '"aesthetic_within_1e-3": true', '"paper_resize_decode_ratio"', '"paper_resize_sizes": [\n    [\n      512,\n      408\n    ]\n  ]'],
