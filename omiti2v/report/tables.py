@@ -78,6 +78,7 @@ def markdown_table(view: pd.DataFrame, cell=str) -> list[str]:
     return lines + ["| " + " | ".join(cell(v).replace("|", "\\|") for v in row) + " |"
                     for row in view.itertuples(index=False)]
 
+
 def schedule_axes(name: str, runs: list[RunResult]) -> tuple[str, str]:
     """(blocks, window) of a schedule as written: recorded by a run made with it, else conf/schedule/<name>.yaml."""
     for r in runs:
